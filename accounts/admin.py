@@ -1,0 +1,34 @@
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+
+from accounts.models import ApiToken, User
+
+
+@admin.register(User)
+class UserAdmin(BaseUserAdmin):
+    ordering = ("email",)
+    list_display = ("email", "display_name", "is_owner", "is_renter", "is_staff", "is_active", "date_joined")
+    list_filter = ("is_owner", "is_renter", "is_staff", "is_superuser", "is_active")
+    search_fields = ("email", "display_name")
+    fieldsets = (
+        (None, {"fields": ("email", "password")}),
+        ("Profile", {"fields": ("display_name", "timezone", "is_owner", "is_renter")}),
+        ("Permissions", {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")}),
+        ("Dates", {"fields": ("last_login", "date_joined")}),
+    )
+    add_fieldsets = (
+        (None, {"classes": ("wide",), "fields": ("email", "password1", "password2", "is_owner", "is_renter")}),
+    )
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = ("name", "user", "key_prefix", "created_at", "last_used_at", "revoked_at")
+    list_filter = (("revoked_at", admin.EmptyFieldListFilter),)
+    search_fields = ("name", "user__email", "key_prefix")
+    # The hash is not shown: it is useless to an operator and only helps an attacker.
+    exclude = ("key_hash",)
+    readonly_fields = ("user", "key_prefix", "created_at", "last_used_at")
+
+    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+        return False  # tokens are created by their user, who alone sees the plaintext

@@ -1,0 +1,16 @@
+"""The one clock. Tests move it with time-machine; nothing else calls datetime.now()."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+def now() -> datetime:
+    """The current instant, timezone-aware in UTC."""
+    return datetime.now(tz=UTC)
+
+
+def ensure_aware(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("naive datetime: every time in the marketplace carries a timezone")
+    return value.astimezone(UTC)

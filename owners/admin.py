@@ -1,0 +1,100 @@
+from django.contrib import admin
+
+from owners.models import AvailabilityWindow, Cloud, Offering, PricingPolicy, SliceProfile
+
+
+@admin.register(Cloud)
+class CloudAdmin(admin.ModelAdmin):
+    list_display = (
+        "name",
+        "owner",
+        "driver",
+        "region_name",
+        "auth_url",
+        "has_secret",
+        "last_check_ok",
+        "last_checked_at",
+        "created_at",
+    )
+    list_filter = ("driver", "region_name", "last_check_ok")
+    search_fields = ("name", "owner__email", "auth_url", "project_id", "app_credential_id")
+    # The encrypted secret is not a field here at all: it cannot be shown or edited from the admin.
+    exclude = ("app_credential_secret_encrypted",)
+    readonly_fields = (
+        "has_secret",
+        "last_checked_at",
+        "last_check_ok",
+        "last_check_message",
+        "created_at",
+        "updated_at",
+    )
+    raw_id_fields = ("owner",)
+
+    @admin.display(boolean=True, description="secret stored")
+    def has_secret(self, obj: Cloud) -> bool:
+        return obj.has_secret
+
+
+class WindowInline(admin.TabularInline):
+    model = AvailabilityWindow
+    extra = 0
+
+
+class PricingInline(admin.TabularInline):
+    model = PricingPolicy
+    extra = 0
+    fields = (
+        "profile",
+        "model",
+        "currency",
+        "price_per_unit",
+        "reserve_price",
+        "base_price",
+        "floor_price",
+        "cap_price",
+        "release_charge",
+    )
+
+
+@admin.register(Offering)
+class OfferingAdmin(admin.ModelAdmin):
+    list_display = ("name", "owner", "cloud", "region", "status", "vcpus", "ram_mib", "grid_seconds", "created_at")
+    list_filter = ("status", "region", "grid_seconds")
+    search_fields = ("name", "owner__email", "cloud__name", "region")
+    raw_id_fields = ("owner", "cloud")
+    inlines = [WindowInline, PricingInline]
+    date_hierarchy = "created_at"
+
+
+@admin.register(SliceProfile)
+class SliceProfileAdmin(admin.ModelAdmin):
+    list_display = ("name", "owner", "vcpus", "ram_mib", "disk_gb", "bandwidth_mbps", "flavor_name")
+    list_filter = (("owner", admin.EmptyFieldListFilter),)
+    search_fields = ("name", "flavor_name", "owner__email")
+
+
+@admin.register(PricingPolicy)
+class PricingPolicyAdmin(admin.ModelAdmin):
+    list_display = (
+        "offering",
+        "profile",
+        "model",
+        "currency",
+        "price_per_unit",
+        "reserve_price",
+        "base_price",
+        "floor_price",
+        "cap_price",
+        "clearing_rule",
+        "release_charge",
+    )
+    list_filter = ("model", "currency", "clearing_rule", "release_charge")
+    search_fields = ("offering__name", "profile__name", "offering__owner__email")
+    raw_id_fields = ("offering", "profile")
+
+
+@admin.register(AvailabilityWindow)
+class AvailabilityWindowAdmin(admin.ModelAdmin):
+    list_display = ("offering", "__str__", "start_time", "end_time")
+    search_fields = ("offering__name",)
+    raw_id_fields = ("offering",)

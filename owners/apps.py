@@ -1,0 +1,18 @@
+from django.apps import AppConfig
+
+
+class OwnersConfig(AppConfig):
+    name = "owners"
+    verbose_name = "Owners' catalogue"
+
+    def ready(self) -> None:
+        from auditlog.registry import auditlog
+
+        from owners import models
+
+        # The encrypted secret is left out of the history: its ciphertext changes on every save.
+        auditlog.register(models.Cloud, exclude_fields=["app_credential_secret_encrypted"])
+        auditlog.register(models.Offering)
+        auditlog.register(models.AvailabilityWindow)
+        auditlog.register(models.SliceProfile)
+        auditlog.register(models.PricingPolicy)

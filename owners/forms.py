@@ -1,0 +1,172 @@
+"""Owner portal forms: they check the shape of input; services check the rules."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+from django import forms
+
+from marketplace.lib.money import CURRENCY_CHOICES, MoneyError, to_minor
+from owners.models import WEEKDAYS, Cloud, Offering, PricingPolicy, SliceProfile
+
+
+class CloudForm(forms.ModelForm):
+    app_credential_secret = forms.CharField(
+        label="Application credential secret",
+        required=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Stored encrypted and never shown again. Leave blank to keep the current secret.",
+    )
+
+    class Meta:
+        model = Cloud
+        fields = [
+            "name",
+            "driver",
+            "auth_url",
+            "region_name",
+            "project_id",
+            "app_credential_id",
+            "compute_endpoint_override",
+            "image_endpoint_override",
+        ]
+
+
+class OfferingForm(forms.ModelForm):
+    allowed_images_text = forms.CharField(
+        label="Allowed images / applications",
+        required=False,
+        help_text="Comma-separated, e.g. ubuntu-24.04, debian-12, jupyter.",
+    )
+
+    class Meta:
+        model = Offering
+        fields = [
+            "cloud",
+            "name",
+            "description",
+            "region",
+            "vcpus",
+            "ram_mib",
+            "disk_gb",
+            "bandwidth_mbps",
+            "grid_seconds",
+            "min_length_seconds",
+            "max_length_seconds",
+            "timezone",
+            "preemption_notice_seconds",
+        ]
+        widgets = {"description": forms.Textarea(attrs={"rows": 3})}
+
+    def __init__(self, *args, clouds=None, **kwargs):  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        self.fields["cloud"].queryset = clouds if clouds is not None else Cloud.objects.none()
+        self.fields["region"].required = False
+        if self.instance.pk:
+            self.fields["allowed_images_text"].initial = ", ".join(self.instance.allowed_images)
+
+    def _post_clean(self) -> None:
+        # Model validation is the service's job (it raises messages we show on the form).
+        pass
+
+    def service_fields(self) -> dict:
+        data = {k: v for k, v in self.cleaned_data.items() if k not in ("cloud", "allowed_images_text")}
+        data["allowed_images"] = [
+            i.strip() for i in self.cleaned_data.get("allowed_images_text", "").split(",") if i.strip()
+        ]
+        if not data.get("region"):
+            data.pop("region", None)
+        return data
+
+
+class WindowForm(forms.Form):
+    weekdays = forms.TypedMultipleChoiceField(
+        choices=WEEKDAYS,
+        coerce=int,
+        widget=forms.CheckboxSelectMultiple,
+        initial=[0, 1, 2, 3, 4, 5, 6],
+    )
+    start_time = forms.TimeField(widget=forms.TimeInput(attrs={"type": "time"}))
+    end_time = forms.TimeField(
+        widget=forms.TimeInput(attrs={"type": "time"}),
+        help_text="Before the start time means the window runs past midnight.",
+    )
+
+
+class ProfileForm(forms.ModelForm):
+    class Meta:
+        model = SliceProfile
+        fields = ["name", "vcpus", "ram_mib", "disk_gb", "bandwidth_mbps", "flavor_name"]
+
+    def _post_clean(self) -> None:
+        pass
+
+
+MONEY_FIELDS = ("price_per_unit", "reserve_price", "base_price", "floor_price", "cap_price")
+
+
+class PricingForm(forms.Form):
+    """Prices are typed in the currency's major unit (e.g. 0.05 USD) and stored in minor units."""
+
+    profile = forms.ModelChoiceField(queryset=SliceProfile.objects.none())
+    model = forms.ChoiceField(choices=PricingPolicy.Model.choices)
+    currency = forms.ChoiceField(choices=CURRENCY_CHOICES, initial="USD")
+    price_per_unit = forms.DecimalField(required=False, min_value=Decimal(0), label="Fixed price per grid unit")
+    reserve_price = forms.DecimalField(required=False, min_value=Decimal(0), label="Auction reserve per grid unit")
+    bidding_closes_seconds = forms.IntegerField(
+        required=False, min_value=0, label="Bidding closes (seconds before start)"
+    )
+    clearing_rule = forms.ChoiceField(choices=[("", "—")] + list(PricingPolicy.ClearingRule.choices), required=False)
+    base_price = forms.DecimalField(required=False, min_value=Decimal(0), label="Dynamic base per grid unit")
+    floor_price = forms.DecimalField(required=False, min_value=Decimal(0), label="Dynamic floor")
+    cap_price = forms.DecimalField(required=False, min_value=Decimal(0), label="Dynamic cap")
+    surge_curve = forms.CharField(
+        required=False,
+        initial="[[0, 1.0], [50, 1.25], [80, 1.75], [100, 2.5]]",
+        help_text="JSON list of [utilisation %, multiplier].",
+    )
+    release_charge = forms.ChoiceField(choices=PricingPolicy.ReleaseCharge.choices)
+
+    def __init__(self, *args, profiles=None, **kwargs):  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        if profiles is not None:
+            self.fields["profile"].queryset = profiles
+
+    def clean_surge_curve(self) -> list:
+        raw = self.cleaned_data.get("surge_curve") or ""
+        if not raw.strip():
+            return []
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise forms.ValidationError(f"Not valid JSON: {exc.msg}.") from exc
+        return value
+
+    def clean(self) -> dict:
+        data = super().clean()
+        currency = data.get("currency") or "USD"
+        for name in MONEY_FIELDS:
+            value = data.get(name)
+            if value is None:
+                continue
+            try:
+                data[name] = to_minor(value, currency)
+            except MoneyError as exc:
+                self.add_error(name, str(exc))
+        return data
+
+    @staticmethod
+    def initial_from(policy: PricingPolicy) -> dict:
+        from marketplace.lib.money import Money
+
+        initial = {
+            f: getattr(policy, f)
+            for f in ("model", "currency", "bidding_closes_seconds", "clearing_rule", "release_charge")
+        }
+        initial["profile"] = policy.profile_id
+        initial["surge_curve"] = json.dumps(policy.surge_curve)
+        for name in MONEY_FIELDS:
+            value = getattr(policy, name)
+            initial[name] = Money(value, policy.currency).major() if value is not None else None
+        return initial

@@ -1,0 +1,362 @@
+"""Writes to the owners' catalogue. Each service checks who may act, validates, saves, audits.
+
+Every function is keyword-only, takes the acting user first and runs in one
+transaction, except cloud_test_connection, which talks to the cloud outside
+any transaction and records the outcome afterwards.
+"""
+
+from __future__ import annotations
+
+from datetime import time
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, models, transaction
+from guardian.shortcuts import assign_perm
+
+from accounts.models import User
+from audit.services import record_event
+from marketplace.lib import clock
+from marketplace.lib.errors import ConflictError, PermissionDeniedError, ValidationFailed
+from owners.hooks import ConnectionResult, connection_tester
+from owners.models import AvailabilityWindow, Cloud, Offering, PricingPolicy, SliceProfile
+
+CLOUD_FIELDS = (
+    "name",
+    "driver",
+    "auth_url",
+    "region_name",
+    "project_id",
+    "app_credential_id",
+    "compute_endpoint_override",
+    "image_endpoint_override",
+)
+OFFERING_FIELDS = (
+    "name",
+    "description",
+    "region",
+    "vcpus",
+    "ram_mib",
+    "disk_gb",
+    "bandwidth_mbps",
+    "grid_seconds",
+    "min_length_seconds",
+    "max_length_seconds",
+    "timezone",
+    "allowed_images",
+    "preemption_notice_seconds",
+)
+PROFILE_FIELDS = ("name", "vcpus", "ram_mib", "disk_gb", "bandwidth_mbps", "flavor_name")
+PRICING_FIELDS = (
+    "model",
+    "currency",
+    "price_per_unit",
+    "reserve_price",
+    "bidding_closes_seconds",
+    "clearing_rule",
+    "base_price",
+    "floor_price",
+    "cap_price",
+    "surge_curve",
+    "release_charge",
+)
+
+# Allowed status moves; retired is final.
+OFFERING_TRANSITIONS: dict[str, set[str]] = {
+    "draft": {"published", "retired"},
+    "published": {"paused", "retired"},
+    "paused": {"published", "retired"},
+    "retired": set(),
+}
+
+
+def _errors(exc: ValidationError) -> dict[str, list[str]]:
+    return exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages}
+
+
+def _snapshot(instance: models.Model, fields: tuple[str, ...]) -> dict[str, Any]:
+    return {f: getattr(instance, f) for f in fields}
+
+
+def _validated_save(instance: models.Model, update_fields: list[str] | None = None) -> None:
+    """full_clean (fields, clean(), named constraints) then save; DB races still end as a clear error."""
+    try:
+        instance.full_clean()
+    except ValidationError as exc:
+        raise ValidationFailed(_errors(exc)) from exc
+    try:
+        with transaction.atomic():
+            instance.save(update_fields=update_fields)
+    except IntegrityError as exc:
+        raise ConflictError("That conflicts with another record; reload and try again.") from exc
+
+
+def _require_owner(actor: User) -> None:
+    if not (actor.is_authenticated and (actor.is_owner or actor.is_staff)):
+        raise PermissionDeniedError("Only owners can manage clouds and offerings.")
+
+
+def _require_perm(actor: User, perm: str, obj: models.Model) -> None:
+    if not (actor.is_authenticated and (actor.is_superuser or actor.has_perm(perm, obj))):
+        raise PermissionDeniedError("You do not have access to this item.")
+
+
+def _changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
+    return {k: [before[k], after[k]] for k in after if before.get(k) != after[k]}
+
+
+# ---- clouds ---------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def cloud_create(*, actor: User, app_credential_secret: str = "", **fields: Any) -> Cloud:
+    """Create an owner's cloud; the secret is encrypted before it touches the database."""
+    _require_owner(actor)
+    cloud = Cloud(owner=actor, **{k: v for k, v in fields.items() if k in CLOUD_FIELDS})
+    cloud.set_secret(app_credential_secret or "")
+    _validated_save(cloud)
+    for perm in ("view_cloud", "change_cloud", "delete_cloud"):
+        assign_perm(f"owners.{perm}", actor, cloud)
+    record_event(actor=actor, verb="cloud.created", target=cloud, data=_snapshot(cloud, CLOUD_FIELDS))
+    return cloud
+
+
+@transaction.atomic
+def cloud_update(*, actor: User, cloud: Cloud, app_credential_secret: str | None = None, **fields: Any) -> Cloud:
+    """Change a cloud. A blank or missing secret keeps the stored one (it is never shown back)."""
+    _require_perm(actor, "owners.change_cloud", cloud)
+    cloud = Cloud.objects.select_for_update().get(pk=cloud.pk)
+    before = _snapshot(cloud, CLOUD_FIELDS)
+    for key, value in fields.items():
+        if key in CLOUD_FIELDS:
+            setattr(cloud, key, value)
+    secret_changed = bool(app_credential_secret)
+    if secret_changed:
+        cloud.set_secret(app_credential_secret or "")
+    cloud.updated_at = clock.now()
+    _validated_save(cloud)
+    changes = _changes(before, _snapshot(cloud, CLOUD_FIELDS))
+    if secret_changed:
+        changes["app_credential_secret"] = ["***", "*** (replaced)"]
+    record_event(actor=actor, verb="cloud.updated", target=cloud, data={"changes": changes})
+    return cloud
+
+
+@transaction.atomic
+def cloud_delete(*, actor: User, cloud: Cloud) -> None:
+    _require_perm(actor, "owners.delete_cloud", cloud)
+    if cloud.offerings.exists():
+        raise ConflictError("Retire and remove this cloud's offerings before deleting the cloud.")
+    record_event(actor=actor, verb="cloud.deleted", target=cloud, data={"name": cloud.name})
+    cloud.delete()
+
+
+def cloud_test_connection(*, actor: User, cloud: Cloud) -> ConnectionResult:
+    """Try the cloud's credentials through its driver; records and returns the outcome.
+
+    The network call happens outside any transaction.
+    """
+    _require_perm(actor, "owners.change_cloud", cloud)
+    tester = connection_tester(cloud.driver)
+    if tester is None:
+        result = ConnectionResult(False, f"No driver is installed for {cloud.get_driver_display()} clouds.")
+    else:
+        try:
+            result = tester(cloud)
+        except Exception as exc:  # noqa: BLE001 - a driver bug must still give the owner an answer
+            result = ConnectionResult(False, f"The connection test failed unexpectedly: {type(exc).__name__}.")
+    with transaction.atomic():
+        Cloud.objects.filter(pk=cloud.pk).update(
+            last_checked_at=clock.now(), last_check_ok=result.ok, last_check_message=result.message[:500]
+        )
+        record_event(
+            actor=actor,
+            verb="cloud.connection_tested",
+            target=cloud,
+            data={"ok": result.ok, "message": result.message[:500]},
+        )
+    cloud.refresh_from_db(fields=["last_checked_at", "last_check_ok", "last_check_message"])
+    return result
+
+
+# ---- offerings ------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def offering_create(*, actor: User, cloud: Cloud, **fields: Any) -> Offering:
+    """Create a draft offering on one of the actor's clouds."""
+    _require_owner(actor)
+    _require_perm(actor, "owners.change_cloud", cloud)
+    data = {k: v for k, v in fields.items() if k in OFFERING_FIELDS}
+    data.setdefault("region", cloud.region_name)
+    offering = Offering(owner=cloud.owner, cloud=cloud, status=Offering.Status.DRAFT, **data)
+    offering.allowed_images = [i.strip() for i in offering.allowed_images or [] if i.strip()]
+    _validated_save(offering)
+    for perm in ("view_offering", "change_offering", "delete_offering"):
+        assign_perm(f"owners.{perm}", cloud.owner, offering)
+    record_event(actor=actor, verb="offering.created", target=offering, data=_snapshot(offering, OFFERING_FIELDS))
+    return offering
+
+
+@transaction.atomic
+def offering_update(*, actor: User, offering: Offering, cloud: Cloud | None = None, **fields: Any) -> Offering:
+    """Change an offering. Shrinking capacity below a profile it prices is refused."""
+    _require_perm(actor, "owners.change_offering", offering)
+    offering = Offering.objects.select_for_update().get(pk=offering.pk)
+    before = _snapshot(offering, OFFERING_FIELDS)
+    if cloud is not None and cloud.pk != offering.cloud_id:
+        _require_perm(actor, "owners.change_cloud", cloud)
+        offering.cloud = cloud
+    for key, value in fields.items():
+        if key in OFFERING_FIELDS:
+            setattr(offering, key, value)
+    offering.allowed_images = [i.strip() for i in offering.allowed_images or [] if i.strip()]
+    too_big = [
+        f"{p.profile.name} ({', '.join(offering.fits(p.profile))})"
+        for p in offering.pricing_policies.select_related("profile")
+        if offering.fits(p.profile)
+    ]
+    if too_big:
+        raise ValidationFailed(
+            {"__all__": ["The new capacity is smaller than profiles this offering prices: " + "; ".join(too_big) + "."]}
+        )
+    offering.updated_at = clock.now()
+    _validated_save(offering)
+    record_event(
+        actor=actor,
+        verb="offering.updated",
+        target=offering,
+        data={"changes": _changes(before, _snapshot(offering, OFFERING_FIELDS))},
+    )
+    return offering
+
+
+@transaction.atomic
+def offering_set_status(*, actor: User, offering: Offering, status: str) -> Offering:
+    """Move an offering between draft, published, paused and retired (retired is final).
+
+    Publishing needs at least one pricing policy.
+    """
+    _require_perm(actor, "owners.change_offering", offering)
+    offering = Offering.objects.select_for_update().get(pk=offering.pk)
+    if status not in OFFERING_TRANSITIONS:
+        raise ValidationFailed({"status": [f"Unknown status {status!r}."]})
+    if status == offering.status:
+        return offering
+    if status not in OFFERING_TRANSITIONS[offering.status]:
+        raise ConflictError(f"An offering that is {offering.status} cannot become {status}.")
+    if status == Offering.Status.PUBLISHED and not offering.pricing_policies.exists():
+        raise ValidationFailed({"status": ["Add a price for at least one profile before publishing."]})
+    before = offering.status
+    offering.status = status
+    offering.updated_at = clock.now()
+    offering.save(update_fields=["status", "updated_at"])
+    record_event(actor=actor, verb=f"offering.{status}", target=offering, data={"from": before, "to": status})
+    return offering
+
+
+@transaction.atomic
+def window_add(
+    *, actor: User, offering: Offering, weekdays: list[int], start_time: time, end_time: time
+) -> AvailabilityWindow:
+    """Add weekly availability hours (in the offering's time zone; end before start crosses midnight)."""
+    _require_perm(actor, "owners.change_offering", offering)
+    window = AvailabilityWindow(
+        offering=offering, weekdays=sorted(set(weekdays)), start_time=start_time, end_time=end_time
+    )
+    _validated_save(window)
+    record_event(
+        actor=actor, verb="offering.window_added", target=offering, data={"window": str(window), "id": window.pk}
+    )
+    return window
+
+
+@transaction.atomic
+def window_remove(*, actor: User, window: AvailabilityWindow) -> None:
+    _require_perm(actor, "owners.change_offering", window.offering)
+    record_event(actor=actor, verb="offering.window_removed", target=window.offering, data={"window": str(window)})
+    window.delete()
+
+
+# ---- profiles and pricing ---------------------------------------------------------------------
+
+
+@transaction.atomic
+def profile_create(*, actor: User, **fields: Any) -> SliceProfile:
+    """Create a custom profile owned by the actor."""
+    _require_owner(actor)
+    profile = SliceProfile(owner=actor, **{k: v for k, v in fields.items() if k in PROFILE_FIELDS})
+    _validated_save(profile)
+    record_event(actor=actor, verb="profile.created", target=profile, data=_snapshot(profile, PROFILE_FIELDS))
+    return profile
+
+
+@transaction.atomic
+def profile_update(*, actor: User, profile: SliceProfile, **fields: Any) -> SliceProfile:
+    """Change a custom profile; predefined profiles belong to the platform."""
+    if profile.owner_id != actor.pk and not actor.is_superuser:
+        raise PermissionDeniedError("You can only change your own custom profiles.")
+    profile = SliceProfile.objects.select_for_update().get(pk=profile.pk)
+    before = _snapshot(profile, PROFILE_FIELDS)
+    for key, value in fields.items():
+        if key in PROFILE_FIELDS:
+            setattr(profile, key, value)
+    too_big = [p.offering.name for p in profile.pricing_policies.select_related("offering") if p.offering.fits(profile)]
+    if too_big:
+        raise ValidationFailed(
+            {"__all__": ["The profile would no longer fit these offerings: " + ", ".join(too_big) + "."]}
+        )
+    _validated_save(profile)
+    record_event(
+        actor=actor,
+        verb="profile.updated",
+        target=profile,
+        data={"changes": _changes(before, _snapshot(profile, PROFILE_FIELDS))},
+    )
+    return profile
+
+
+@transaction.atomic
+def pricing_policy_set(*, actor: User, offering: Offering, profile: SliceProfile, **fields: Any) -> PricingPolicy:
+    """Create or replace the price of one profile on one offering.
+
+    Refused when the profile is larger than the offering, or the numbers do
+    not make a coherent fixed, auction or dynamic price.
+    """
+    _require_perm(actor, "owners.change_offering", offering)
+    policy = PricingPolicy.objects.select_for_update().filter(offering=offering, profile=profile).first()
+    created = policy is None
+    if policy is None:
+        policy = PricingPolicy(offering=offering, profile=profile)
+    before = _snapshot(policy, PRICING_FIELDS)
+    for key, value in fields.items():
+        if key in PRICING_FIELDS:
+            setattr(policy, key, value)
+    # Fields that belong to other pricing models are cleared so the row says one thing.
+    if policy.model != PricingPolicy.Model.FIXED:
+        policy.price_per_unit = None
+    if policy.model != PricingPolicy.Model.AUCTION:
+        policy.reserve_price = policy.bidding_closes_seconds = None
+        policy.clearing_rule = ""
+    if policy.model != PricingPolicy.Model.DYNAMIC:
+        policy.base_price = policy.floor_price = policy.cap_price = None
+        policy.surge_curve = []
+    policy.updated_at = clock.now()
+    _validated_save(policy)
+    after = _snapshot(policy, PRICING_FIELDS)
+    record_event(
+        actor=actor,
+        verb="pricing.created" if created else "pricing.updated",
+        target=offering,
+        data={"profile": profile.name, "policy": after}
+        if created
+        else {"profile": profile.name, "changes": _changes(before, after)},
+    )
+    return policy
+
+
+@transaction.atomic
+def pricing_policy_delete(*, actor: User, policy: PricingPolicy) -> None:
+    _require_perm(actor, "owners.change_offering", policy.offering)
+    record_event(actor=actor, verb="pricing.deleted", target=policy.offering, data={"profile": policy.profile.name})
+    policy.delete()

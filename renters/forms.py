@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django import forms
+
+from marketplace.lib.money import CURRENCY_CHOICES
+
+
+class OfferingFilterForm(forms.Form):
+    """Browse filters. RAM is typed in GiB, as renters think of it."""
+
+    cpu = forms.IntegerField(required=False, min_value=1, label="vCPU at least")
+    ram = forms.DecimalField(required=False, min_value=Decimal("0.125"), label="RAM (GiB) at least")
+    disk = forms.IntegerField(required=False, min_value=0, label="Disk (GB) at least")
+    bandwidth = forms.IntegerField(required=False, min_value=0, label="Bandwidth (Mbit/s) at least")
+    region = forms.CharField(required=False)
+    max_price = forms.DecimalField(required=False, min_value=Decimal(0), label="Max price per grid unit")
+    currency = forms.ChoiceField(choices=CURRENCY_CHOICES, required=False, initial="USD")
+    available_from = forms.DateTimeField(required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+    available_to = forms.DateTimeField(required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+
+    def clean(self) -> dict:
+        data = super().clean()
+        start, end = data.get("available_from"), data.get("available_to")
+        if start and end and end <= start:
+            self.add_error("available_to", "The end must be after the start.")
+        if bool(start) != bool(end):
+            self.add_error("available_to" if start else "available_from", "Give both ends of the availability range.")
+        return data
+
+
+class SSHKeyForm(forms.Form):
+    name = forms.CharField(max_length=80)
+    public_key = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}), help_text="One line from your ~/.ssh/id_ed25519.pub (or similar)."
+    )

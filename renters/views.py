@@ -1,0 +1,76 @@
+"""The user portal: browse published offerings, manage SSH keys."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from marketplace.lib.errors import DomainError
+from marketplace.lib.forms import apply_domain_error
+from marketplace.lib.money import MoneyError, to_minor
+from owners import selectors as catalogue
+from renters import services
+from renters.forms import OfferingFilterForm, SSHKeyForm
+
+
+def offering_browse(request: HttpRequest) -> HttpResponse:
+    form = OfferingFilterForm(request.GET or None)
+    offerings = catalogue.published_offerings()
+    if form.is_bound and form.is_valid():
+        data = form.cleaned_data
+        max_price = None
+        if data.get("max_price") is not None:
+            try:
+                max_price = to_minor(data["max_price"], data.get("currency") or "USD")
+            except MoneyError as exc:
+                form.add_error("max_price", str(exc))
+        if not form.errors:
+            offerings = catalogue.published_offerings(
+                vcpus=data.get("cpu"),
+                ram_mib=int(data["ram"] * 1024) if data.get("ram") else None,
+                disk_gb=data.get("disk"),
+                bandwidth_mbps=data.get("bandwidth"),
+                region=data.get("region") or None,
+                max_price=max_price,
+                currency=data.get("currency") or None,
+            )
+            if data.get("available_from") and data.get("available_to"):
+                offerings = [
+                    o
+                    for o in offerings
+                    if catalogue.offering_open_during(o, data["available_from"], data["available_to"])
+                ]
+    template = "renters/_offering_results.html" if request.headers.get("HX-Request") else "renters/offering_browse.html"
+    return render(request, template, {"form": form, "offerings": offerings, "regions": catalogue.regions()})
+
+
+def offering_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    offering = get_object_or_404(catalogue.published_offerings(), pk=pk)
+    return render(request, "renters/offering_detail.html", {"offering": offering})
+
+
+@login_required
+def ssh_keys(request: HttpRequest) -> HttpResponse:
+    form = SSHKeyForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.ssh_key_add(actor=request.user, **form.cleaned_data)  # type: ignore[arg-type]
+        except DomainError as exc:
+            apply_domain_error(form, exc)
+        else:
+            messages.success(request, "Key added.")
+            return redirect("renters:ssh_keys")
+    return render(request, "renters/ssh_keys.html", {"form": form, "keys": request.user.ssh_keys.all()})  # type: ignore[union-attr]
+
+
+@login_required
+@require_POST
+def ssh_key_remove(request: HttpRequest, pk: int) -> HttpResponse:
+    try:
+        services.ssh_key_remove(actor=request.user, key_id=pk)  # type: ignore[arg-type]
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    return redirect("renters:ssh_keys")

@@ -1,0 +1,74 @@
+"""Test data built through the same services the portals use (so permissions and audit are real)."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import time
+from typing import Any
+
+import factory
+from allauth.account.models import EmailAddress
+
+from accounts.models import User
+from owners import services as owner_services
+from owners.models import Cloud, Offering, PricingPolicy, SliceProfile
+
+PASSWORD = "correct-horse-battery-staple"
+_seq = itertools.count(1)
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    email = factory.Sequence(lambda n: f"user{n}@example.test")
+    display_name = factory.Sequence(lambda n: f"User {n}")
+    is_owner = False
+    is_renter = True
+    password = factory.PostGenerationMethodCall("set_password", PASSWORD)
+
+    @factory.post_generation
+    def verified(self, create: bool, extracted: Any, **kwargs: Any) -> None:
+        if create:
+            self.save()
+            EmailAddress.objects.create(user=self, email=self.email, verified=True, primary=True)
+
+
+def owner(**kwargs: Any) -> User:
+    return UserFactory(is_owner=True, is_renter=False, **kwargs)
+
+
+def renter(**kwargs: Any) -> User:
+    return UserFactory(is_owner=False, is_renter=True, **kwargs)
+
+
+def cloud(actor: User, **kwargs: Any) -> Cloud:
+    data = {"name": f"cloud-{next(_seq)}", "driver": "simulator", "region_name": "RegionOne"} | kwargs
+    return owner_services.cloud_create(actor=actor, **data)
+
+
+def offering(actor: User, *, on: Cloud | None = None, publish: bool = False,
+             profile: str = "Small", pricing: dict[str, Any] | None = None, **kwargs: Any) -> Offering:
+    data = {
+        "name": f"offering-{next(_seq)}", "vcpus": 16, "ram_mib": 65536, "disk_gb": 500, "bandwidth_mbps": 1000,
+        "grid_seconds": 60, "min_length_seconds": 60, "max_length_seconds": 7200,
+        "allowed_images": ["ubuntu-24.04"],
+    } | kwargs
+    result = owner_services.offering_create(actor=actor, cloud=on or cloud(actor), **data)
+    if pricing is not None or publish:
+        price(actor, result, profile=profile, **(pricing or {"model": "fixed", "price_per_unit": 10}))
+    if publish:
+        result = owner_services.offering_set_status(actor=actor, offering=result, status="published")
+    return result
+
+
+def price(actor: User, offer: Offering, *, profile: str = "Small", **kwargs: Any) -> PricingPolicy:
+    prof = SliceProfile.objects.get(owner=None, name=profile) if isinstance(profile, str) else profile
+    data = {"model": "fixed", "currency": "USD", "price_per_unit": 10} | kwargs
+    return owner_services.pricing_policy_set(actor=actor, offering=offer, profile=prof, **data)
+
+
+def window(actor: User, offer: Offering, start: time, end: time, weekdays: list[int] | None = None):  # type: ignore[no-untyped-def]
+    return owner_services.window_add(actor=actor, offering=offer, weekdays=weekdays or list(range(7)),
+                                     start_time=start, end_time=end)
