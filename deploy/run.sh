@@ -9,7 +9,9 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
-mkdir -p .data/logs
+DATA="${MARKETPLACE_DATA_DIR:-$ROOT/.data}"
+REDIS_SERVER_BIN="${REDIS_SERVER_BIN:-redis-server}"
+mkdir -p "$DATA/logs"
 PORT="${PORT:-8000}"
 STARTED_PG=""; STARTED_REDIS=""; PIDS=()
 
@@ -21,10 +23,10 @@ cleanup() {
     for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
     for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
     if [ -n "$STARTED_REDIS" ]; then
-        kill -TERM "$(cat .data/redis.pid)" 2>/dev/null || true
+        kill -TERM "$(cat "$DATA/redis.pid")" 2>/dev/null || true
     fi
     if [ -n "$STARTED_PG" ]; then
-        as_pg_user "$(pg_bin)/pg_ctl" -D "$ROOT/.data/postgres" -m fast -w stop >/dev/null || true
+        as_pg_user "$(pg_bin)/pg_ctl" -D "$DATA/postgres" -m fast -w stop >/dev/null || true
     fi
     log "stopped."
 }
@@ -37,20 +39,20 @@ ensure_venv "$ROOT/requirements.txt"
 if [ -z "${DATABASE_URL:-}" ]; then
     PGPORT_EMB="${EMBEDDED_PG_PORT:-54329}"
     BIN="$(pg_bin)"; [ -n "$BIN" ] || { log "no PostgreSQL binaries found: install Debian's postgresql or set DATABASE_URL"; exit 1; }
-    PGDATA="$ROOT/.data/postgres"
+    PGDATA="$DATA/postgres"
     if [ ! -f "$PGDATA/PG_VERSION" ]; then
-        log "initialising embedded PostgreSQL in .data/postgres"
+        log "initialising embedded PostgreSQL in $PGDATA"
         mkdir -p "$PGDATA"
-        [ "$(id -u)" = "0" ] && chown -R postgres:postgres "$ROOT/.data/postgres"
+        [ "$(id -u)" = "0" ] && chown -R postgres:postgres "$PGDATA"
         as_pg_user "$BIN/initdb" -D "$PGDATA" -U postgres --auth=trust -E UTF8 >/dev/null
     fi
-    mkdir -p "$ROOT/.data/pg-socket"; [ "$(id -u)" = "0" ] && chown postgres:postgres "$ROOT/.data/pg-socket"
+    mkdir -p "$DATA/pg-socket"; [ "$(id -u)" = "0" ] && chown postgres:postgres "$DATA/pg-socket"
     if as_pg_user "$BIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; then
         log "embedded PostgreSQL already running"
     else
         log "starting embedded PostgreSQL on 127.0.0.1:$PGPORT_EMB"
         as_pg_user "$BIN/pg_ctl" -D "$PGDATA" -w -l "$PGDATA/server.log" \
-            -o "-p $PGPORT_EMB -c listen_addresses=127.0.0.1 -k $ROOT/.data/pg-socket" start >/dev/null
+            -o "-p $PGPORT_EMB -c listen_addresses=127.0.0.1 -k $DATA/pg-socket" start >/dev/null
         STARTED_PG=1
     fi
     psql -h 127.0.0.1 -p "$PGPORT_EMB" -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname='marketplace'" \
@@ -62,18 +64,18 @@ fi
 REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379/0}"
 if redis_reachable "$REDIS_URL"; then
     log "using Redis at $REDIS_URL"
-elif command -v redis-server >/dev/null; then
+elif command -v "$REDIS_SERVER_BIN" >/dev/null; then
     REDIS_URL="redis://127.0.0.1:${EMBEDDED_REDIS_PORT:-63799}/0"
     if ! redis_reachable "$REDIS_URL"; then
         log "starting a private redis-server on $REDIS_URL"
-        redis-server --daemonize yes --bind 127.0.0.1 --port "${EMBEDDED_REDIS_PORT:-63799}" --save "" \
-            --appendonly no --dir "$ROOT/.data" --pidfile "$ROOT/.data/redis.pid" --logfile "$ROOT/.data/logs/redis.log"
+        "$REDIS_SERVER_BIN" --daemonize yes --bind 127.0.0.1 --port "${EMBEDDED_REDIS_PORT:-63799}" --save "" \
+            --appendonly no --dir "$DATA" --pidfile "$DATA/redis.pid" --logfile "$DATA/logs/redis.log"
         STARTED_REDIS=1
         for _ in $(seq 50); do redis_reachable "$REDIS_URL" && break; sleep 0.1; done
     fi
 else
-    log "no Redis: using Celery's filesystem transport in .data/broker (see README)"
-    export CELERY_BROKER_URL="filesystem://"
+    log "no Redis: using Celery's filesystem transport in $DATA/broker (see README)"
+    export CELERY_BROKER_URL="filesystem://" CELERY_FILESYSTEM_DIR="$DATA/broker"
 fi
 export REDIS_URL
 
@@ -82,17 +84,17 @@ export REDIS_URL
 "$PY" manage.py seed_demo
 
 "$VENV/bin/gunicorn" marketplace.wsgi:application --bind "127.0.0.1:$PORT" --workers 2 --threads 4 \
-    --access-logfile .data/logs/web-access.log --error-logfile .data/logs/web.log &
+    --access-logfile "$DATA/logs/web-access.log" --error-logfile "$DATA/logs/web.log" &
 PIDS+=($!)
-"$VENV/bin/celery" -A marketplace worker --loglevel=INFO --concurrency=2 -n "worker@%h" >.data/logs/worker.log 2>&1 &
+"$VENV/bin/celery" -A marketplace worker --loglevel=INFO --concurrency=2 -n "worker-$PORT@%h" >"$DATA/logs/worker.log" 2>&1 &
 PIDS+=($!)
-"$VENV/bin/celery" -A marketplace beat --loglevel=INFO --schedule .data/celerybeat-schedule >.data/logs/beat.log 2>&1 &
+"$VENV/bin/celery" -A marketplace beat --loglevel=INFO --schedule "$DATA/celerybeat-schedule" >"$DATA/logs/beat.log" 2>&1 &
 PIDS+=($!)
 
 for _ in $(seq 100); do port_open 127.0.0.1 "$PORT" && break; sleep 0.1; done
 log "the marketplace is up: http://127.0.0.1:$PORT/   (admin: http://127.0.0.1:$PORT/admin/)"
-log "database: ${DATABASE_URL}   broker: ${CELERY_BROKER_URL:-$REDIS_URL}   logs: .data/logs/"
+log "database: ${DATABASE_URL}   broker: ${CELERY_BROKER_URL:-$REDIS_URL}   logs: $DATA/logs/"
 log "Ctrl-C stops everything this command started."
 # Exit (and clean up) as soon as any one process dies, so a broken stack does not look alive.
 wait -n "${PIDS[@]}" || true
-log "a process exited; see .data/logs/"
+log "a process exited; see $DATA/logs/"

@@ -13,4 +13,5 @@ urlpatterns = [
     path("owner/", include("owners.urls")),
     path("", include("renters.urls")),
     path("api/v1/schema", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/v1/", include("accounts.api.urls")),
 ]

@@ -137,7 +137,7 @@ def cloud_update(*, actor: User, cloud: Cloud, app_credential_secret: str | None
     _validated_save(cloud)
     changes = _changes(before, _snapshot(cloud, CLOUD_FIELDS))
     if secret_changed:
-        changes["app_credential_secret"] = ["***", "*** (replaced)"]
+        changes["secret_replaced"] = True  # that it changed, never what it is
     record_event(actor=actor, verb="cloud.updated", target=cloud, data={"changes": changes})
     return cloud
 
