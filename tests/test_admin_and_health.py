@@ -54,3 +54,16 @@ def test_healthz_says_when_the_broker_is_down(settings):
     assert response.status_code == 503
     body = response.json()
     assert body["status"] == "degraded" and body["database"] == "ok" and body["broker"] != "ok"
+
+
+def test_every_business_model_keeps_an_auditlog_history():
+    from auditlog.registry import auditlog
+    from django.apps import apps
+
+    from audit.models import DomainEvent
+
+    for app_label in OUR_APPS:
+        for model in apps.get_app_config(app_label).get_models():
+            if model is DomainEvent or model._meta.auto_created or model.__name__.endswith("UserObjectPermission"):
+                continue
+            assert auditlog.contains(model), f"{model.__name__} changes are not recorded by django-auditlog"
