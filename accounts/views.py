@@ -10,6 +10,7 @@ from accounts import services
 from accounts.forms import ApiTokenForm
 from marketplace.lib.errors import DomainError
 from marketplace.lib.forms import apply_domain_error
+from marketplace.lib.requests import actor
 
 
 @login_required
@@ -18,12 +19,12 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
     new_token = None
     if request.method == "POST" and form.is_valid():
         try:
-            _, new_token = services.api_token_create(actor=request.user, name=form.cleaned_data["name"])  # type: ignore[arg-type]
+            _, new_token = services.api_token_create(actor=actor(request), name=form.cleaned_data["name"])
         except DomainError as exc:
             apply_domain_error(form, exc)
         else:
             form = ApiTokenForm()
-    tokens = request.user.api_tokens.order_by("-created_at")  # type: ignore[union-attr]
+    tokens = actor(request).api_tokens.order_by("-created_at")
     return render(request, "accounts/api_tokens.html", {"form": form, "tokens": tokens, "new_token": new_token})
 
 
@@ -31,7 +32,7 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
 @require_POST
 def api_token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     try:
-        services.api_token_revoke(actor=request.user, token_id=pk)  # type: ignore[arg-type]
+        services.api_token_revoke(actor=actor(request), token_id=pk)
     except DomainError as exc:
         messages.error(request, exc.message)
     else:

@@ -151,7 +151,8 @@ class PricingForm(forms.Form):
         return value
 
     def clean(self) -> dict:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         currency = data.get("currency") or "USD"
         for name in MONEY_FIELDS:
             value = data.get(name)

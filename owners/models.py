@@ -269,7 +269,8 @@ class AvailabilityWindow(models.Model):
 
     offering = models.ForeignKey(Offering, on_delete=models.CASCADE, related_name="windows")
     weekdays = ArrayField(
-        models.PositiveSmallIntegerField(choices=WEEKDAYS), default=list,
+        models.PositiveSmallIntegerField(choices=WEEKDAYS),
+        default=list,
         error_messages={"blank": "Choose at least one weekday."},
     )
     start_time = models.TimeField()

@@ -135,7 +135,7 @@ def cloud_update(*, actor: User, cloud: Cloud, app_credential_secret: str | None
         cloud.set_secret(app_credential_secret or "")
     cloud.updated_at = clock.now()
     _validated_save(cloud)
-    changes = _changes(before, _snapshot(cloud, CLOUD_FIELDS))
+    changes: dict[str, Any] = dict(_changes(before, _snapshot(cloud, CLOUD_FIELDS)))
     if secret_changed:
         changes["secret_replaced"] = True  # that it changed, never what it is
     record_event(actor=actor, verb="cloud.updated", target=cloud, data={"changes": changes})

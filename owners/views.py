@@ -14,9 +14,10 @@ from django.views.decorators.http import require_POST
 
 from marketplace.lib.errors import DomainError
 from marketplace.lib.forms import apply_domain_error
+from marketplace.lib.requests import actor
 from owners import selectors, services
 from owners.forms import CloudForm, OfferingForm, PricingForm, ProfileForm, WindowForm
-from owners.models import AvailabilityWindow, PricingPolicy
+from owners.models import AvailabilityWindow, Offering, PricingPolicy
 
 
 def owner_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -38,8 +39,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         request,
         "owners/dashboard.html",
         {
-            "clouds": selectors.clouds_for(request.user),  # type: ignore[arg-type]
-            "offerings": selectors.offerings_for_owner(request.user).select_related("cloud"),  # type: ignore[arg-type]
+            "clouds": selectors.clouds_for(actor(request)),
+            "offerings": selectors.offerings_for_owner(actor(request)).select_related("cloud"),
         },
     )
 
@@ -53,7 +54,7 @@ def cloud_create(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
         try:
-            cloud = services.cloud_create(actor=request.user, **data)  # type: ignore[arg-type]
+            cloud = services.cloud_create(actor=actor(request), **data)
         except DomainError as exc:
             apply_domain_error(form, exc)
         else:
@@ -64,17 +65,17 @@ def cloud_create(request: HttpRequest) -> HttpResponse:
 
 @owner_required
 def cloud_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    cloud = get_object_or_404(selectors.clouds_for(request.user), pk=pk)  # type: ignore[arg-type]
+    cloud = get_object_or_404(selectors.clouds_for(actor(request)), pk=pk)
     return render(request, "owners/cloud_detail.html", {"cloud": cloud, "offerings": cloud.offerings.all()})
 
 
 @owner_required
 def cloud_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    cloud = get_object_or_404(selectors.clouds_for(request.user), pk=pk)  # type: ignore[arg-type]
+    cloud = get_object_or_404(selectors.clouds_for(actor(request)), pk=pk)
     form = CloudForm(request.POST or None, instance=cloud)
     if request.method == "POST" and form.is_valid():
         try:
-            services.cloud_update(actor=request.user, cloud=cloud, **form.cleaned_data)  # type: ignore[arg-type]
+            services.cloud_update(actor=actor(request), cloud=cloud, **form.cleaned_data)
         except DomainError as exc:
             apply_domain_error(form, exc)
         else:
@@ -86,8 +87,8 @@ def cloud_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @owner_required
 @require_POST
 def cloud_test(request: HttpRequest, pk: int) -> HttpResponse:
-    cloud = get_object_or_404(selectors.clouds_for(request.user), pk=pk)  # type: ignore[arg-type]
-    services.cloud_test_connection(actor=request.user, cloud=cloud)  # type: ignore[arg-type]
+    cloud = get_object_or_404(selectors.clouds_for(actor(request)), pk=pk)
+    services.cloud_test_connection(actor=actor(request), cloud=cloud)
     if request.headers.get("HX-Request"):
         return render(request, "owners/_cloud_status.html", {"cloud": cloud})
     return redirect("owners:cloud_detail", pk=cloud.pk)
@@ -96,9 +97,9 @@ def cloud_test(request: HttpRequest, pk: int) -> HttpResponse:
 @owner_required
 @require_POST
 def cloud_delete(request: HttpRequest, pk: int) -> HttpResponse:
-    cloud = get_object_or_404(selectors.clouds_for(request.user), pk=pk)  # type: ignore[arg-type]
+    cloud = get_object_or_404(selectors.clouds_for(actor(request)), pk=pk)
     try:
-        services.cloud_delete(actor=request.user, cloud=cloud)  # type: ignore[arg-type]
+        services.cloud_delete(actor=actor(request), cloud=cloud)
     except DomainError as exc:
         messages.error(request, exc.message)
         return redirect("owners:cloud_detail", pk=cloud.pk)
@@ -111,14 +112,14 @@ def cloud_delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 @owner_required
 def offering_create(request: HttpRequest) -> HttpResponse:
-    clouds = selectors.clouds_for(request.user)  # type: ignore[arg-type]
+    clouds = selectors.clouds_for(actor(request))
     form = OfferingForm(request.POST or None, clouds=clouds)
     if request.method == "POST" and form.is_valid():
         try:
             offering = services.offering_create(
-                actor=request.user,
+                actor=actor(request),
                 cloud=form.cleaned_data["cloud"],
-                **form.service_fields(),  # type: ignore[arg-type]
+                **form.service_fields(),
             )
         except DomainError as exc:
             apply_domain_error(form, exc)
@@ -128,8 +129,8 @@ def offering_create(request: HttpRequest) -> HttpResponse:
     return render(request, "form.html", {"form": form, "title": "New offering"})
 
 
-def _offering(request: HttpRequest, pk: int):  # type: ignore[no-untyped-def]
-    return get_object_or_404(selectors.offerings_for_owner(request.user).select_related("cloud"), pk=pk)  # type: ignore[arg-type]
+def _offering(request: HttpRequest, pk: int) -> Offering:
+    return get_object_or_404(selectors.offerings_for_owner(actor(request)).select_related("cloud"), pk=pk)
 
 
 @owner_required
@@ -151,12 +152,12 @@ def offering_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @owner_required
 def offering_edit(request: HttpRequest, pk: int) -> HttpResponse:
     offering = _offering(request, pk)
-    form = OfferingForm(request.POST or None, instance=offering, clouds=selectors.clouds_for(request.user))  # type: ignore[arg-type]
+    form = OfferingForm(request.POST or None, instance=offering, clouds=selectors.clouds_for(actor(request)))
     if request.method == "POST" and form.is_valid():
         try:
             services.offering_update(
-                actor=request.user,
-                offering=offering,  # type: ignore[arg-type]
+                actor=actor(request),
+                offering=offering,
                 cloud=form.cleaned_data["cloud"],
                 **form.service_fields(),
             )
@@ -174,8 +175,8 @@ def offering_status(request: HttpRequest, pk: int) -> HttpResponse:
     offering = _offering(request, pk)
     try:
         services.offering_set_status(
-            actor=request.user,
-            offering=offering,  # type: ignore[arg-type]
+            actor=actor(request),
+            offering=offering,
             status=request.POST.get("status", ""),
         )
     except DomainError as exc:
@@ -193,11 +194,11 @@ def window_add(request: HttpRequest, pk: int) -> HttpResponse:
     error = None
     if form.is_valid():
         try:
-            services.window_add(actor=request.user, offering=offering, **form.cleaned_data)  # type: ignore[arg-type]
+            services.window_add(actor=actor(request), offering=offering, **form.cleaned_data)
         except DomainError as exc:
             apply_domain_error(form, exc)
     if form.errors:
-        error = "; ".join(m for msgs in form.errors.values() for m in msgs)
+        error = "; ".join(str(m) for msgs in form.errors.values() for m in msgs)
     context = {
         "offering": offering,
         "windows": offering.windows.all(),
@@ -216,7 +217,7 @@ def window_add(request: HttpRequest, pk: int) -> HttpResponse:
 def window_remove(request: HttpRequest, pk: int, window_id: int) -> HttpResponse:
     offering = _offering(request, pk)
     window = get_object_or_404(AvailabilityWindow, pk=window_id, offering=offering)
-    services.window_remove(actor=request.user, window=window)  # type: ignore[arg-type]
+    services.window_remove(actor=actor(request), window=window)
     if request.headers.get("HX-Request"):
         return render(
             request,
@@ -230,14 +231,14 @@ def window_remove(request: HttpRequest, pk: int, window_id: int) -> HttpResponse
 def pricing_edit(request: HttpRequest, pk: int, policy_id: int | None = None) -> HttpResponse:
     offering = _offering(request, pk)
     policy = get_object_or_404(PricingPolicy, pk=policy_id, offering=offering) if policy_id else None
-    profiles = selectors.profiles_for(request.user)  # type: ignore[arg-type]
+    profiles = selectors.profiles_for(actor(request))
     initial = PricingForm.initial_from(policy) if policy else None
     form = PricingForm(request.POST or None, initial=initial, profiles=profiles)
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
         profile = data.pop("profile")
         try:
-            services.pricing_policy_set(actor=request.user, offering=offering, profile=profile, **data)  # type: ignore[arg-type]
+            services.pricing_policy_set(actor=actor(request), offering=offering, profile=profile, **data)
         except DomainError as exc:
             apply_domain_error(form, exc)
         else:
@@ -251,7 +252,7 @@ def pricing_edit(request: HttpRequest, pk: int, policy_id: int | None = None) ->
 def pricing_delete(request: HttpRequest, pk: int, policy_id: int) -> HttpResponse:
     offering = _offering(request, pk)
     policy = get_object_or_404(PricingPolicy, pk=policy_id, offering=offering)
-    services.pricing_policy_delete(actor=request.user, policy=policy)  # type: ignore[arg-type]
+    services.pricing_policy_delete(actor=actor(request), policy=policy)
     messages.success(request, "Price removed.")
     return redirect("owners:offering_detail", pk=offering.pk)
 
@@ -261,7 +262,7 @@ def pricing_delete(request: HttpRequest, pk: int, policy_id: int) -> HttpRespons
 
 @owner_required
 def profile_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "owners/profile_list.html", {"profiles": selectors.profiles_for(request.user)})  # type: ignore[arg-type]
+    return render(request, "owners/profile_list.html", {"profiles": selectors.profiles_for(actor(request))})
 
 
 @owner_required
@@ -269,7 +270,7 @@ def profile_create(request: HttpRequest) -> HttpResponse:
     form = ProfileForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            services.profile_create(actor=request.user, **form.cleaned_data)  # type: ignore[arg-type]
+            services.profile_create(actor=actor(request), **form.cleaned_data)
         except DomainError as exc:
             apply_domain_error(form, exc)
         else:
@@ -280,11 +281,11 @@ def profile_create(request: HttpRequest) -> HttpResponse:
 
 @owner_required
 def profile_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    profile = get_object_or_404(selectors.profiles_for(request.user).filter(owner=request.user), pk=pk)  # type: ignore[arg-type]
+    profile = get_object_or_404(selectors.profiles_for(actor(request)).filter(owner=actor(request)), pk=pk)
     form = ProfileForm(request.POST or None, instance=profile)
     if request.method == "POST" and form.is_valid():
         try:
-            services.profile_update(actor=request.user, profile=profile, **form.cleaned_data)  # type: ignore[arg-type]
+            services.profile_update(actor=actor(request), profile=profile, **form.cleaned_data)
         except DomainError as exc:
             apply_domain_error(form, exc)
         else:

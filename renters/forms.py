@@ -21,7 +21,8 @@ class OfferingFilterForm(forms.Form):
     available_to = forms.DateTimeField(required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
 
     def clean(self) -> dict:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         start, end = data.get("available_from"), data.get("available_to")
         if start and end and end <= start:
             self.add_error("available_to", "The end must be after the start.")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -11,14 +13,16 @@ from django.views.decorators.http import require_POST
 from marketplace.lib.errors import DomainError
 from marketplace.lib.forms import apply_domain_error
 from marketplace.lib.money import MoneyError, to_minor
+from marketplace.lib.requests import actor
 from owners import selectors as catalogue
+from owners.models import Offering
 from renters import services
 from renters.forms import OfferingFilterForm, SSHKeyForm
 
 
 def offering_browse(request: HttpRequest) -> HttpResponse:
     form = OfferingFilterForm(request.GET or None)
-    offerings = catalogue.published_offerings()
+    offerings: Iterable[Offering] = catalogue.published_offerings()
     if form.is_bound and form.is_valid():
         data = form.cleaned_data
         max_price = None
@@ -57,20 +61,20 @@ def ssh_keys(request: HttpRequest) -> HttpResponse:
     form = SSHKeyForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            services.ssh_key_add(actor=request.user, **form.cleaned_data)  # type: ignore[arg-type]
+            services.ssh_key_add(actor=actor(request), **form.cleaned_data)
         except DomainError as exc:
             apply_domain_error(form, exc)
         else:
             messages.success(request, "Key added.")
             return redirect("renters:ssh_keys")
-    return render(request, "renters/ssh_keys.html", {"form": form, "keys": request.user.ssh_keys.all()})  # type: ignore[union-attr]
+    return render(request, "renters/ssh_keys.html", {"form": form, "keys": actor(request).ssh_keys.all()})
 
 
 @login_required
 @require_POST
 def ssh_key_remove(request: HttpRequest, pk: int) -> HttpResponse:
     try:
-        services.ssh_key_remove(actor=request.user, key_id=pk)  # type: ignore[arg-type]
+        services.ssh_key_remove(actor=actor(request), key_id=pk)
     except DomainError as exc:
         messages.error(request, exc.message)
     return redirect("renters:ssh_keys")

@@ -7,7 +7,7 @@ from django import forms
 from marketplace.lib.errors import DomainError, ValidationFailed
 
 
-def apply_domain_error(form: forms.Form, exc: DomainError) -> None:
+def apply_domain_error(form: forms.BaseForm, exc: DomainError) -> None:
     """Show a service's refusal on the form: on the field it names when the form has it."""
     if isinstance(exc, ValidationFailed):
         for field, messages in exc.errors.items():
