@@ -8,9 +8,9 @@ from django.views.decorators.http import require_POST
 
 from accounts import services
 from accounts.forms import ApiTokenForm
+from accounts.requests import actor
 from marketplace.lib.errors import DomainError
 from marketplace.lib.forms import apply_domain_error
-from marketplace.lib.requests import actor
 
 
 @login_required

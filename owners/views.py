@@ -12,9 +12,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from accounts.requests import actor
 from marketplace.lib.errors import DomainError
 from marketplace.lib.forms import apply_domain_error
-from marketplace.lib.requests import actor
 from owners import selectors, services
 from owners.forms import CloudForm, OfferingForm, PricingForm, ProfileForm, WindowForm
 from owners.models import AvailabilityWindow, Offering, PricingPolicy

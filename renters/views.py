@@ -10,10 +10,10 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from accounts.requests import actor
 from marketplace.lib.errors import DomainError
 from marketplace.lib.forms import apply_domain_error
 from marketplace.lib.money import MoneyError, to_minor
-from marketplace.lib.requests import actor
 from owners import selectors as catalogue
 from owners.models import Offering
 from renters import services
