@@ -79,6 +79,17 @@ else
 fi
 export REDIS_URL
 
+# ---- payments ---------------------------------------------------------------------------------
+# Without a configured Stripe, the demo runs localstripe (plus a Connect stand-in) on 127.0.0.1.
+if [ -z "${STRIPE_API_BASE:-}" ]; then
+    STRIPE_PORT="${DEVSTRIPE_PORT:-8420}"
+    export STRIPE_API_BASE="http://127.0.0.1:$STRIPE_PORT" STRIPE_JS_URL="http://127.0.0.1:$STRIPE_PORT/js.stripe.com/v3/"
+    "$PY" manage.py devstripe --port "$STRIPE_PORT" --state "$DATA/localstripe.pickle" \
+        --webhook-url "http://127.0.0.1:$PORT/billing/webhooks/stripe" >"$DATA/logs/devstripe.log" 2>&1 &
+    PIDS+=($!)
+    log "local Stripe-compatible server (localstripe) on $STRIPE_API_BASE"
+fi
+
 # ---- app --------------------------------------------------------------------------------------
 "$PY" manage.py migrate --noinput >/dev/null
 "$PY" manage.py seed_demo

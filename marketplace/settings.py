@@ -12,7 +12,7 @@ import hashlib
 from datetime import timedelta
 from pathlib import Path
 
-from celery.schedules import crontab  # noqa: F401  (kept for schedules added by apps)
+from celery.schedules import crontab
 
 from marketplace.env import database_from_url, env_bool, env_int, env_list, env_str
 
@@ -231,6 +231,90 @@ AUDITLOG_DISABLE_REMOTE_ADDR = False
 # Market rules shared by several apps.
 MARKETPLACE_PREEMPTION_NOTICE_SECONDS = env_int("MARKETPLACE_PREEMPTION_NOTICE_SECONDS", 120, minimum=0)
 MARKETPLACE_QUOTE_TTL = timedelta(seconds=env_int("MARKETPLACE_QUOTE_TTL_SECONDS", 60, minimum=5))
+
+# ---------------------------------------------------------------- BILLING (issue 5)
+# Stripe (or localstripe in tests and the demo). Secrets may come from NAME_FILE.
+STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY", "sk_test_localstripe" if DEBUG else None)
+STRIPE_PUBLISHABLE_KEY = env_str("STRIPE_PUBLISHABLE_KEY", "pk_test_localstripe" if DEBUG else None)
+STRIPE_API_BASE = env_str("STRIPE_API_BASE", "https://api.stripe.com")  # http://127.0.0.1:8420 for localstripe
+STRIPE_JS_URL = env_str("STRIPE_JS_URL", "https://js.stripe.com/v3/")
+STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET", "whsec_localstripe" if DEBUG else None)
+STRIPE_TIMEOUT_SECONDS = env_int("STRIPE_TIMEOUT_SECONDS", 20, minimum=1)
+BILLING_MODE = env_str("BILLING_MODE", "prepaid")  # "prepaid" or "card_per_booking"
+if BILLING_MODE not in {"prepaid", "card_per_booking"}:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(f"BILLING_MODE={BILLING_MODE!r}: use 'prepaid' or 'card_per_booking'.")
+BILLING_CURRENCY = env_str("BILLING_CURRENCY", "USD")  # renters' balance currency when they have no setting
+PLATFORM_FEE_PERCENT = env_str("PLATFORM_FEE_PERCENT", "10")  # up to 2 decimals, e.g. "12.5"
+PAYOUT_MINIMUM = env_int("PAYOUT_MINIMUM", 1000, minimum=0)  # minor units of the payout currency
+BILLING_TOPUP_MINIMUM = env_int("BILLING_TOPUP_MINIMUM", 500, minimum=1)
+BILLING_FUNDS_CHECK = env_bool("BILLING_FUNDS_CHECK", True)  # refuse bookings the renter cannot pay for
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "billing-bookings-sweep": {"task": "billing.tasks.sweep_bookings", "schedule": timedelta(seconds=30)},
+        "billing-payments-sweep": {"task": "billing.tasks.sweep_payments", "schedule": timedelta(minutes=2)},
+        "billing-webhooks-retry": {"task": "billing.tasks.retry_webhook_events", "schedule": timedelta(minutes=1)},
+        "billing-payouts": {"task": "billing.tasks.run_scheduled_payouts", "schedule": crontab(hour=3, minute=0)},
+    }
+)
+# ---------------------------------------------------------------- end BILLING
+
+# ---------------------------------------------------------------- PROVISIONING (issue 4)
+PROVISIONING_LEAD_SECONDS = env_int("PROVISIONING_LEAD_SECONDS", 60, minimum=0)  # launch this long before a slice
+PROVISIONING_ACTIVE_TIMEOUT_SECONDS = env_int("PROVISIONING_ACTIVE_TIMEOUT_SECONDS", 300, minimum=1)
+PROVISIONING_DELETE_TIMEOUT_SECONDS = env_int("PROVISIONING_DELETE_TIMEOUT_SECONDS", 120, minimum=1)
+PROVISIONING_LEASE_MARGIN_SECONDS = env_int("PROVISIONING_LEASE_MARGIN_SECONDS", 60, minimum=1)
+PROVISIONING_SWEEP_SECONDS = env_int("PROVISIONING_SWEEP_SECONDS", 10, minimum=1)
+PROVISIONING_POLL_SECONDS = float(env_str("PROVISIONING_POLL_SECONDS", "1"))  # how often to ask the cloud
+# "auto" (Nova picks the project's network), "none" (no NIC: a Nova without working Neutron), or a network name.
+PROVISIONING_NETWORKS = env_str("PROVISIONING_NETWORKS", "auto")
+METERING_INTERVAL_SECONDS = env_int("METERING_INTERVAL_SECONDS", 60, minimum=1)
+RECONCILE_INTERVAL_SECONDS = env_int("RECONCILE_INTERVAL_SECONDS", 120, minimum=1)
+# The local simulator driver (demo clouds with driver "simulator"): timings and failure injection.
+SIMULATOR_LAUNCH_SECONDS = env_int("SIMULATOR_LAUNCH_SECONDS", 3, minimum=0)
+SIMULATOR_RESIZE_SECONDS = env_int("SIMULATOR_RESIZE_SECONDS", 2, minimum=0)
+SIMULATOR_DELETE_SECONDS = env_int("SIMULATOR_DELETE_SECONDS", 0, minimum=0)
+SIMULATOR_FAIL_RATE = float(env_str("SIMULATOR_FAIL_RATE", "0"))
+if not 0 <= SIMULATOR_FAIL_RATE <= 1:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(f"SIMULATOR_FAIL_RATE={SIMULATOR_FAIL_RATE}: use a share between 0 and 1.")
+SIMULATOR_FAIL_MODE = env_str("SIMULATOR_FAIL_MODE", "no_valid_host")  # or "error" (server goes to ERROR)
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "provisioning-launch-due": {
+            "task": "provisioning.launch_due",
+            "schedule": timedelta(seconds=PROVISIONING_SWEEP_SECONDS),
+        },
+        "provisioning-reclaim-due": {
+            "task": "provisioning.reclaim_due",
+            "schedule": timedelta(seconds=PROVISIONING_SWEEP_SECONDS),
+        },
+        "provisioning-reconcile": {
+            "task": "provisioning.reconcile",
+            "schedule": timedelta(seconds=RECONCILE_INTERVAL_SECONDS),
+        },
+        "provisioning-meter": {"task": "provisioning.meter", "schedule": timedelta(seconds=METERING_INTERVAL_SECONDS)},
+    }
+)
+# ---------------------------------------------------------------- end PROVISIONING
+
+# ---------------------------------------------------------------- SCHEDULING (market engine)
+MARKETPLACE_CLEARING_INTERVAL_SECONDS = env_int("MARKETPLACE_CLEARING_INTERVAL_SECONDS", 5, minimum=1)
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "scheduling-clear-due-auctions": {
+            "task": "scheduling.tasks.clear_due_auctions",
+            "schedule": timedelta(seconds=MARKETPLACE_CLEARING_INTERVAL_SECONDS),
+        },
+        "scheduling-end-due-preemptions": {
+            "task": "scheduling.tasks.end_due_preemptions",
+            "schedule": timedelta(seconds=5),
+        },
+    }
+)
+# ---------------------------------------------------------------- end SCHEDULING
 
 LOGGING = {
     "version": 1,

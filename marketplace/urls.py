@@ -13,5 +13,9 @@ urlpatterns = [
     path("owner/", include("owners.urls")),
     path("", include("renters.urls")),
     path("api/v1/schema", SpectacularAPIView.as_view(), name="api-schema"),
+    path("billing/", include("billing.urls")),
+    path("api/v1/billing/", include("billing.api.urls")),
+    path("api/v1/", include("scheduling.api.urls")),
+    path("", include("scheduling.urls")),
     path("api/v1/", include("accounts.api.urls")),
 ]

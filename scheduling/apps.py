@@ -3,3 +3,14 @@ from django.apps import AppConfig
 
 class SchedulingConfig(AppConfig):
     name = "scheduling"
+    verbose_name = "Market engine"
+
+    def ready(self) -> None:
+        from auditlog.registry import auditlog
+
+        from scheduling import models
+
+        # Booking state changes are conditional UPDATEs (which model history does not see): each one is
+        # also written to the domain event log (audit.services.record_event) with its from/to.
+        for model in (models.Booking, models.AuctionRound, models.Quote, models.PriceHistory, models.Notification):
+            auditlog.register(model)

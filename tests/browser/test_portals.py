@@ -69,6 +69,7 @@ def test_owner_builds_and_publishes_an_offering_that_a_renter_finds(page, browse
 
     renter_context = browser.new_context(base_url=live_server.url)
     renter_page = renter_context.new_page()
+    renter_page.set_default_timeout(30_000)
     log_in(renter_page, "rita@example.test")
     renter_page.goto("/offerings/")
     assert "Night shift" in renter_page.inner_text("#results")

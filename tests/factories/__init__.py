@@ -72,3 +72,40 @@ def price(actor: User, offer: Offering, *, profile: str = "Small", **kwargs: Any
 def window(actor: User, offer: Offering, start: time, end: time, weekdays: list[int] | None = None):  # type: ignore[no-untyped-def]
     return owner_services.window_add(actor=actor, offering=offer, weekdays=weekdays or list(range(7)),
                                      start_time=start, end_time=end)
+
+
+# ---- market engine (scheduling) helpers ----------------------------------------------------------
+
+
+def slice_id(offer: Offering, start: Any, length: int, profile: str = "Small") -> str:
+    """The opaque id of a slice (as search would list it)."""
+    from scheduling.slices import SliceKey
+
+    prof = SliceProfile.objects.get(owner=None, name=profile) if isinstance(profile, str) else profile
+    return SliceKey(offer.pk, prof.pk, int(start.timestamp()), length).encode()
+
+
+def auction_offering(actor: User, *, profile: str = "Small", reserve: int = 10, rule: str = "pay_as_bid",
+                     closes: int = 600, **kwargs: Any) -> Offering:
+    return offering(actor, publish=True, profile=profile, pricing={
+        "model": "auction", "reserve_price": reserve, "bidding_closes_seconds": closes, "clearing_rule": rule,
+    }, **kwargs)
+
+
+def dynamic_offering(actor: User, *, profile: str = "Small", base: int = 100, floor: int = 50, cap: int = 300,
+                     curve: list | None = None, **kwargs: Any) -> Offering:
+    return offering(actor, publish=True, profile=profile, pricing={
+        "model": "dynamic", "base_price": base, "floor_price": floor, "cap_price": cap,
+        "surge_curve": curve if curve is not None else [[0, 1.0], [50, 1.5], [100, 3.0]],
+    }, **kwargs)
+
+
+def fund_renter(renter: User, amount: int, currency: str = "USD") -> None:
+    """Prepaid balance for a renter (billing's funds check refuses bookings without it): a staff credit."""
+    from billing import services as billing_services
+
+    staff = UserFactory(is_staff=True, is_owner=False, is_renter=False)
+    billing_services.adjustment_post(
+        actor=staff, user=renter, account_kind="renter_balance", amount=amount, currency=currency,
+        reason="test funds", idempotency_key=f"fund-{renter.pk}-{next(_seq)}",
+    )

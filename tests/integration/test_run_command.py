@@ -56,11 +56,29 @@ def data_dir():
 
 def start(data_dir: Path, **extra: str) -> tuple[subprocess.Popen, int]:
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "DATABASE_TEST_NAME")}
-    env |= {"PORT": str(port), "EMBEDDED_PG_PORT": str(free_port()), "EMBEDDED_REDIS_PORT": str(free_port()),
-            "MARKETPLACE_DATA_DIR": str(data_dir)} | extra
-    proc = subprocess.Popen(["bash", str(ROOT / "deploy" / "run.sh")], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "DATABASE_TEST_NAME", "STRIPE_API_BASE")
+    }
+    stripe_port = free_port()
+    env |= {
+        "PORT": str(port),
+        "EMBEDDED_PG_PORT": str(free_port()),
+        "EMBEDDED_REDIS_PORT": str(free_port()),
+        "DEVSTRIPE_PORT": str(stripe_port),
+        "MARKETPLACE_DATA_DIR": str(data_dir),
+    } | extra
+    proc = subprocess.Popen(
+        ["bash", str(ROOT / "deploy" / "run.sh")],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    proc.stripe_port = stripe_port  # type: ignore[attr-defined]
     return proc, port
 
 
@@ -87,6 +105,8 @@ def test_run_command_serves_and_stops_cleanly(data_dir):
         status, page = get(f"http://127.0.0.1:{port}/offerings/")
         assert status == 200 and "Frankfurt general purpose" in page and "Oslo burst" in page
         assert postmaster_running(data_dir)
+        # The demo's payment server answers on loopback (localstripe).
+        assert get(f"http://127.0.0.1:{proc.stripe_port}/v1/customers")[0] in (200, 401)
     finally:
         out = stop(proc)
     assert "initialising embedded PostgreSQL" in out
@@ -112,10 +132,18 @@ def test_without_redis_the_filesystem_broker_still_runs_tasks(data_dir):
         status, body = wait_for(f"http://127.0.0.1:{port}/healthz", proc)
         assert status == 200 and "filesystem transport" in body
         env = os.environ | {"CELERY_BROKER_URL": "filesystem://", "CELERY_FILESYSTEM_DIR": str(data_dir / "broker")}
-        subprocess.run([str(ROOT / ".venv/bin/python"), "-c",
-                        "import django,os;os.environ.setdefault('DJANGO_SETTINGS_MODULE','marketplace.settings');"
-                        "django.setup();from marketplace.celery import ping;ping.delay('fs-fallback')"],
-                       cwd=ROOT, env=env, check=True, timeout=60)
+        subprocess.run(
+            [
+                str(ROOT / ".venv/bin/python"),
+                "-c",
+                "import django,os;os.environ.setdefault('DJANGO_SETTINGS_MODULE','marketplace.settings');"
+                "django.setup();from marketplace.celery import ping;ping.delay('fs-fallback')",
+            ],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            timeout=60,
+        )
         log = data_dir / "logs" / "worker.log"
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and "pong fs-fallback" not in log.read_text():

@@ -1,0 +1,143 @@
+"""Shared set-up for the benchmarks: a throwaway database, Django on it, pgbench as the baseline."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
+DB = os.environ.get("BENCH_DB", "bench_marketplace")
+PGBENCH_DB = DB + "_pgbench"
+
+
+def psql(sql: str, db: str = "postgres") -> None:
+    subprocess.run(["psql", f"{PG}/{db}", "-qAtc", sql], check=True, capture_output=True)
+
+
+def setup_django() -> None:
+    """Create the throwaway database, point Django at it, migrate."""
+    psql(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
+    psql(f'CREATE DATABASE "{DB}"')
+    os.environ["DATABASE_URL"] = f"{PG}/{DB}"
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "marketplace.settings")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    sys.path.insert(0, str(ROOT))
+    import django
+    from django.conf import settings
+
+    django.setup()
+    settings.DEBUG = False  # no SQL logging in the measured loop
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def teardown() -> None:
+    from django.db import connections
+
+    connections.close_all()
+    if not os.environ.get("BENCH_KEEP_DB"):
+        psql(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
+
+
+def pgbench(clients: int = 16, seconds: int = 10) -> float:
+    """TPC-B-like pgbench on a scratch database of the same server; returns TPS."""
+    psql(f'DROP DATABASE IF EXISTS "{PGBENCH_DB}" WITH (FORCE)')
+    psql(f'CREATE DATABASE "{PGBENCH_DB}"')
+    url = f"{PG}/{PGBENCH_DB}"
+    try:
+        subprocess.run(["pgbench", "-i", "-q", "-s", str(clients), url], check=True, capture_output=True)
+        out = subprocess.run(
+            ["pgbench", "-c", str(clients), "-j", "2", "-T", str(seconds), url],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    finally:
+        psql(f'DROP DATABASE IF EXISTS "{PGBENCH_DB}" WITH (FORCE)')
+    match = re.search(r"tps = ([0-9.]+) \(without initial connection time\)", out)
+    return float(match.group(1)) if match else float("nan")
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    k = min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+def seed_offerings(
+    n: int,
+    *,
+    model: str = "fixed",
+    vcpus: int = 64,
+    ram_mib: int = 262144,
+    bandwidth: int = 100000,
+    disk: int = 10000,
+    price_seed: int = 1,
+) -> list:
+    """n published offerings of one owner, priced for the Small profile; bulk-inserted (no per-row audit)."""
+    import random
+
+    from accounts.models import User
+    from owners.models import Cloud, Offering, PricingPolicy, SliceProfile
+
+    rng = random.Random(price_seed)
+    owner = User.objects.create_user(
+        f"bench-owner-{User.objects.count()}@example.test", "x", is_owner=True, is_renter=False
+    )
+    cloud = Cloud.objects.create(owner=owner, name="bench", driver="simulator", region_name="bench-1")
+    offers = Offering.objects.bulk_create(
+        [
+            Offering(
+                owner=owner,
+                cloud=cloud,
+                name=f"bench-{i}",
+                region="bench-1",
+                vcpus=vcpus,
+                ram_mib=ram_mib,
+                disk_gb=disk,
+                bandwidth_mbps=bandwidth,
+                grid_seconds=60,
+                min_length_seconds=60,
+                max_length_seconds=86400,
+                status="published",
+                allowed_images=["ubuntu-24.04"],
+            )
+            for i in range(n)
+        ]
+    )
+    small = SliceProfile.objects.get(owner=None, name="Small")
+    rows = []
+    for o in offers:
+        if model == "fixed":
+            rows.append(
+                PricingPolicy(
+                    offering=o, profile=small, model="fixed", currency="USD", price_per_unit=rng.randint(5, 500)
+                )
+            )
+        else:
+            rows.append(
+                PricingPolicy(
+                    offering=o,
+                    profile=small,
+                    model="auction",
+                    currency="USD",
+                    reserve_price=10,
+                    bidding_closes_seconds=60,
+                    clearing_rule=rng.choice(["pay_as_bid", "uniform"]),
+                )
+            )
+    PricingPolicy.objects.bulk_create(rows)
+    return offers
+
+
+def renters(n: int) -> list:
+    from accounts.models import User
+
+    return [User.objects.create_user(f"bench-renter-{i}@example.test", "x") for i in range(n)]

@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+from django.conf import settings
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from billing import selectors, services
+from billing import stripe_gateway as gateway
+from billing.api.serializers import (
+    BookingChargeOut,
+    CardInput,
+    CardOut,
+    PaymentOut,
+    PayoutInput,
+    PayoutOut,
+    TopUpInput,
+)
+from marketplace.lib import clock
+from marketplace.lib.errors import PermissionDeniedError, ValidationFailed
+
+
+class BalanceView(APIView):
+    def get(self, request: Request) -> Response:
+        currency = services.renter_currency(request.user)
+        return Response(
+            {"mode": settings.BILLING_MODE, "currency": currency, **selectors.renter_summary(request.user, currency)}
+        )
+
+
+class PaymentListView(APIView):
+    def get(self, request: Request) -> Response:
+        return Response(PaymentOut(selectors.payments(request.user)[:100], many=True).data)
+
+
+class TopUpView(APIView):
+    def post(self, request: Request) -> Response:
+        data = TopUpInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        payment = services.topup_create(actor=request.user, **data.validated_data)
+        try:
+            payment = services.payment_process(payment_id=payment.pk)
+        except gateway.GatewayError:
+            from billing import tasks
+
+            tasks.process_payment.delay(payment.pk)
+        return Response(PaymentOut(payment).data, status=201)
+
+
+class CardSetupView(APIView):
+    """POST: start adding a card; confirm the returned client secret with Stripe.js, then POST /cards."""
+
+    def post(self, request: Request) -> Response:
+        setup = services.card_setup_start(actor=request.user)
+        return Response({**setup, "publishable_key": settings.STRIPE_PUBLISHABLE_KEY}, status=201)
+
+
+class CardListView(APIView):
+    def get(self, request: Request) -> Response:
+        return Response(CardOut(selectors.payment_methods(request.user), many=True).data)
+
+    def post(self, request: Request) -> Response:
+        data = CardInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        method = services.card_setup_complete(actor=request.user, setup_intent_id=data.validated_data["setup_intent"])
+        return Response(CardOut(method).data, status=201)
+
+
+class BookingChargeListView(APIView):
+    def get(self, request: Request) -> Response:
+        now = clock.now()
+        charges = list(selectors.booking_charges(request.user)[:100])
+        for c in charges:
+            c.cost_so_far = selectors.running_cost(c, now)  # type: ignore[attr-defined]
+        return Response(BookingChargeOut(charges, many=True).data)
+
+
+class StatementView(APIView):
+    def get(self, request: Request, year: int, month: int) -> Response:
+        if not 1 <= month <= 12:
+            raise ValidationFailed({"month": ["1 to 12."]})
+        lines = selectors.renter_statement(request.user, year, month)
+        return Response(
+            [
+                {
+                    "at": line.at,
+                    "kind": line.kind,
+                    "description": line.description,
+                    "booking_id": line.booking_id,
+                    "amount": line.amount,
+                    "currency": line.currency,
+                }
+                for line in lines
+            ]
+        )
+
+
+class PayoutListView(APIView):
+    def get(self, request: Request) -> Response:
+        if not request.user.is_owner:
+            raise PermissionDeniedError("Only owners have payouts.")
+        return Response(
+            {
+                "payable": selectors.owner_payable(request.user),
+                "payouts": PayoutOut(selectors.payouts(request.user)[:100], many=True).data,
+            }
+        )
+
+    def post(self, request: Request) -> Response:
+        if not request.user.is_owner:
+            raise PermissionDeniedError("Only owners have payouts.")
+        data = PayoutInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        payout = services.payout_request(
+            actor=request.user, owner=request.user, trigger="on_demand", **data.validated_data
+        )
+        try:
+            payout = services.payout_process(payout_id=payout.pk)
+        except gateway.GatewayError:
+            from billing import tasks
+
+            tasks.process_payout.delay(payout.pk)
+        return Response(PayoutOut(payout).data, status=201)

@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import uuid
+
+from django import forms
+
+from marketplace.lib.money import CURRENCY_CHOICES, MoneyError, to_minor
+
+
+class TopUpForm(forms.Form):
+    amount = forms.DecimalField(label="Amount", min_value=0, max_digits=12, decimal_places=2)
+    currency = forms.ChoiceField(choices=CURRENCY_CHOICES, initial="USD")
+
+    def clean(self):  # type: ignore[no-untyped-def]
+        data = super().clean()
+        if data.get("amount") is not None and data.get("currency"):
+            try:
+                data["amount_minor"] = to_minor(data["amount"], data["currency"])
+            except MoneyError as exc:
+                self.add_error("amount", str(exc))
+        return data
+
+
+class StatementForm(forms.Form):
+    year = forms.IntegerField(min_value=2000, max_value=2100)
+    month = forms.IntegerField(min_value=1, max_value=12)
+    format = forms.ChoiceField(choices=[("html", "HTML"), ("csv", "CSV"), ("pdf", "PDF")], required=False)
+
+
+class ShortNoticePolicyForm(forms.Form):
+    short_notice_credit_percent = forms.IntegerField(
+        label="Short-notice credit (% of the rate)",
+        min_value=100,
+        max_value=1000,
+        help_text="A renter preempted with less notice than you promise is credited this % of the slice rate "
+        "per second of missing notice (200 = 2x).",
+    )
+
+
+class AdjustmentForm(forms.Form):
+    account_kind = forms.ChoiceField(
+        choices=[("renter_balance", "Renter balance"), ("owner_payable", "Owner earnings")]
+    )
+    amount = forms.IntegerField(help_text="Minor units; positive credits the user, negative debits them.")
+    currency = forms.ChoiceField(choices=CURRENCY_CHOICES, initial="USD")
+    reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 2}))
+    nonce = forms.CharField(widget=forms.HiddenInput, initial=lambda: uuid.uuid4().hex)
+
+
+class RefundForm(forms.Form):
+    amount = forms.IntegerField(min_value=1, help_text="Minor units.")
+    reason = forms.CharField(max_length=500)

@@ -1,0 +1,335 @@
+"""Billing pages: the renter's money (cards, top-up, costs, statements), the owner's revenue and payouts, the webhook."""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from billing import pdf, selectors, services, webhooks
+from billing import stripe_gateway as gateway
+from billing.forms import ShortNoticePolicyForm, StatementForm, TopUpForm
+from billing.models import OfferingBillingPolicy
+from marketplace.lib import clock
+from marketplace.lib.errors import DomainError
+from marketplace.lib.forms import apply_domain_error
+from marketplace.lib.money import format_minor
+
+log = logging.getLogger(__name__)
+
+
+def _currency(request: HttpRequest) -> str:
+    return services.renter_currency(request.user)  # type: ignore[arg-type]
+
+
+@login_required
+def overview(request: HttpRequest) -> HttpResponse:
+    currency = _currency(request)
+    now = clock.now()
+    return render(
+        request,
+        "billing/overview.html",
+        {
+            "mode": services.billing_mode(),
+            "currency": currency,
+            "summary": selectors.renter_summary(request.user, currency),
+            "cards": selectors.payment_methods(request.user),
+            "payments": selectors.payments(request.user)[:20],
+            "topup_form": TopUpForm(initial={"currency": currency}),
+            "costs": _costs(request.user, now),
+            "today": now.date(),
+        },
+    )
+
+
+def _costs(user, now):  # type: ignore[no-untyped-def]
+    return [(c, selectors.running_cost(c, now)) for c in selectors.booking_charges(user)[:50]]
+
+
+@login_required
+def costs(request: HttpRequest) -> HttpResponse:
+    """The live running-spend table (htmx polls it while a slice runs)."""
+    return render(request, "billing/_costs.html", {"costs": _costs(request.user, clock.now())})
+
+
+@login_required
+def card_add(request: HttpRequest) -> HttpResponse:
+    try:
+        setup = services.card_setup_start(actor=request.user)  # type: ignore[arg-type]
+    except (DomainError, gateway.GatewayError) as exc:
+        messages.error(request, getattr(exc, "message", str(exc)))
+        return redirect("billing:overview")
+    return render(
+        request,
+        "billing/card_add.html",
+        {"setup": setup, "publishable_key": settings.STRIPE_PUBLISHABLE_KEY, "stripe_js": settings.STRIPE_JS_URL},
+    )
+
+
+@login_required
+@require_POST
+def card_added(request: HttpRequest) -> HttpResponse:
+    try:
+        method = services.card_setup_complete(actor=request.user, setup_intent_id=request.POST.get("setup_intent", ""))  # type: ignore[arg-type]
+    except (DomainError, gateway.GatewayError) as exc:
+        messages.error(request, getattr(exc, "message", str(exc)))
+    else:
+        messages.success(request, f"Card {method} added.")
+    return redirect("billing:overview")
+
+
+@login_required
+@require_POST
+def card_default(request: HttpRequest, pk: int) -> HttpResponse:
+    try:
+        services.payment_method_set_default(actor=request.user, payment_method_id=pk)  # type: ignore[arg-type]
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    return redirect("billing:overview")
+
+
+@login_required
+@require_POST
+def card_remove(request: HttpRequest, pk: int) -> HttpResponse:
+    try:
+        services.payment_method_remove(actor=request.user, payment_method_id=pk)  # type: ignore[arg-type]
+    except (DomainError, gateway.GatewayError) as exc:
+        messages.error(request, getattr(exc, "message", str(exc)))
+    else:
+        messages.success(request, "Card removed.")
+    return redirect("billing:overview")
+
+
+@login_required
+@require_POST
+def topup(request: HttpRequest) -> HttpResponse:
+    form = TopUpForm(request.POST)
+    if form.is_valid():
+        try:
+            payment = services.topup_create(
+                actor=request.user,  # type: ignore[arg-type]
+                amount=form.cleaned_data["amount_minor"],
+                currency=form.cleaned_data["currency"],
+            )
+        except DomainError as exc:
+            apply_domain_error(form, exc)
+        else:
+            try:
+                payment = services.payment_process(payment_id=payment.pk)
+            except gateway.GatewayError:
+                from billing import tasks
+
+                tasks.process_payment.delay(payment.pk)
+                messages.info(request, "Your top-up is being processed; your balance updates when the card is charged.")
+                return redirect("billing:overview")
+            if payment.status == "succeeded":
+                messages.success(request, f"{format_minor(payment.amount, payment.currency)} added to your balance.")
+            elif payment.status == "failed":
+                messages.error(request, f"Your card was declined: {payment.failure_message}")
+            else:
+                messages.info(request, "Your top-up is being processed.")
+            return redirect("billing:overview")
+    for error in form.errors.values():
+        messages.error(request, " ".join(str(e) for e in error))
+    return redirect("billing:overview")
+
+
+@login_required
+def statement(request: HttpRequest) -> HttpResponse:
+    today = clock.now().date()
+    form = StatementForm(request.GET or {"year": today.year, "month": today.month})
+    if not form.is_valid():
+        return HttpResponseBadRequest("Choose a year and a month.")
+    year, month, fmt = form.cleaned_data["year"], form.cleaned_data["month"], form.cleaned_data.get("format") or "html"
+    lines = selectors.renter_statement(request.user, year, month)
+    name = f"statement-{year}-{month:02d}"
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.writer(buf)
+        writer.writerow(["date_utc", "kind", "description", "booking_id", "amount_minor", "currency", "amount"])
+        for line in lines:
+            writer.writerow(
+                [
+                    line.at.isoformat(),
+                    line.kind,
+                    line.description,
+                    line.booking_id or "",
+                    line.amount,
+                    line.currency,
+                    format_minor(line.amount, line.currency),
+                ]
+            )
+        response = HttpResponse(buf.getvalue(), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
+        return response
+    if fmt == "pdf":
+        text = [f"Statement {year}-{month:02d} for {request.user.email}", ""]  # type: ignore[union-attr]
+        text.append(f"{'Date (UTC)':<20} {'Description':<52} {'Amount':>16}")
+        totals: dict[str, int] = {}
+        for line in lines:
+            totals[line.currency] = totals.get(line.currency, 0) + line.amount
+            text.append(
+                f"{line.at:%Y-%m-%d %H:%M:%S}  {line.description[:52]:<52} {format_minor(line.amount, line.currency):>16}"
+            )
+        text.append("")
+        for cur, total in sorted(totals.items()):
+            text.append(f"{'Net for the month':<73} {format_minor(total, cur):>16}")
+        response = HttpResponse(pdf.text_pdf(text, title=name), content_type="application/pdf")
+        response["Content-Disposition"] = f'attachment; filename="{name}.pdf"'
+        return response
+    return render(request, "billing/statement.html", {"lines": lines, "year": year, "month": month})
+
+
+def offering_terms(request: HttpRequest, offering_id: int) -> HttpResponse:
+    """The billing terms of a published offering, shown before buying (an htmx fragment or JSON)."""
+    from owners import selectors as catalogue
+
+    offering = catalogue.published_offerings().filter(pk=offering_id).first()
+    if offering is None:
+        raise Http404
+    terms = selectors.offering_terms(offering)
+    if request.headers.get("Accept", "").startswith("application/json"):
+        return JsonResponse(terms)
+    return render(request, "billing/_terms.html", {"terms": terms})
+
+
+# ---------------------------------------------------------------- owners
+
+
+def _owner_only(request: HttpRequest) -> None:
+    if not (request.user.is_owner or request.user.is_staff):  # type: ignore[union-attr]
+        raise Http404
+
+
+@login_required
+def owner_revenue(request: HttpRequest) -> HttpResponse:
+    _owner_only(request)
+    from owners.models import Offering
+
+    owner = request.user
+    offerings = {o.pk: o for o in Offering.objects.filter(owner_id=owner.pk)}
+    rows = [(row, offerings.get(row.offering_id or 0)) for row in selectors.owner_revenue(owner)]
+    policies = {p.offering_id: p for p in OfferingBillingPolicy.objects.filter(offering__owner_id=owner.pk)}
+    if request.GET.get("format") == "csv":
+        buf = io.StringIO()
+        writer = csv.writer(buf)
+        writer.writerow(
+            ["day", "offering_id", "offering", "currency", "renters_paid", "platform_fee", "credits", "net"]
+        )
+        for row, offering in rows:
+            writer.writerow(
+                [
+                    row.day.isoformat(),
+                    row.offering_id or "",
+                    offering.name if offering else "",
+                    row.currency,
+                    row.gross,
+                    row.fees,
+                    row.credits,
+                    row.net,
+                ]
+            )
+        response = HttpResponse(buf.getvalue(), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="revenue.csv"'
+        return response
+    return render(
+        request,
+        "billing/owner_revenue.html",
+        {
+            "rows": rows,
+            "payable": selectors.owner_payable(request.user),
+            "payouts": selectors.payouts(request.user)[:50],
+            "account": getattr(request.user, "connected_account", None),
+            "payout_minimum": settings.PAYOUT_MINIMUM,
+            "offerings": [(o, policies.get(o.pk)) for o in offerings.values()],
+            "policy_form": ShortNoticePolicyForm(initial={"short_notice_credit_percent": 200}),
+        },
+    )
+
+
+@login_required
+@require_POST
+def connect_onboard(request: HttpRequest) -> HttpResponse:
+    _owner_only(request)
+    back = request.build_absolute_uri(reverse("billing:connect_return"))
+    try:
+        url = services.connect_onboard(actor=request.user, refresh_url=back, return_url=back)  # type: ignore[arg-type]
+    except (DomainError, gateway.GatewayError) as exc:
+        messages.error(request, getattr(exc, "message", str(exc)))
+        return redirect("billing:owner_revenue")
+    return redirect(url)
+
+
+@login_required
+def connect_return(request: HttpRequest) -> HttpResponse:
+    _owner_only(request)
+    try:
+        account = services.connect_refresh(user=request.user)  # type: ignore[arg-type]
+    except (DomainError, gateway.GatewayError) as exc:
+        messages.error(request, getattr(exc, "message", str(exc)))
+    else:
+        messages.success(request, "Payouts are enabled." if account.payouts_enabled else "Stripe still needs details.")
+    return redirect("billing:owner_revenue")
+
+
+@login_required
+@require_POST
+def payout_request(request: HttpRequest) -> HttpResponse:
+    _owner_only(request)
+    currency = request.POST.get("currency", "USD")
+    try:
+        payout = services.payout_request(actor=request.user, owner=request.user, currency=currency, trigger="on_demand")  # type: ignore[arg-type]
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        return redirect("billing:owner_revenue")
+    try:
+        payout = services.payout_process(payout_id=payout.pk)
+    except gateway.GatewayError:
+        from billing import tasks
+
+        tasks.process_payout.delay(payout.pk)
+    messages.info(request, f"Payout of {format_minor(payout.amount, payout.currency)}: {payout.get_status_display()}.")
+    return redirect("billing:owner_revenue")
+
+
+@login_required
+@require_POST
+def offering_policy(request: HttpRequest, offering_id: int) -> HttpResponse:
+    _owner_only(request)
+    form = ShortNoticePolicyForm(request.POST)
+    if form.is_valid():
+        try:
+            services.offering_billing_policy_set(actor=request.user, offering_id=offering_id, **form.cleaned_data)  # type: ignore[arg-type]
+        except DomainError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, "Short-notice credit saved.")
+    else:
+        messages.error(request, "Choose between 100 and 1000 %.")
+    return redirect("billing:owner_revenue")
+
+
+# ---------------------------------------------------------------- Stripe webhook
+
+
+@csrf_exempt
+@require_POST
+def stripe_webhook(request: HttpRequest) -> HttpResponse:
+    """Verify, store (once), process. A stored event is acknowledged even if our handler failed: we retry it."""
+    try:
+        event, is_new = webhooks.event_receive(payload=request.body, signature=request.headers.get("Stripe-Signature"))
+    except gateway.SignatureInvalid:
+        return JsonResponse({"error": "bad signature"}, status=400)
+    if not is_new and event.status in ("processed", "ignored"):
+        return JsonResponse({"status": "duplicate"})
+    event = webhooks.event_process(event_id=event.pk)
+    return JsonResponse({"status": event.status})

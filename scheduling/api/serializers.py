@@ -1,0 +1,229 @@
+"""Shapes of API input and output. Input serializers check shape only; the services check the rules."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from rest_framework import serializers
+
+from marketplace.lib.money import exponent
+from scheduling.models import Booking, Quote
+from scheduling.selectors import ORDERINGS, Slice
+from scheduling.slices import SliceKey
+
+
+def major(amount: int | None, currency: str) -> str | None:
+    """Minor units as a major-unit decimal string ("0.50" for 50 USD cents)."""
+    if amount is None:
+        return None
+    exp = exponent(currency)
+    return f"{Decimal(amount).scaleb(-exp):.{exp}f}"
+
+
+class SliceSearchSerializer(serializers.Serializer):
+    cpu = serializers.IntegerField(required=False, min_value=1, max_value=512, help_text="vCPUs needed (at least).")
+    ram = serializers.DecimalField(
+        required=False,
+        max_digits=8,
+        decimal_places=3,
+        min_value=Decimal("0.125"),
+        help_text="RAM needed in GiB (at least).",
+    )
+    disk = serializers.IntegerField(required=False, min_value=0, help_text="Disk needed in GB (at least).")
+    bandwidth = serializers.IntegerField(required=False, min_value=0, help_text="Mbit/s needed (at least).")
+    profile = serializers.IntegerField(required=False, min_value=1, help_text="Only this slice profile id.")
+    offering = serializers.IntegerField(required=False, min_value=1, help_text="Only this offering id.")
+    region = serializers.CharField(required=False, max_length=100)
+    max_price = serializers.DecimalField(
+        required=False,
+        max_digits=12,
+        decimal_places=4,
+        min_value=Decimal(0),
+        help_text="Highest price per grid unit, in the slice's currency.",
+    )
+    start = serializers.DateTimeField(required=False, help_text="Start of the range (default: now).")
+    end = serializers.DateTimeField(required=False, help_text="End of the range (default: start + 24 h).")
+    duration = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        help_text="Slice length in seconds (default: the range, within the offering's min/max).",
+    )
+    ordering = serializers.ChoiceField(required=False, choices=list(ORDERINGS), default="price")
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=200, default=50)
+    offset = serializers.IntegerField(required=False, min_value=0, max_value=10000, default=0)
+    per_offering = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=20,
+        default=3,
+        help_text="Slices listed per offering and profile (earliest first).",
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        for key in ("start", "end"):
+            value = self.initial_data.get(key)
+            if value and attrs.get(key) is not None and attrs[key].tzinfo is None:
+                raise serializers.ValidationError({key: "Give a timezone, e.g. 2026-12-01T10:00:00Z."})
+        return attrs
+
+
+class SliceSerializer(serializers.Serializer):
+    def to_representation(self, s: Slice) -> dict[str, Any]:
+        p = s.policy
+        prof = p.profile
+        return {
+            "id": s.id,
+            "offering": {"id": s.offering.pk, "name": s.offering.name, "region": s.offering.region},
+            "profile": {
+                "id": prof.pk,
+                "name": prof.name,
+                "vcpus": prof.vcpus,
+                "ram_mib": prof.ram_mib,
+                "disk_gb": prof.disk_gb,
+                "bandwidth_mbps": prof.bandwidth_mbps,
+            },
+            "start": s.starts_at,
+            "end": s.ends_at,
+            "duration": s.units * s.offering.grid_seconds,
+            "grid_seconds": s.offering.grid_seconds,
+            "pricing_model": p.model,
+            "currency": p.currency,
+            "unit_price": major(s.unit_price, p.currency),
+            "total_price": major(s.total_price, p.currency),
+            "utilisation": round(s.utilisation, 4),
+            "auction": None
+            if s.auction is None
+            else {
+                **s.auction,
+                "reserve_price": major(s.auction["reserve_price"], p.currency),
+                "your_bid": major(s.auction["your_bid"], p.currency),
+            },
+        }
+
+
+class SliceRequestSerializer(serializers.Serializer):
+    duration = serializers.IntegerField(
+        required=False, help_text="Seconds, a multiple of the grid (default: the slice's length)."
+    )
+    bid = serializers.DecimalField(
+        required=False,
+        allow_null=True,
+        max_digits=14,
+        decimal_places=6,
+        help_text="Bid per grid unit in the currency's major unit (auction slices only).",
+    )
+    quote = serializers.CharField(
+        required=False, allow_blank=True, max_length=64, help_text="A quote id for a dynamically priced slice."
+    )
+    image = serializers.CharField(required=False, allow_blank=True, max_length=200)
+
+
+class QuoteRequestSerializer(serializers.Serializer):
+    duration = serializers.IntegerField(required=False)
+
+
+class QuoteSerializer(serializers.ModelSerializer):
+    unit_price = serializers.SerializerMethodField()
+    total_price = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Quote
+        fields = [
+            "id",
+            "offering",
+            "profile",
+            "starts_at",
+            "ends_at",
+            "unit_price",
+            "total_price",
+            "currency",
+            "utilisation",
+            "expires_at",
+        ]
+
+    def get_unit_price(self, q: Quote) -> str | None:
+        return major(q.unit_price, q.currency)
+
+    def get_total_price(self, q: Quote) -> str | None:
+        return major(q.total_price, q.currency)
+
+
+class BookingSerializer(serializers.ModelSerializer):
+    slice_id = serializers.SerializerMethodField()
+    offering_name = serializers.CharField(source="offering.name", read_only=True)
+    profile_name = serializers.CharField(source="profile.name", read_only=True)
+    duration = serializers.IntegerField(source="duration_seconds", read_only=True)
+    unit_price = serializers.SerializerMethodField()
+    total_price = serializers.SerializerMethodField()
+    bid = serializers.SerializerMethodField()
+    auction = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Booking
+        fields = [
+            "id",
+            "state",
+            "reason",
+            "slice_id",
+            "offering",
+            "offering_name",
+            "profile",
+            "profile_name",
+            "pricing_model",
+            "starts_at",
+            "ends_at",
+            "duration",
+            "image",
+            "currency",
+            "unit_price",
+            "total_price",
+            "bid",
+            "auction",
+            "preempt_deadline",
+            "created_at",
+            "confirmed_at",
+            "ended_at",
+        ]
+
+    def get_slice_id(self, b: Booking) -> str:
+        return SliceKey(b.offering_id, b.profile_id, int(b.starts_at.timestamp()), b.duration_seconds).encode()
+
+    def get_unit_price(self, b: Booking) -> str | None:
+        return major(b.unit_price, b.currency)
+
+    def get_total_price(self, b: Booking) -> str | None:
+        return major(b.total_price, b.currency)
+
+    def get_bid(self, b: Booking) -> str | None:
+        return major(b.bid_amount, b.currency)
+
+    def get_auction(self, b: Booking) -> dict[str, Any] | None:
+        r = b.auction_round
+        if r is None:
+            return None
+        return {
+            "round": r.pk,
+            "state": r.state,
+            "closes_at": r.closes_at,
+            "clearing_rule": r.clearing_rule,
+            "reserve_price": major(r.reserve_price, r.currency),
+        }
+
+
+class UsageSerializer(serializers.Serializer):
+    def to_representation(self, u: dict[str, Any]) -> dict[str, Any]:
+        cur = u["currency"]
+        return {
+            "booking": u["booking"],
+            "state": u["state"],
+            "start": u["starts_at"],
+            "end": u["ends_at"],
+            "ended_at": u["ended_at"],
+            "preempt_deadline": u["preempt_deadline"],
+            "elapsed_seconds": u["elapsed_seconds"],
+            "currency": cur,
+            "total_price": major(u["total_price_minor"], cur),
+            "charges_so_far": major(u["charges_so_far_minor"], cur),
+            "samples": u["samples"],
+        }

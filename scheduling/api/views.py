@@ -1,0 +1,152 @@
+"""The market API: search slices, request (buy or bid), quote, usage, release. Views call services only."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.generics import GenericAPIView
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from marketplace.lib import clock
+from scheduling import selectors, services
+from scheduling.api.serializers import (
+    BookingSerializer,
+    QuoteRequestSerializer,
+    QuoteSerializer,
+    SliceRequestSerializer,
+    SliceSearchSerializer,
+    SliceSerializer,
+    UsageSerializer,
+)
+
+
+class _MarketView(GenericAPIView):
+    """Our views compute their own results: no queryset filters (the schema generator asks for them)."""
+
+    filter_backends: list = []
+
+
+class TimeslotListView(_MarketView):
+    """Available slices for the given needs and time range, with their price or auction state."""
+
+    serializer_class = SliceSerializer
+    pagination_class = None  # paginated here: only the slices up to the requested page are computed
+
+    @extend_schema(parameters=[SliceSearchSerializer], responses=SliceSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        params = SliceSearchSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        d = params.validated_data
+        start = d.get("start") or clock.now()
+        q = selectors.SearchQuery(
+            start=start,
+            end=d.get("end") or start + timedelta(days=1),
+            vcpus=d.get("cpu"),
+            ram_mib=int(d["ram"] * 1024) if d.get("ram") else None,
+            disk_gb=d.get("disk"),
+            bandwidth_mbps=d.get("bandwidth"),
+            profile_id=d.get("profile"),
+            offering_id=d.get("offering"),
+            region=d.get("region") or None,
+            max_price=d.get("max_price"),
+            duration=d.get("duration"),
+            ordering=d.get("ordering") or "price",
+            per_offering=d.get("per_offering") or 3,
+        )
+        limit, offset = d.get("limit") or 50, d.get("offset") or 0
+        # Only the slices up to this page (+1 to know whether there is a next one) are computed.
+        found = selectors.slices_search(user=request.user, q=q, limit=offset + limit + 1)  # type: ignore[arg-type]
+        more = len(found) > offset + limit
+        page = found[offset : offset + limit]
+
+        def link(new_offset: int) -> str:
+            params = request.query_params.copy()
+            params["offset"], params["limit"] = str(new_offset), str(limit)
+            return request.build_absolute_uri(request.path) + "?" + params.urlencode()
+
+        return Response(
+            {
+                "count": None if more else len(found),
+                "next": link(offset + limit) if more else None,
+                "previous": link(max(offset - limit, 0)) if offset else None,
+                "results": SliceSerializer(page, many=True).data,
+            }
+        )
+
+
+class TimeslotRequestView(_MarketView):
+    """Buy a fixed or dynamic slice (confirmed at once or 409), or bid on an auction slice."""
+
+    serializer_class = SliceRequestSerializer
+
+    @extend_schema(request=SliceRequestSerializer, responses={201: BookingSerializer})
+    def post(self, request: Request, slice_id: str) -> Response:
+        body = SliceRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        d = body.validated_data
+        booking = services.booking_request(
+            actor=request.user,  # type: ignore[arg-type]
+            slice_id=slice_id,
+            duration=d.get("duration"),
+            bid=d.get("bid"),
+            quote_id=d.get("quote") or None,
+            image=d.get("image") or None,
+        )
+        booking = selectors.booking_for_renter(request.user, booking.pk)  # type: ignore[arg-type]
+        return Response(BookingSerializer(booking).data, status=status.HTTP_201_CREATED)
+
+
+class TimeslotQuoteView(_MarketView):
+    """A dynamic price for a slice, valid for about a minute; pass its id as `quote` when requesting."""
+
+    serializer_class = QuoteRequestSerializer
+
+    @extend_schema(request=QuoteRequestSerializer, responses={201: QuoteSerializer})
+    def post(self, request: Request, slice_id: str) -> Response:
+        body = QuoteRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        quote = services.quote_create(
+            actor=request.user,
+            slice_id=slice_id,
+            duration=body.validated_data.get("duration"),  # type: ignore[arg-type]
+        )
+        return Response(QuoteSerializer(quote).data, status=status.HTTP_201_CREATED)
+
+
+class BookingUsageView(_MarketView):
+    """The booking's times, state and charges so far (usage samples arrive with provisioning)."""
+
+    serializer_class = UsageSerializer
+
+    @extend_schema(responses=UsageSerializer)
+    def get(self, request: Request, booking_id: int) -> Response:
+        return Response(UsageSerializer(selectors.booking_usage(request.user, booking_id)).data)  # type: ignore[arg-type]
+
+
+class BookingReleaseView(_MarketView):
+    """End a booking early, or withdraw a bid before bidding closes."""
+
+    serializer_class = BookingSerializer
+
+    @extend_schema(request=None, responses=BookingSerializer)
+    def post(self, request: Request, booking_id: int) -> Response:
+        services.booking_release(actor=request.user, booking_id=booking_id)  # type: ignore[arg-type]
+        booking = selectors.booking_for_renter(request.user, booking_id)  # type: ignore[arg-type]
+        return Response(BookingSerializer(booking).data)
+
+
+class BookingListView(_MarketView):
+    """The renter's own bookings and bids, newest first."""
+
+    serializer_class = BookingSerializer
+
+    @extend_schema(parameters=[OpenApiParameter("state", str, description="Only bookings in this state.")])
+    def get(self, request: Request) -> Response:
+        qs = selectors.bookings_for_renter(request.user).order_by("-id")  # type: ignore[arg-type]
+        if request.query_params.get("state"):
+            qs = qs.filter(state=request.query_params["state"])
+        page = self.paginate_queryset(qs)
+        return self.get_paginated_response(BookingSerializer(page, many=True).data)

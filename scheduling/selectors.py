@@ -1,0 +1,403 @@
+"""Reads of the market, restricted to what the user may see; slice search.
+
+Search computes slices from availability windows, the grid and current claims:
+one query for the candidate (offering, profile) prices, one for the claims of
+all candidate offerings over the range, one for their open auction rounds,
+then Python. It returns at most ``per_offering`` slices per offering/profile
+(the earliest starts that fit), so the answer stays small and fast.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.db import connection
+from django.db.models import ExpressionWrapper, F, FloatField, QuerySet, Value
+from django.db.models.functions import Cast, Coalesce
+from guardian.shortcuts import get_objects_for_user
+
+from accounts.models import User
+from marketplace.lib import clock
+from marketplace.lib.errors import NotFoundError, ValidationFailed
+from marketplace.lib.money import exponent, prorate
+from owners.availability import covers, window_intervals
+from owners.models import AvailabilityWindow, Offering, PricingPolicy
+from scheduling import hooks
+from scheduling.models import AuctionRound, Booking, Notification, PriceHistory, Quote
+from scheduling.pricing import dynamic_unit_price
+from scheduling.slices import RESOURCES, SliceKey, Timeline, align_up, utilisation
+
+MAX_RANGE = timedelta(days=31)
+MAX_CANDIDATES = 2000  # grid points examined per offering/profile before giving up
+
+
+@dataclass
+class Slice:
+    key: SliceKey
+    offering: Offering
+    policy: PricingPolicy
+    starts_at: datetime
+    ends_at: datetime
+    unit_price: int
+    units: int
+    utilisation: float
+    auction: dict[str, Any] | None = None
+
+    @property
+    def id(self) -> str:
+        return self.key.encode()
+
+    @property
+    def total_price(self) -> int:
+        return self.unit_price * self.units
+
+    @property
+    def price_per_second(self) -> float:
+        return self.unit_price / self.offering.grid_seconds
+
+    @property
+    def profile(self):  # type: ignore[no-untyped-def]
+        return self.policy.profile
+
+
+@dataclass
+class SearchQuery:
+    start: datetime
+    end: datetime
+    vcpus: int | None = None
+    ram_mib: int | None = None
+    disk_gb: int | None = None
+    bandwidth_mbps: int | None = None
+    profile_id: int | None = None
+    offering_id: int | None = None
+    region: str | None = None
+    max_price: Decimal | None = None  # per grid unit, in each slice's currency, major units
+    duration: int | None = None
+    ordering: str = "price"
+    per_offering: int = 3
+
+
+ORDERINGS = {
+    # "price" is the price per second of the slice (comparable across grids and lengths), cheapest first.
+    "price": lambda s: (s.price_per_second, s.starts_at, s.key.offering_id, s.key.profile_id),
+    "-price": lambda s: (-s.price_per_second, s.starts_at, s.key.offering_id, s.key.profile_id),
+    "start": lambda s: (s.starts_at, s.price_per_second, s.key.offering_id, s.key.profile_id),
+    "-start": lambda s: (-s.starts_at.timestamp(), s.price_per_second, s.key.offering_id, s.key.profile_id),
+}
+
+
+def _length_for(offering: Offering, q: SearchQuery) -> int | None:
+    grid = offering.grid_seconds
+    if q.duration is not None:
+        length = q.duration
+        if length % grid or not offering.min_length_seconds <= length <= offering.max_length_seconds:
+            return None
+        return length
+    span = int((q.end - q.start).total_seconds()) // grid * grid
+    length = min(max(span, offering.min_length_seconds), offering.max_length_seconds)
+    return length
+
+
+def slices_search(*, user: User | None, q: SearchQuery, limit: int | None = None) -> list[Slice]:
+    """Slices a renter can take now, sorted by ``q.ordering``; dynamic prices served are recorded.
+
+    With ``limit``, stops as soon as no remaining offering can enter the best ``limit`` slices
+    (policies are scanned cheapest per second first), so a page costs a page's work.
+    """
+    if q.end <= q.start:
+        raise ValidationFailed({"end": ["The end must be after the start."]})
+    if q.end - q.start > MAX_RANGE:
+        raise ValidationFailed({"end": ["Search at most 31 days at a time."]})
+    if q.ordering not in ORDERINGS:
+        raise ValidationFailed({"ordering": [f"Order by one of: {', '.join(ORDERINGS)}."]})
+    now = clock.now()
+    policies = PricingPolicy.objects.filter(offering__status=Offering.Status.PUBLISHED).select_related(
+        "offering", "profile"
+    )
+    if q.vcpus:
+        policies = policies.filter(profile__vcpus__gte=q.vcpus)
+    if q.ram_mib:
+        policies = policies.filter(profile__ram_mib__gte=q.ram_mib)
+    if q.disk_gb:
+        policies = policies.filter(profile__disk_gb__gte=q.disk_gb)
+    if q.bandwidth_mbps:
+        policies = policies.filter(profile__bandwidth_mbps__gte=q.bandwidth_mbps)
+    if q.profile_id:
+        policies = policies.filter(profile_id=q.profile_id)
+    if q.offering_id:
+        policies = policies.filter(offering_id=q.offering_id)
+    if q.region:
+        policies = policies.filter(offering__region__iexact=q.region)
+    lower_bound = ExpressionWrapper(
+        Cast(Coalesce("price_per_unit", "reserve_price", "floor_price", Value(0)), FloatField())
+        / F("offering__grid_seconds"),
+        output_field=FloatField(),
+    )
+    policies = policies.annotate(lower_per_second=lower_bound)
+    if q.ordering == "price":
+        policies = policies.order_by("lower_per_second", "offering_id", "profile_id")
+    else:
+        policies = policies.order_by("offering_id", "profile_id")
+    begin = max(q.start, now)
+    found: list[Slice] = []
+    history: list[PriceHistory] = []
+    sort_key = ORDERINGS[q.ordering]
+    offset = 0
+    # First chunk: about what one page needs; then doubling (bounded) while more are needed.
+    size = min(CHUNK, -(-(limit or CHUNK) // max(q.per_offering, 1)) + 4)
+    done = False
+    while not done:
+        chunk = list(policies[offset : offset + size])
+        offset += size
+        if len(chunk) < size:
+            done = True
+        size = min(size * 2, CHUNK)
+        if q.max_price is not None:
+            chunk = [p for p in chunk if _floor_price(p) <= _minor_ceiling(q.max_price, p.currency)]
+        if not chunk:
+            continue
+        ctx = _chunk_context(user, chunk, q)
+        for p in chunk:
+            if limit is not None and len(found) >= limit and _cannot_beat(found, p, q, begin, limit, sort_key):
+                done = True
+                break
+            found.extend(_slices_for(p, q, ctx, begin, now, history))
+    if history:
+        PriceHistory.objects.bulk_create(history)
+    found.sort(key=sort_key)
+    return found if limit is None else found[:limit]
+
+
+CHUNK = 200
+
+
+def _cannot_beat(
+    found: list[Slice], p: PricingPolicy, q: SearchQuery, begin: datetime, limit: int, sort_key: Any
+) -> bool:
+    """True when no slice of ``p`` (or of any later policy) can enter the best ``limit`` found so far."""
+    if q.ordering == "price":
+        found.sort(key=sort_key)
+        kth = found[limit - 1]
+        bound = p.lower_per_second  # type: ignore[attr-defined]
+        return bound > kth.price_per_second or (bound == kth.price_per_second and kth.starts_at <= begin)
+    if q.ordering == "start":
+        found.sort(key=sort_key)
+        return found[limit - 1].starts_at <= begin
+    return False
+
+
+def _chunk_context(user: User | None, chunk: Sequence[PricingPolicy], q: SearchQuery) -> dict[str, Any]:
+    """Windows, claims and open rounds of a chunk's offerings: three queries (four with the user's bids)."""
+    offering_ids = sorted({p.offering_id for p in chunk})
+    windows: dict[int, list] = defaultdict(list)
+    for w in AvailabilityWindow.objects.filter(offering_id__in=offering_ids):
+        windows[w.offering_id].append((w.weekdays, w.start_time, w.end_time))
+    claims: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    with connection.cursor() as cur:
+        # Written to match the partial GiST index scheduling_booking_claims.
+        cur.execute(
+            "SELECT offering_id, starts_at, ends_at, vcpus, ram_mib, disk_gb, bandwidth_mbps "
+            "FROM scheduling_booking WHERE offering_id = ANY(%s) "
+            "AND state IN ('confirmed', 'provisioning', 'running', 'notice') "
+            "AND tstzrange(starts_at, ends_at) && tstzrange(%s, %s)",
+            [offering_ids, q.start, q.end],
+        )
+        for row in cur.fetchall():
+            claims[row[0]].append(dict(zip(("starts_at", "ends_at", *RESOURCES), row[1:], strict=True)))
+    rounds = (
+        {
+            (r.offering_id, r.profile_id, r.starts_at, r.ends_at): r
+            for r in AuctionRound.objects.filter(
+                offering_id__in=offering_ids, starts_at__gte=q.start, starts_at__lt=q.end, state=AuctionRound.State.OPEN
+            )
+        }
+        if any(p.model == PricingPolicy.Model.AUCTION for p in chunk)
+        else {}
+    )
+    my_bids: dict[int, int] = {}
+    if user is not None and user.is_authenticated and rounds:
+        my_bids = {
+            round_id: int(amount or 0)
+            for round_id, amount in Booking.objects.filter(
+                renter=user, state="requested", auction_round_id__in=[r.pk for r in rounds.values()]
+            ).values_list("auction_round_id", "bid_amount")
+            if round_id is not None
+        }
+    return {"windows": windows, "claims": claims, "rounds": rounds, "my_bids": my_bids, "timelines": {}}
+
+
+def _slices_for(
+    p: PricingPolicy, q: SearchQuery, ctx: dict[str, Any], begin: datetime, now: datetime, history: list[PriceHistory]
+) -> list[Slice]:
+    """The earliest ``q.per_offering`` slices of one offering/profile that fit windows, grid and capacity."""
+    out: list[Slice] = []
+    offering = p.offering
+    length = _length_for(offering, q)
+    if length is None:
+        return out
+    grid = offering.grid_seconds
+    timelines = ctx["timelines"]
+    tl = timelines.get(offering.pk)
+    if tl is None:
+        tl = timelines[offering.pk] = Timeline.build(offering.capacity(), ctx["claims"].get(offering.pk, ()))
+    open_at = window_intervals(ctx["windows"].get(offering.pk, []), offering.timezone, begin, q.end)
+    need = [p.profile.vcpus, p.profile.ram_mib, p.profile.disk_gb, p.profile.bandwidth_mbps]
+    closes = timedelta(seconds=int(p.bidding_closes_seconds or 0))
+    t = align_up(begin, grid)
+    step = timedelta(seconds=grid)
+    span = timedelta(seconds=length)
+    examined = 0
+    while t + span <= q.end and len(out) < q.per_offering and examined < MAX_CANDIDATES:
+        examined += 1
+        end = t + span
+        if p.model == PricingPolicy.Model.AUCTION and t - closes <= now:
+            t += step
+            continue
+        if not covers(open_at, t, end):
+            t = _next_open(open_at, t, grid) or q.end
+            continue
+        if not tl.fits(t, end, need):
+            t += step
+            continue
+        util = 0.0
+        auction = None
+        if p.model == PricingPolicy.Model.FIXED:
+            unit = int(p.price_per_unit or 0)
+        elif p.model == PricingPolicy.Model.AUCTION:
+            unit = int(p.reserve_price or 0)
+            rnd = ctx["rounds"].get((offering.pk, p.profile_id, t, end))
+            auction = {
+                "round": rnd.pk if rnd else None,
+                "state": "open",
+                "closes_at": t - closes,
+                "reserve_price": unit,
+                "clearing_rule": p.clearing_rule,
+                "bids": rnd.bids_count if rnd else 0,
+                "your_bid": ctx["my_bids"].get(rnd.pk) if rnd else None,
+            }
+        else:
+            util = utilisation(tl.peak(t, end), offering.capacity())
+            unit = dynamic_unit_price(p, util)
+        if q.max_price is not None and unit > _minor_ceiling(q.max_price, p.currency):
+            t += step
+            continue
+        key = SliceKey(offering.pk, p.profile_id, int(t.timestamp()), length)
+        out.append(Slice(key, offering, p, t, end, unit, length // grid, util, auction))
+        if p.model == PricingPolicy.Model.DYNAMIC:
+            history.append(
+                PriceHistory(
+                    offering_id=offering.pk,
+                    profile_id=p.profile_id,
+                    at=now,
+                    unit_price=unit,
+                    currency=p.currency,
+                    utilisation=util,
+                    source=PriceHistory.Source.DYNAMIC,
+                )
+            )
+        t += step
+    return out
+
+
+def _next_open(intervals: list[tuple[datetime, datetime]], t: datetime, grid: int) -> datetime | None:
+    for lo, _hi in intervals:
+        if lo > t:
+            return align_up(lo, grid)
+    # t is inside an interval that is too short from here: move one grid step.
+    return t + timedelta(seconds=grid)
+
+
+def _floor_price(p: PricingPolicy) -> int:
+    if p.model == PricingPolicy.Model.FIXED:
+        return int(p.price_per_unit or 0)
+    if p.model == PricingPolicy.Model.AUCTION:
+        return int(p.reserve_price or 0)
+    return int(p.floor_price or 0)
+
+
+def _minor_ceiling(value: Decimal, currency: str) -> int:
+    return int((value.scaleb(exponent(currency))).to_integral_value(rounding="ROUND_FLOOR"))
+
+
+# ---- bookings, bids, rounds, notifications ------------------------------------------------------
+
+
+def bookings_for_renter(user: User) -> QuerySet[Booking]:
+    if not user.is_authenticated:
+        return Booking.objects.none()
+    return Booking.objects.filter(renter=user).select_related("offering", "profile", "auction_round")
+
+
+def booking_for_renter(user: User, booking_id: int) -> Booking:
+    booking = bookings_for_renter(user).filter(pk=booking_id).first()
+    if booking is None:
+        raise NotFoundError("No such booking.")
+    return booking
+
+
+def bookings_for_owner(user: User) -> QuerySet[Booking]:
+    """Bookings on the offerings the user owns (all of them for staff)."""
+    if not user.is_authenticated:
+        return Booking.objects.none()
+    qs = Booking.objects.select_related("offering", "profile", "renter", "auction_round")
+    if user.is_superuser:
+        return qs
+    offerings = get_objects_for_user(user, "owners.change_offering", klass=Offering, accept_global_perms=False)
+    return qs.filter(offering__in=offerings)
+
+
+def rounds_for_owner(user: User) -> QuerySet[AuctionRound]:
+    if not user.is_authenticated:
+        return AuctionRound.objects.none()
+    qs = AuctionRound.objects.select_related("offering", "profile")
+    if user.is_superuser:
+        return qs
+    offerings = get_objects_for_user(user, "owners.change_offering", klass=Offering, accept_global_perms=False)
+    return qs.filter(offering__in=offerings)
+
+
+def notifications_for(user: User) -> QuerySet[Notification]:
+    if not user.is_authenticated:
+        return Notification.objects.none()
+    return Notification.objects.filter(user=user).select_related("booking")
+
+
+def quotes_for(user: User) -> QuerySet[Quote]:
+    return Quote.objects.filter(renter=user) if user.is_authenticated else Quote.objects.none()
+
+
+def booking_usage(user: User, booking_id: int) -> dict[str, Any]:
+    """Times, state and charges so far, plus usage samples from provisioning (hook ``usage_samples``)."""
+    b = booking_for_renter(user, booking_id)
+    now = clock.now()
+    stop = min(now, b.ended_at or b.ends_at, b.ends_at)
+    elapsed = (
+        max(0, int((stop - b.starts_at).total_seconds())) if b.state not in ("requested", "rejected", "outbid") else 0
+    )
+    duration = b.duration_seconds
+    charged = prorate(b.total_price or 0, min(elapsed, duration), duration) if b.total_price else 0
+    return {
+        "booking": b.pk,
+        "state": b.state,
+        "starts_at": b.starts_at,
+        "ends_at": b.ends_at,
+        "ended_at": b.ended_at,
+        "preempt_deadline": b.preempt_deadline,
+        "elapsed_seconds": elapsed,
+        "currency": b.currency,
+        "total_price_minor": b.total_price,
+        "charges_so_far_minor": charged,
+        "samples": hooks.usage_samples(b.pk),
+    }
+
+
+def price_history(*, offering_id: int, profile_id: int | None = None, limit: int = 100) -> QuerySet[PriceHistory]:
+    qs = PriceHistory.objects.filter(offering_id=offering_id)
+    if profile_id:
+        qs = qs.filter(profile_id=profile_id)
+    return qs.order_by("-at", "-id")[:limit]

@@ -1,0 +1,1026 @@
+"""Writes of the market: request, quote, bid, confirm or reject, release, preempt, clear auctions.
+
+Every state change of a Booking goes through ``_move`` (a conditional
+``UPDATE ... WHERE id = %s AND state = old`` whose row count says whether this
+caller won) and is audited in the same transaction. Claims are created only
+under the offering's row lock after the SQL peak check; the deferred trigger
+``scheduling_booking_capacity`` refuses any claim that slips past (mapped to
+SliceTaken, 409).
+
+Lock order, to avoid deadlocks: auction round(s) -> booking(s) -> offering.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
+from django.contrib.postgres.expressions import ArraySubquery
+from django.db import IntegrityError, connection, transaction
+from django.db.models import OuterRef
+from django.db.models.functions import JSONObject
+
+from accounts.models import User
+from audit import context as audit_context
+from audit.models import DomainEvent
+from audit.services import record_event
+from marketplace.lib import clock
+from marketplace.lib.errors import (
+    ConflictError,
+    DomainError,
+    InvalidTransition,
+    NotFoundError,
+    PermissionDeniedError,
+    ValidationFailed,
+)
+from marketplace.lib.money import MoneyError, format_minor, to_minor
+from owners.availability import covers, window_intervals
+from owners.models import AvailabilityWindow, Offering, PricingPolicy, SliceProfile
+from scheduling import hooks
+from scheduling.errors import BiddingClosed, OfferingNotSelling, QuoteExpired, SliceTaken
+from scheduling.models import (
+    CLAIMING_STATES,
+    AuctionRound,
+    Booking,
+    BookingState,
+    Notification,
+    PriceHistory,
+    PricingModel,
+    Quote,
+)
+from scheduling.pricing import dynamic_unit_price
+from scheduling.slices import RESOURCES, SliceKey, Timeline, decode_slice_id, is_aligned, resource_weight, utilisation
+
+log = logging.getLogger(__name__)
+S = BookingState
+
+# The one table of allowed moves. Final states have no way out.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    S.REQUESTED: frozenset({S.CONFIRMED, S.REJECTED, S.OUTBID, S.RELEASED}),
+    S.CONFIRMED: frozenset({S.PROVISIONING, S.RUNNING, S.NOTICE, S.RELEASED, S.COMPLETED, S.FAILED}),
+    S.PROVISIONING: frozenset({S.RUNNING, S.NOTICE, S.RELEASED, S.COMPLETED, S.FAILED}),
+    S.RUNNING: frozenset({S.NOTICE, S.RELEASED, S.COMPLETED, S.FAILED}),
+    S.NOTICE: frozenset({S.PREEMPTED, S.RELEASED, S.COMPLETED, S.FAILED}),
+    S.REJECTED: frozenset(),
+    S.OUTBID: frozenset(),
+    S.COMPLETED: frozenset(),
+    S.RELEASED: frozenset(),
+    S.PREEMPTED: frozenset(),
+    S.FAILED: frozenset(),
+}
+ENDED = (S.RELEASED, S.PREEMPTED, S.COMPLETED, S.FAILED)
+CAPACITY_CONSTRAINT = "scheduling_booking_capacity"
+
+
+# ---- helpers ------------------------------------------------------------------------------------
+
+
+def is_capacity_violation(exc: BaseException) -> bool:
+    """True when a database error is the capacity trigger refusing a claim."""
+    cause = getattr(exc, "__cause__", None) or exc
+    diag = getattr(cause, "diag", None)
+    return getattr(diag, "constraint_name", None) == CAPACITY_CONSTRAINT
+
+
+def offering_peak(offering_id: int, start: datetime, end: datetime) -> list[int]:
+    """Peak use of each resource by claims on the offering over [start, end), computed by PostgreSQL."""
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT vcpus, ram_mib, disk_gb, bandwidth_mbps FROM scheduling_offering_peak(%s, %s, %s)",
+            [offering_id, start, end],
+        )
+        row = cur.fetchone()
+    return [int(v) for v in row]
+
+
+def _fits(peak: list[int], need: list[int], capacity: dict[str, int]) -> bool:
+    return all(peak[i] + need[i] <= capacity[r] for i, r in enumerate(RESOURCES))
+
+
+def _need(profile: SliceProfile) -> list[int]:
+    return [profile.vcpus, profile.ram_mib, profile.disk_gb, profile.bandwidth_mbps]
+
+
+def _next_bid_sequence() -> int:
+    with connection.cursor() as cur:
+        cur.execute("SELECT nextval('scheduling_bid_arrival_seq')")
+        return int(cur.fetchone()[0])
+
+
+def _require_renter(actor: User) -> None:
+    if not getattr(actor, "is_authenticated", False):
+        raise PermissionDeniedError("Log in to rent slices.")
+    if not (actor.is_renter or actor.is_staff):
+        raise PermissionDeniedError("Only renters can request slices; turn on renting in your account.")
+
+
+def _money(amount: int | None, currency: str) -> str:
+    return format_minor(int(amount or 0), currency)
+
+
+def _move(
+    booking: Booking,
+    to: str,
+    *,
+    actor: Any,
+    reason: str = "",
+    now: datetime | None = None,
+    verb: str | None = None,
+    data: dict[str, Any] | None = None,
+    **fields: Any,
+) -> Booking:
+    """Change a booking's state if the table allows it and nobody changed it first. Caller holds a transaction."""
+    old = booking.state
+    if to not in TRANSITIONS.get(old, frozenset()):
+        raise InvalidTransition(f"A booking that is {old} cannot become {to}.")
+    now = now or clock.now()
+    values: dict[str, Any] = {"state": to, "updated_at": now, **fields}
+    if reason:
+        values["reason"] = reason[:300]
+    if to == S.CONFIRMED and "confirmed_at" not in values:
+        values["confirmed_at"] = now
+    if to in ENDED and "ended_at" not in values:
+        values["ended_at"] = now
+    won = Booking.objects.filter(pk=booking.pk, state=old).update(**values)
+    if not won:
+        current = Booking.objects.filter(pk=booking.pk).values_list("state", flat=True).first()
+        raise ConflictError(f"This booking changed meanwhile (it is now {current}); reload and try again.")
+    for key, value in values.items():
+        setattr(booking, key, value)
+    event = {"from": old, "to": to}
+    if reason:
+        event["reason"] = reason
+    if data:
+        event.update(data)
+    record_event(actor=actor, verb=verb or f"booking.{to}", target=booking, data=event)
+    if to == S.CONFIRMED:
+        hooks.fire_on_commit("on_booking_confirmed", booking.pk)
+    elif to == S.NOTICE:
+        hooks.fire_on_commit("on_booking_notice", booking.pk)
+    elif to == S.OUTBID:
+        hooks.fire_on_commit("on_bid_lost", booking.pk)
+    elif to in ENDED:
+        hooks.fire_on_commit("on_booking_ended", booking.pk, to)
+    return booking
+
+
+@transaction.atomic
+def booking_transition(*, actor: Any, booking: Booking, to: str, reason: str = "", **fields: Any) -> Booking:
+    """Move a booking to ``to`` (provisioning, running, completed, failed, ...) if the state machine allows it.
+
+    For provisioning and billing: raises InvalidTransition for a move the table
+    forbids and ConflictError if another worker changed the booking first.
+    """
+    return _move(booking, to, actor=actor, reason=reason, **fields)
+
+
+# ---- resolving a slice into a request -----------------------------------------------------------
+
+
+@dataclass
+class _Request:
+    key: SliceKey
+    offering: Offering
+    policy: PricingPolicy
+    profile: SliceProfile
+    starts_at: datetime
+    ends_at: datetime
+    units: int
+    image: str
+
+
+def _resolve(
+    *, actor: User, slice_id: str | SliceKey, duration: int | None, image: str | None, now: datetime
+) -> _Request:
+    """Check the owner's rules for this slice: selling, priced profile, grid, length, windows, image."""
+    _require_renter(actor)
+    key = slice_id if isinstance(slice_id, SliceKey) else decode_slice_id(slice_id)
+    # One query for the common case: the price of this profile on this offering, with both and the
+    # offering's availability windows.
+    windows = AvailabilityWindow.objects.filter(offering_id=OuterRef("offering_id")).values(
+        json=JSONObject(weekdays="weekdays", start="start_time", end="end_time")
+    )
+    policy = (
+        PricingPolicy.objects.select_related("offering", "profile")
+        .annotate(window_list=ArraySubquery(windows))
+        .filter(offering_id=key.offering_id, profile_id=key.profile_id)
+        .first()
+    )
+    offering = policy.offering if policy else Offering.objects.filter(pk=key.offering_id).first()
+    if offering is None or offering.status == Offering.Status.DRAFT:
+        raise NotFoundError("This slice's offering does not exist.")
+    if offering.status != Offering.Status.PUBLISHED:
+        raise OfferingNotSelling(f"The offering {offering.name} is {offering.status}: it sells nothing new.")
+    if policy is None:
+        raise DomainError("This offering has no price for that profile.", field="profile")
+    grid = offering.grid_seconds
+    starts_at = key.starts_at
+    if not is_aligned(starts_at, grid):
+        raise ConflictError("The offering's slice grid has changed since this slice was listed; search again.")
+    if duration is None:
+        duration = key.length
+    if isinstance(duration, bool) or not isinstance(duration, int) or duration <= 0 or duration % grid:
+        raise ValidationFailed(
+            {"duration": [f"The duration must be a positive multiple of the offering's {grid}-second grid."]}
+        )
+    if not offering.min_length_seconds <= duration <= offering.max_length_seconds:
+        raise ValidationFailed(
+            {
+                "duration": [
+                    f"This offering sells {offering.min_length_seconds} to {offering.max_length_seconds} seconds "
+                    f"at a time; {duration} seconds is outside that."
+                ]
+            }
+        )
+    ends_at = starts_at + timedelta(seconds=duration)
+    if starts_at + timedelta(seconds=grid) <= now:
+        raise ConflictError("This slice is in the past; search again for slices from now on.")
+    weekly = [(w["weekdays"], time.fromisoformat(w["start"]), time.fromisoformat(w["end"])) for w in policy.window_list]
+    if not covers(window_intervals(weekly, offering.timezone, starts_at, ends_at), starts_at, ends_at):
+        raise DomainError(
+            f"The offering is not available for all of {starts_at:%Y-%m-%d %H:%M:%S} to {ends_at:%H:%M:%S} UTC "
+            "(outside its availability windows).",
+            field="duration",
+        )
+    allowed = list(offering.allowed_images or [])
+    image = (image or "").strip()
+    if image and allowed and image not in allowed:
+        raise ValidationFailed({"image": [f"This offering allows only these images: {', '.join(allowed)}."]})
+    if not image and allowed:
+        image = allowed[0]
+    return _Request(key, offering, policy, policy.profile, starts_at, ends_at, duration // grid, image)
+
+
+def _parse_bid(bid: Any, currency: str) -> int:
+    try:
+        amount = to_minor(bid if isinstance(bid, (str, int, Decimal)) else str(bid), currency)
+    except MoneyError as exc:
+        raise ValidationFailed({"bid": [str(exc).capitalize() + "."]})
+    if amount <= 0:
+        raise ValidationFailed({"bid": ["A bid must be greater than zero."]})
+    return amount
+
+
+# ---- quotes (dynamic prices) --------------------------------------------------------------------
+
+
+def _quote_fields(req: _Request, now: datetime) -> dict[str, Any]:
+    peak = offering_peak(req.offering.pk, req.starts_at, req.ends_at)
+    util = utilisation(peak, req.offering.capacity())
+    unit = dynamic_unit_price(req.policy, util)
+    return {
+        "offering": req.offering,
+        "profile": req.profile,
+        "starts_at": req.starts_at,
+        "ends_at": req.ends_at,
+        "unit_price": unit,
+        "units": req.units,
+        "total_price": unit * req.units,
+        "currency": req.policy.currency,
+        "utilisation": util,
+        "created_at": now,
+        "expires_at": now + settings.MARKETPLACE_QUOTE_TTL,
+    }
+
+
+@transaction.atomic
+def quote_create(*, actor: User, slice_id: str | SliceKey, duration: int | None = None) -> Quote:
+    """A dynamic price for this slice, valid for MARKETPLACE_QUOTE_TTL; recorded in the price history."""
+    now = clock.now()
+    req = _resolve(actor=actor, slice_id=slice_id, duration=duration, image=None, now=now)
+    if req.policy.model != PricingPolicy.Model.DYNAMIC:
+        raise DomainError("Quotes are for dynamically priced slices; this one has a fixed price or an auction.")
+    quote = Quote.objects.create(renter=actor, **_quote_fields(req, now))
+    PriceHistory.objects.create(
+        offering=req.offering,
+        profile=req.profile,
+        at=now,
+        unit_price=quote.unit_price,
+        currency=quote.currency,
+        utilisation=quote.utilisation,
+        source=PriceHistory.Source.DYNAMIC,
+    )
+    record_event(
+        actor=actor,
+        verb="quote.issued",
+        target=quote,
+        data={
+            "unit_price": quote.unit_price,
+            "currency": quote.currency,
+            "utilisation": round(quote.utilisation, 4),
+            "expires_at": quote.expires_at.isoformat(),
+        },
+    )
+    return quote
+
+
+def _quote_payload(quote: Quote) -> dict[str, Any]:
+    return {
+        "id": str(quote.pk),
+        "unit_price": str(format_minor(quote.unit_price, quote.currency).split()[0]),
+        "total_price": str(format_minor(quote.total_price, quote.currency).split()[0]),
+        "currency": quote.currency,
+        "expires_at": quote.expires_at.isoformat().replace("+00:00", "Z"),
+    }
+
+
+# ---- requests: fixed and dynamic ----------------------------------------------------------------
+
+
+def booking_request(
+    *,
+    actor: User,
+    slice_id: str | SliceKey,
+    duration: int | None = None,
+    bid: Any = None,
+    quote_id: Any = None,
+    image: str | None = None,
+) -> Booking:
+    """Request a slice. Fixed and dynamic: recorded, then confirmed at once if capacity allows (else
+    rejected with its reason and SliceTaken raised). Auction: a sealed bid (or a raise of one's bid)
+    that waits for clearing.
+    """
+    now = clock.now()
+    req = _resolve(actor=actor, slice_id=slice_id, duration=duration, image=image, now=now)
+    model = req.policy.model
+    if model == PricingPolicy.Model.AUCTION:
+        if quote_id:
+            raise ValidationFailed({"quote": ["Auction slices take a bid, not a quote."]})
+        if bid is None or bid == "":
+            raise ValidationFailed({"bid": ["This slice is sold by auction: send a bid (per grid unit)."]})
+        return _bid_place(actor=actor, req=req, amount=_parse_bid(bid, req.policy.currency), now=now)
+    if bid is not None and bid != "":
+        raise ValidationFailed({"bid": ["This slice has a fixed or dynamic price: do not send a bid."]})
+    quote = None
+    if quote_id:
+        if model != PricingPolicy.Model.DYNAMIC:
+            raise ValidationFailed({"quote": ["Quotes are only for dynamically priced slices."]})
+        quote = _quote_for(actor=actor, req=req, quote_id=quote_id, now=now)
+    return _buy(actor=actor, req=req, quote=quote, now=now)
+
+
+def _quote_for(*, actor: User, req: _Request, quote_id: Any, now: datetime) -> Quote:
+    try:
+        quote_uuid = uuid.UUID(str(quote_id))
+    except (ValueError, TypeError, AttributeError):
+        raise ValidationFailed({"quote": ["Unknown quote."]})
+    quote = Quote.objects.filter(pk=quote_uuid, renter=actor).first()
+    if quote is None:
+        raise ValidationFailed({"quote": ["Unknown quote."]})
+    if (quote.offering_id, quote.profile_id, quote.starts_at, quote.ends_at) != (
+        req.offering.pk,
+        req.profile.pk,
+        req.starts_at,
+        req.ends_at,
+    ):
+        raise ValidationFailed({"quote": ["This quote is for another slice or duration."]})
+    if quote.used_at is not None:
+        raise ConflictError("This quote has already been used.")
+    if quote.expires_at <= now:
+        fresh = quote_create(actor=actor, slice_id=req.key, duration=req.units * req.offering.grid_seconds)
+        raise QuoteExpired(
+            f"The quote expired at {quote.expires_at:%H:%M:%S} UTC. A fresh quote is offered: "
+            f"{_money(fresh.unit_price, fresh.currency)} per grid unit until {fresh.expires_at:%H:%M:%S} UTC.",
+            extra={"quote": _quote_payload(fresh)},
+        )
+    return quote
+
+
+def _buy(*, actor: User, req: _Request, quote: Quote | None, now: datetime) -> Booking:
+    refusal: DomainError | None = None
+    policy, offering, profile = req.policy, req.offering, req.profile
+    try:
+        with transaction.atomic():
+            locked = (
+                Offering.objects.select_for_update(no_key=True).only("id", "status", *RESOURCES).get(pk=offering.pk)
+            )
+            if locked.status != Offering.Status.PUBLISHED:
+                raise OfferingNotSelling(f"The offering {offering.name} is {locked.status}: it sells nothing new.")
+            booking = Booking.objects.create(
+                renter=actor,
+                offering=offering,
+                profile=profile,
+                pricing_model=policy.model,
+                state=S.REQUESTED,
+                starts_at=req.starts_at,
+                ends_at=req.ends_at,
+                vcpus=profile.vcpus,
+                ram_mib=profile.ram_mib,
+                disk_gb=profile.disk_gb,
+                bandwidth_mbps=profile.bandwidth_mbps,
+                image=req.image,
+                grid_seconds=offering.grid_seconds,
+                currency=policy.currency,
+                quote=quote,
+                created_at=now,
+                updated_at=now,
+            )
+            record_event(
+                actor=actor,
+                verb="booking.requested",
+                target=booking,
+                data={
+                    "offering": offering.pk,
+                    "profile": profile.pk,
+                    "start": req.starts_at.isoformat(),
+                    "end": req.ends_at.isoformat(),
+                    "model": policy.model,
+                },
+            )
+            capacity = locked.capacity()
+            peak = offering_peak(offering.pk, req.starts_at, req.ends_at)
+            util = None
+            if quote is not None:
+                unit = quote.unit_price
+            elif policy.model == PricingPolicy.Model.DYNAMIC:
+                util = utilisation(peak, capacity)
+                unit = dynamic_unit_price(policy, util)
+            else:
+                unit = int(policy.price_per_unit or 0)
+            total = unit * req.units
+            reason = ""
+            if not _fits(peak, _need(profile), capacity):
+                reason = "Taken: the offering has no capacity left for this profile over that period."
+            else:
+                try:
+                    hooks.funds_check(actor, offering, profile, total, policy.currency)
+                except DomainError as exc:
+                    refusal, reason = exc, exc.message
+            if reason:
+                _move(booking, S.REJECTED, actor=actor, reason=reason, now=now)
+            else:
+                if quote is not None and not Quote.objects.filter(pk=quote.pk, used_at__isnull=True).update(
+                    used_at=now
+                ):
+                    raise ConflictError("This quote has already been used.")
+                _move(
+                    booking,
+                    S.CONFIRMED,
+                    actor=actor,
+                    now=now,
+                    unit_price=unit,
+                    total_price=total,
+                    data={"unit_price": unit, "total_price": total, "currency": policy.currency},
+                )
+                if quote is None:
+                    PriceHistory.objects.create(
+                        offering=offering,
+                        profile=profile,
+                        at=now,
+                        unit_price=unit,
+                        currency=policy.currency,
+                        utilisation=util,
+                        source=policy.model,
+                    )
+    except IntegrityError as exc:
+        if not is_capacity_violation(exc):
+            raise
+        # The database refused the claim (the backstop): keep the request visible as rejected.
+        with transaction.atomic():
+            booking = Booking.objects.create(
+                renter=actor,
+                offering=offering,
+                profile=profile,
+                pricing_model=policy.model,
+                state=S.REJECTED,
+                starts_at=req.starts_at,
+                ends_at=req.ends_at,
+                vcpus=profile.vcpus,
+                ram_mib=profile.ram_mib,
+                disk_gb=profile.disk_gb,
+                bandwidth_mbps=profile.bandwidth_mbps,
+                image=req.image,
+                grid_seconds=offering.grid_seconds,
+                currency=policy.currency,
+                reason="Taken: the database refused the claim (capacity).",
+                created_at=now,
+                updated_at=now,
+            )
+            record_event(
+                actor=actor,
+                verb="booking.rejected",
+                target=booking,
+                data={"from": "requested", "to": "rejected", "reason": booking.reason},
+            )
+        raise SliceTaken(
+            "This slice was just taken: the offering has no capacity left for it.", extra={"booking": booking.pk}
+        )
+    if booking.state == S.REJECTED:
+        if refusal is not None:
+            refusal.extra = {**refusal.extra, "booking": booking.pk}
+            raise refusal
+        raise SliceTaken(
+            "This slice was just taken: the offering has no capacity left for it.", extra={"booking": booking.pk}
+        )
+    return booking
+
+
+# ---- auctions: bids -----------------------------------------------------------------------------
+
+
+def _bid_place(*, actor: User, req: _Request, amount: int, now: datetime) -> Booking:
+    """Place a sealed bid on the slice's round (created on the first bid), or raise one's own bid."""
+    policy, offering, profile = req.policy, req.offering, req.profile
+    if req.ends_at != req.key.ends_at:
+        raise ValidationFailed({"duration": [f"Bids are for the whole slice: {req.key.length} seconds."]})
+    reserve = int(policy.reserve_price or 0)
+    if amount < reserve:
+        raise ValidationFailed({"bid": [f"The bid is below the reserve price of {_money(reserve, policy.currency)}."]})
+    closes_at = req.starts_at - timedelta(seconds=int(policy.bidding_closes_seconds or 0))
+    if closes_at <= now:
+        raise BiddingClosed(f"Bidding on this slice closed at {closes_at:%Y-%m-%d %H:%M:%S} UTC.")
+    with transaction.atomic():
+        rnd, _ = AuctionRound.objects.get_or_create(
+            offering=offering,
+            profile=profile,
+            starts_at=req.starts_at,
+            ends_at=req.ends_at,
+            defaults={
+                "closes_at": closes_at,
+                "currency": policy.currency,
+                "reserve_price": reserve,
+                "clearing_rule": policy.clearing_rule,
+                "created_at": now,
+            },
+        )
+        rnd = AuctionRound.objects.select_for_update().get(pk=rnd.pk)
+        if rnd.state != AuctionRound.State.OPEN or rnd.closes_at <= now:
+            raise BiddingClosed(f"Bidding on this slice closed at {rnd.closes_at:%Y-%m-%d %H:%M:%S} UTC.")
+        if amount < rnd.reserve_price:
+            raise ValidationFailed(
+                {"bid": [f"The bid is below the reserve price of {_money(rnd.reserve_price, rnd.currency)}."]}
+            )
+        mine = Booking.objects.select_for_update().filter(auction_round=rnd, renter=actor, state=S.REQUESTED).first()
+        hooks.funds_check(actor, offering, profile, amount * req.units, rnd.currency)
+        seq = _next_bid_sequence()
+        if mine is not None:
+            if amount <= (mine.bid_amount or 0):
+                raise ValidationFailed(
+                    {
+                        "bid": [
+                            f"A raise must be higher than your current bid of {_money(mine.bid_amount, rnd.currency)}."
+                        ]
+                    }
+                )
+            before = mine.bid_amount
+            Booking.objects.filter(pk=mine.pk, state=S.REQUESTED).update(
+                bid_amount=amount, bid_sequence=seq, updated_at=now
+            )
+            mine.bid_amount, mine.bid_sequence, mine.updated_at = amount, seq, now
+            record_event(
+                actor=actor, verb="bid.raised", target=mine, data={"from": before, "to": amount, "round": rnd.pk}
+            )
+            return mine
+        booking = Booking.objects.create(
+            renter=actor,
+            offering=offering,
+            profile=profile,
+            pricing_model=PricingModel.AUCTION,
+            state=S.REQUESTED,
+            starts_at=req.starts_at,
+            ends_at=req.ends_at,
+            vcpus=profile.vcpus,
+            ram_mib=profile.ram_mib,
+            disk_gb=profile.disk_gb,
+            bandwidth_mbps=profile.bandwidth_mbps,
+            image=req.image,
+            grid_seconds=offering.grid_seconds,
+            currency=rnd.currency,
+            auction_round=rnd,
+            bid_amount=amount,
+            bid_sequence=seq,
+            created_at=now,
+            updated_at=now,
+        )
+        AuctionRound.objects.filter(pk=rnd.pk).update(bids_count=rnd.bids_count + 1)
+        record_event(
+            actor=actor,
+            verb="bid.placed",
+            target=booking,
+            data={"round": rnd.pk, "bid": amount, "currency": rnd.currency},
+        )
+    return booking
+
+
+# ---- release ------------------------------------------------------------------------------------
+
+
+def booking_release(*, actor: User, booking_id: int) -> Booking:
+    """The renter ends a booking early (capacity reopens) or withdraws a bid before bidding closes.
+
+    Only the renter may: the offering's owner and admins preempt instead (403); anyone else gets 404.
+    """
+    now = clock.now()
+    booking = Booking.objects.select_related("offering").filter(pk=booking_id).first()
+    if booking is None or booking.renter_id != getattr(actor, "pk", None):
+        if (
+            booking is not None
+            and getattr(actor, "is_authenticated", False)
+            and (actor.is_staff or actor.has_perm("owners.change_offering", booking.offering))
+        ):
+            raise PermissionDeniedError("Only the renter can release a booking; owners and admins preempt it.")
+        raise NotFoundError("No such booking.")
+    with transaction.atomic():
+        if booking.auction_round_id and booking.state == S.REQUESTED:
+            rnd = AuctionRound.objects.select_for_update().get(pk=booking.auction_round_id)
+            booking = Booking.objects.select_for_update().get(pk=booking.pk)
+            if booking.state != S.REQUESTED:
+                raise InvalidTransition(f"This bid is already {booking.state}.")
+            if rnd.state != AuctionRound.State.OPEN or rnd.closes_at <= now:
+                raise BiddingClosed("Bidding has closed: the bid can no longer be withdrawn.")
+            _move(
+                booking, S.RELEASED, actor=actor, reason="Bid withdrawn by the renter.", now=now, verb="bid.withdrawn"
+            )
+            AuctionRound.objects.filter(pk=rnd.pk).update(bids_count=max(rnd.bids_count - 1, 0))
+            return booking
+        booking = Booking.objects.select_for_update().get(pk=booking.pk)
+        if booking.state not in CLAIMING_STATES:
+            raise InvalidTransition(f"A booking that is {booking.state} cannot be released.")
+        return _move(booking, S.RELEASED, actor=actor, reason="Released early by the renter.", now=now)
+
+
+# ---- preemption ---------------------------------------------------------------------------------
+
+
+def _can_preempt(actor: Any, offering: Offering) -> bool:
+    return bool(
+        getattr(actor, "is_authenticated", False)
+        and (actor.is_staff or actor.has_perm("owners.change_offering", offering))
+    )
+
+
+def _notice_seconds(offering: Offering, notice_seconds: int | None) -> int:
+    if notice_seconds is None:
+        notice_seconds = offering.preemption_notice_seconds
+    if notice_seconds is None:
+        notice_seconds = settings.MARKETPLACE_PREEMPTION_NOTICE_SECONDS
+    if isinstance(notice_seconds, bool) or not isinstance(notice_seconds, int) or notice_seconds < 0:
+        raise ValidationFailed({"notice_seconds": ["The notice must be zero or more seconds."]})
+    return notice_seconds
+
+
+def _notify(user_id: int, booking: Booking | None, kind: str, message: str, now: datetime) -> None:
+    Notification.objects.create(user_id=user_id, booking=booking, kind=kind, message=message[:500], created_at=now)
+
+
+def _give_notice(*, actor: Any, booking: Booking, notice: int, reason: str, now: datetime) -> Booking:
+    deadline = now + timedelta(seconds=notice)
+    _move(
+        booking,
+        S.NOTICE,
+        actor=actor,
+        now=now,
+        reason=reason,
+        preempt_deadline=deadline,
+        data={"deadline": deadline.isoformat(), "notice_seconds": notice},
+        verb="booking.notice",
+    )
+    _notify(
+        booking.renter_id,
+        booking,
+        Notification.Kind.PREEMPTION_NOTICE,
+        f"Booking {booking.pk} on {booking.offering.name} will be preempted at "
+        f"{deadline:%Y-%m-%d %H:%M:%S} UTC ({notice} s notice). {reason}".strip(),
+        now,
+    )
+    if deadline <= now:
+        _end_preempted(booking, actor=actor, now=now)
+    return booking
+
+
+def _end_preempted(booking: Booking, *, actor: Any, now: datetime) -> None:
+    _move(booking, S.PREEMPTED, actor=actor, now=now, reason=booking.reason or "Preempted by the owner.")
+    _notify(
+        booking.renter_id,
+        booking,
+        Notification.Kind.PREEMPTED,
+        f"Booking {booking.pk} on {booking.offering.name} was preempted; its capacity was taken back.",
+        now,
+    )
+
+
+def booking_preempt(*, actor: Any, booking: Booking, notice_seconds: int | None = None, reason: str = "") -> Booking:
+    """Give a booking notice: it ends as preempted at the deadline (now + notice) and the renter is told.
+
+    Only the offering's owner (owners.change_offering) or staff may.
+    """
+    now = clock.now()
+    if not _can_preempt(actor, booking.offering):
+        raise PermissionDeniedError("Only the offering's owner or an admin can preempt its bookings.")
+    notice = _notice_seconds(booking.offering, notice_seconds)
+    reason = reason.strip() or "Maintenance by the owner."
+    with transaction.atomic():
+        locked = Booking.objects.select_for_update().select_related("offering").get(pk=booking.pk)
+        if locked.state == S.NOTICE:
+            raise ConflictError("This booking is already under a preemption notice.")
+        if locked.state not in CLAIMING_STATES:
+            raise InvalidTransition(f"A booking that is {locked.state} cannot be preempted.")
+        return _give_notice(actor=actor, booking=locked, notice=notice, reason=reason, now=now)
+
+
+def offering_preempt_all(*, actor: Any, offering: Offering, notice_seconds: int | None = None, reason: str = "") -> int:
+    """Give notice to every live booking of an offering (maintenance); returns how many."""
+    now = clock.now()
+    if not _can_preempt(actor, offering):
+        raise PermissionDeniedError("Only the offering's owner or an admin can preempt its bookings.")
+    notice = _notice_seconds(offering, notice_seconds)
+    reason = reason.strip() or "Maintenance of the whole offering."
+    count = 0
+    with transaction.atomic():
+        live = (
+            Booking.objects.select_for_update()
+            .select_related("offering")
+            .filter(offering=offering, state__in=[S.CONFIRMED, S.PROVISIONING, S.RUNNING], ends_at__gt=now)
+            .order_by("id")
+        )
+        for booking in live:
+            _give_notice(actor=actor, booking=booking, notice=notice, reason=reason, now=now)
+            count += 1
+        record_event(
+            actor=actor,
+            verb="offering.preempted",
+            target=offering,
+            data={"bookings": count, "notice_seconds": notice, "reason": reason},
+        )
+    return count
+
+
+def preemptions_end_due(*, batch: int = 500) -> int:
+    """Notice -> preempted for every booking whose deadline has passed (beat task). Idempotent."""
+    now = clock.now()
+    done = 0
+    while True:
+        with transaction.atomic():
+            due = list(
+                Booking.objects.select_for_update(skip_locked=True, of=("self",))
+                .select_related("offering")
+                .filter(state=S.NOTICE, preempt_deadline__lte=now)
+                .order_by("preempt_deadline", "id")[:batch]
+            )
+            for booking in due:
+                _end_preempted(booking, actor=None, now=now)
+        done += len(due)
+        if len(due) < batch:
+            return done
+
+
+# ---- auctions: clearing -------------------------------------------------------------------------
+
+
+@dataclass
+class ClearingResult:
+    rounds: int = 0
+    bids: int = 0
+    winners: int = 0
+
+
+CLEARING_BATCH_OFFERINGS = 100
+
+
+def auctions_clear_due(
+    *, now: datetime | None = None, batch: int = CLEARING_BATCH_OFFERINGS, worker: tuple[int, int] = (0, 1)
+) -> ClearingResult:
+    """Clear every open round whose bidding has closed. Safe to run twice or from two workers at once:
+    rounds are taken with SKIP LOCKED and only open rounds and requested bids are changed.
+
+    Offerings are cleared ``batch`` at a time, one transaction per batch (set-based writes).
+    ``worker=(i, n)`` only rotates where worker i of n starts, so parallel workers begin on
+    different batches instead of skipping each other's locked ones; each still covers everything."""
+    now = now or clock.now()
+    result = ClearingResult()
+    offering_ids = list(
+        AuctionRound.objects.filter(state=AuctionRound.State.OPEN, closes_at__lte=now)
+        .values_list("offering_id", flat=True)
+        .distinct()
+        .order_by("offering_id")
+    )
+    index, count = worker
+    if count > 1 and offering_ids:
+        shift = (len(offering_ids) * index // count) // batch * batch
+        offering_ids = offering_ids[shift:] + offering_ids[:shift]
+    for i in range(0, len(offering_ids), batch):
+        ids = offering_ids[i : i + batch]
+        try:
+            part = _clear_offerings(ids, now)
+        except IntegrityError as exc:
+            if not is_capacity_violation(exc) or len(ids) == 1:
+                if is_capacity_violation(exc):  # nothing of this offering changed; it is retried next run
+                    log.error("clearing of offering %s refused by the capacity trigger: %s", ids[0], exc)
+                    continue
+                raise
+            part = ClearingResult()  # isolate the offending offering: clear this batch one by one
+            for one in ids:
+                try:
+                    sub = _clear_offerings([one], now)
+                except IntegrityError as inner:
+                    if not is_capacity_violation(inner):
+                        raise
+                    log.error("clearing of offering %s refused by the capacity trigger: %s", one, inner)
+                    continue
+                part.rounds += sub.rounds
+                part.bids += sub.bids
+                part.winners += sub.winners
+        result.rounds += part.rounds
+        result.bids += part.bids
+        result.winners += part.winners
+    return result
+
+
+_BIDS_SQL = """
+SELECT b.id, b.renter_id, b.auction_round_id, b.bid_amount, b.bid_sequence, coalesce(rs.priority_tier, 0),
+       b.vcpus, b.ram_mib, b.disk_gb, b.bandwidth_mbps, b.offering_id
+FROM scheduling_booking b LEFT JOIN renters_rentersettings rs ON rs.user_id = b.renter_id
+WHERE b.auction_round_id = ANY(%s) AND b.state = 'requested'
+"""
+_OUTBID_SQL = """
+WITH lost AS (
+    UPDATE scheduling_booking SET state = 'outbid', updated_at = %s,
+           reason = 'Outbid: other bids took the capacity of this slice.'
+    WHERE id = ANY(%s) AND state = 'requested'
+    RETURNING id, renter_id, offering_id, bid_amount, currency, starts_at
+)
+INSERT INTO scheduling_notification (user_id, booking_id, kind, message, created_at)
+SELECT lost.renter_id, lost.id, 'outbid',
+       format('Your bid of %%s %%s on %%s (%%s UTC) was outbid.',
+              CASE WHEN lost.currency = 'JPY' THEN lost.bid_amount::text
+                   ELSE to_char(lost.bid_amount / 100.0, 'FM999999999999990.00') END,
+              lost.currency, o.name, to_char(lost.starts_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI')),
+       %s
+FROM lost JOIN owners_offering o ON o.id = lost.offering_id
+"""
+_CLAIMS_SQL = """
+SELECT offering_id, starts_at, ends_at, vcpus, ram_mib, disk_gb, bandwidth_mbps FROM scheduling_booking
+WHERE offering_id = ANY(%s) AND state IN ('confirmed', 'provisioning', 'running', 'notice')
+  AND tstzrange(starts_at, ends_at) && tstzrange(%s, %s)
+"""
+
+
+def _clear_offerings(offering_ids: list[int], now: datetime) -> ClearingResult:
+    """Serve the due rounds' bids of these offerings: per offering, by price per resource-second,
+    then renter priority, then arrival, while capacity allows. Pay-as-bid or uniform price per round."""
+    result = ClearingResult()
+    with transaction.atomic():
+        rounds = list(
+            AuctionRound.objects.select_for_update(skip_locked=True)
+            .filter(offering_id__in=offering_ids, state=AuctionRound.State.OPEN, closes_at__lte=now)
+            .order_by("offering_id", "id")
+        )
+        if not rounds:
+            return result
+        oids = sorted({r.offering_id for r in rounds})
+        offerings = {
+            o.pk: o for o in Offering.objects.select_for_update(no_key=True).filter(pk__in=oids).order_by("pk")
+        }
+        by_round = {r.pk: r for r in rounds}
+        with connection.cursor() as cur:
+            cur.execute(_BIDS_SQL, [list(by_round)])
+            bids = cur.fetchall()
+            cur.execute(_CLAIMS_SQL, [oids, min(r.starts_at for r in rounds), max(r.ends_at for r in rounds)])
+            claim_rows = cur.fetchall()
+        claims: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        for row in claim_rows:
+            claims[row[0]].append(dict(zip(("starts_at", "ends_at", *RESOURCES), row[1:], strict=True)))
+        bids_of: dict[int, list[tuple]] = defaultdict(list)
+        for b in bids:
+            bids_of[b[10]].append(b)
+        # Price per resource-second of a bid = amount × units / (share of the offering × seconds);
+        # within a round only the amount varies, so one factor per round.
+        factor: dict[int, float] = {}
+        first_bid: dict[int, tuple] = {}
+        for b in bids:
+            first_bid.setdefault(b[2], b)
+        for r in rounds:
+            o = offerings[r.offering_id]
+            seconds = (r.ends_at - r.starts_at).total_seconds()
+            sample = first_bid.get(r.pk)
+            shape = dict(zip(RESOURCES, sample[6:10], strict=True)) if sample else None
+            weight = resource_weight(shape, o.capacity()) if shape else 1.0
+            factor[r.pk] = (seconds / o.grid_seconds) / (weight * seconds)
+        winners: list[tuple] = []
+        losers: dict[int, list[tuple]] = defaultdict(list)
+        for oid, group in bids_of.items():
+            timeline = Timeline.build(offerings[oid].capacity(), claims.get(oid, ()))
+            group.sort(key=lambda b: (-b[3] * factor[b[2]], -b[5], b[4], b[0]))
+            for b in group:
+                need = (b[6], b[7], b[8], b[9])
+                r = by_round[b[2]]  # a bid's period is its round's
+                if timeline.fits(r.starts_at, r.ends_at, need):
+                    timeline.claim(r.starts_at, r.ends_at, need)
+                    winners.append(b)
+                else:
+                    losers[b[2]].append(b)
+        for r in rounds:
+            if r.clearing_rule == "uniform":
+                highest_loser = max((b[3] for b in losers[r.pk]), default=r.reserve_price)
+                r.clearing_price = max(highest_loser, r.reserve_price)
+        win_ids, win_prices, win_totals = [], [], []
+        round_winners: dict[int, list[list[int]]] = defaultdict(list)
+        for b in winners:
+            r = by_round[b[2]]
+            price = min(r.clearing_price, b[3]) if r.clearing_rule == "uniform" else b[3]
+            units = int((r.ends_at - r.starts_at).total_seconds()) // offerings[b[10]].grid_seconds
+            win_ids.append(b[0])
+            win_prices.append(price)
+            win_totals.append(price * units)
+            round_winners[r.pk].append([b[0], price])
+        lose_ids = [b[0] for group in losers.values() for b in group]
+        event_ctx = audit_context.current()
+        round_type = ContentType.objects.get_for_model(AuctionRound)
+        events, history = [], []
+        for r in rounds:
+            won = round_winners[r.pk]
+            if r.clearing_rule != "uniform":
+                r.clearing_price = min((p for _, p in won), default=None)
+            r.winners_count, r.bids_count = len(won), len(won) + len(losers[r.pk])
+            for price in sorted({p for _, p in won}):
+                history.append(
+                    PriceHistory(
+                        offering_id=r.offering_id,
+                        profile_id=r.profile_id,
+                        at=now,
+                        unit_price=price,
+                        currency=r.currency,
+                        source=PriceHistory.Source.AUCTION,
+                    )
+                )
+            # One audit record per round, naming every bid's move (requested -> confirmed / outbid).
+            events.append(
+                DomainEvent(
+                    created_at=now,
+                    verb="auction.cleared",
+                    target_type=round_type,
+                    target_id=str(r.pk),
+                    target_repr=str(r)[:255],
+                    request_id=event_ctx.request_id,
+                    ip=event_ctx.ip,
+                    source=event_ctx.source if event_ctx.source != "system" else "task",
+                    data={
+                        "rule": r.clearing_rule,
+                        "clearing_price": r.clearing_price,
+                        "reserve": r.reserve_price,
+                        "confirmed": won,
+                        "outbid": [b[0] for b in losers[r.pk]],
+                        "transition": {"from": "requested", "to_winners": "confirmed", "to_losers": "outbid"},
+                    },
+                )
+            )
+        with connection.cursor() as cur:
+            if win_ids:
+                cur.execute(
+                    "UPDATE scheduling_booking AS b SET state = 'confirmed', unit_price = v.price, "
+                    "total_price = v.total, confirmed_at = %s, updated_at = %s "
+                    "FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[]) AS v(id, price, total) "
+                    "WHERE b.id = v.id AND b.state = 'requested'",
+                    [now, now, win_ids, win_prices, win_totals],
+                )
+            if lose_ids:
+                # Losers become outbid and are told, in one statement.
+                cur.execute(_OUTBID_SQL, [now, lose_ids, now])
+            cur.execute(
+                "UPDATE scheduling_auctionround AS r SET state = 'cleared', cleared_at = %s, "
+                "clearing_price = v.price, winners_count = v.winners, bids_count = v.bids "
+                "FROM unnest(%s::bigint[], %s::bigint[], %s::int[], %s::int[]) AS v(id, price, winners, bids) "
+                "WHERE r.id = v.id AND r.state = 'open'",
+                [
+                    now,
+                    [r.pk for r in rounds],
+                    [r.clearing_price for r in rounds],
+                    [r.winners_count for r in rounds],
+                    [r.bids_count for r in rounds],
+                ],
+            )
+        for r in rounds:
+            r.state, r.cleared_at = AuctionRound.State.CLEARED, now
+        PriceHistory.objects.bulk_create(history)
+        DomainEvent.objects.bulk_create(events)
+        prices = dict(zip(win_ids, win_prices, strict=True))
+        for booking_id in win_ids:
+            hooks.fire_on_commit("on_booking_confirmed", booking_id)
+            hooks.fire_on_commit("on_bid_won", booking_id, prices[booking_id])
+        for booking_id in lose_ids:
+            hooks.fire_on_commit("on_bid_lost", booking_id)
+        result.rounds, result.bids, result.winners = len(rounds), len(bids), len(win_ids)
+    return result
+
+
+__all__ = [
+    "TRANSITIONS",
+    "ClearingResult",
+    "auctions_clear_due",
+    "booking_preempt",
+    "booking_release",
+    "booking_request",
+    "booking_transition",
+    "is_capacity_violation",
+    "offering_peak",
+    "offering_preempt_all",
+    "preemptions_end_due",
+    "quote_create",
+]

@@ -1,0 +1,16 @@
+from django.urls import path
+
+from scheduling import views
+
+app_name = "scheduling"
+
+urlpatterns = [
+    path("market/slices/", views.slice_search, name="slices"),
+    path("market/slices/<str:slice_id>/request", views.slice_request, name="slice_request"),
+    path("market/slices/<str:slice_id>/quote", views.slice_quote, name="slice_quote"),
+    path("market/bookings/", views.my_bookings, name="my_bookings"),
+    path("market/bookings/<int:pk>/release", views.booking_release, name="booking_release"),
+    path("owner/market/", views.owner_market, name="owner_market"),
+    path("owner/market/bookings/<int:pk>/preempt", views.owner_preempt, name="owner_preempt"),
+    path("owner/market/offerings/<int:pk>/preempt", views.owner_preempt_offering, name="owner_preempt_offering"),
+]

@@ -1,0 +1,86 @@
+"""The market pages: a renter searches, buys, bids, sees states and notices; an owner sees and preempts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from scheduling import services
+from scheduling.models import Booking
+from tests import factories
+from tests.conftest import login
+
+pytestmark = pytest.mark.django_db
+
+T10 = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+QUERY = "?start=2026-12-01T10:00&end=2026-12-01T11:00&duration=600&ordering=start"
+
+
+def test_renter_searches_buys_and_sees_the_booking(owner, renter):
+    offer = factories.offering(owner, publish=True, pricing={"model": "fixed", "price_per_unit": 25})
+    c = login(renter)
+    page = c.get("/market/slices/" + QUERY)
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert html.count('class="slice-row"') == 3 and offer.name in html and "2.50 USD" in html
+    sid = factories.slice_id(offer, T10, 600)
+    r = c.post(f"/market/slices/{sid}/request", {"next": "/market/slices/" + QUERY})
+    assert r.status_code == 302 and r.url == "/market/bookings/"
+    mine = c.get("/market/bookings/").content.decode()
+    assert "Confirmed" in mine and offer.name in mine
+    b = Booking.objects.get()
+    assert c.post(f"/market/bookings/{b.pk}/release").status_code == 302
+    assert Booking.objects.get().state == "released"
+
+
+def test_refusal_is_shown_and_changes_nothing(owner, renter):
+    offer = factories.offering(owner, publish=True)
+    c = login(renter)
+    r = c.post(f"/market/slices/{factories.slice_id(offer, T10, 600)}/request", {"duration": "90"}, follow=True)
+    assert "multiple of the offering" in r.content.decode()
+    assert not Booking.objects.exists()
+
+
+def test_bids_and_quotes_in_the_portal(owner, renter):
+    auction = factories.auction_offering(owner, reserve=10, closes=600)
+    dyn = factories.dynamic_offering(owner, base=100)
+    c = login(renter)
+    c.post(f"/market/slices/{factories.slice_id(auction, T10, 600)}/request", {"bid": "0.40"})
+    bids = c.get("/market/bookings/").content.decode()
+    assert "bidding" in bids and "0.40 USD" in bids
+    quote_page = c.post(f"/market/slices/{factories.slice_id(dyn, T10, 600)}/quote")
+    assert quote_page.status_code == 200 and "10.00 USD" in quote_page.content.decode()
+    quote_id = quote_page.context["quote"].pk
+    c.post(f"/market/slices/{factories.slice_id(dyn, T10, 600)}/request", {"quote": str(quote_id)})
+    assert Booking.objects.get(pricing_model="dynamic").total_price == 1000
+
+
+def test_owner_sees_bookings_and_preempts_with_notice(owner, other_owner, renter):
+    offer = factories.offering(owner, publish=True)
+    b = services.booking_request(actor=renter, slice_id=factories.slice_id(offer, T10, 600))
+    page = login(owner).get("/owner/market/").content.decode()
+    assert str(renter) in page and "Preempt" in page
+    assert str(renter) not in login(other_owner).get("/owner/market/").content.decode()
+    assert (
+        login(other_owner).post(f"/owner/market/bookings/{b.pk}/preempt", {"notice_seconds": "30"}).status_code == 404
+    )
+    login(owner).post(f"/owner/market/bookings/{b.pk}/preempt", {"notice_seconds": "30"})
+    assert Booking.objects.get(pk=b.pk).state == "notice"
+    notices = login(renter).get("/market/bookings/").content.decode()
+    assert "will be preempted" in notices
+
+
+def test_renter_cannot_open_the_owner_market(renter):
+    assert login(renter).get("/owner/market/").status_code == 403
+
+
+def test_admin_can_preempt_from_the_admin(staff, owner, renter):
+    offer = factories.offering(owner, publish=True)
+    b = services.booking_request(actor=renter, slice_id=factories.slice_id(offer, T10, 600))
+    c = login(staff)
+    assert c.get("/admin/scheduling/booking/").status_code == 200
+    r = c.post("/admin/scheduling/booking/", {"action": "preempt_with_default_notice", "_selected_action": [b.pk]})
+    assert r.status_code == 302
+    b.refresh_from_db()
+    assert b.state == "notice" and b.reason == "Preempted by an admin."
