@@ -24,6 +24,26 @@ log "mypy (domain modules)"
 log "django checks"
 "$PY" manage.py check
 "$PY" manage.py makemigrations --check --dry-run >/dev/null || { "$PY" manage.py makemigrations --check --dry-run; exit 1; }
+# The provisioning integration tests drive a real Nova (deploy/nova). Start it when its MariaDB and
+# RabbitMQ are here (SKIP_NOVA=1 to leave it out); stop it afterwards if this run started it.
+if [ "${SKIP_NOVA:-}" != 1 ] && port_open 127.0.0.1 3306 && port_open 127.0.0.1 5672; then
+    if bash deploy/nova/status.sh >/dev/null 2>&1; then
+        log "Nova control plane already running"
+    else
+        log "starting the Nova control plane (first time: ~2 min to install)"
+        trap 'bash deploy/nova/stop.sh >/dev/null 2>&1 || true' EXIT
+        if ! bash deploy/nova/start.sh >"${TMPDIR:-/tmp}/nova-start.log" 2>&1; then
+            log "Nova did not start; retrying once (log: ${TMPDIR:-/tmp}/nova-start.log)"
+            tail -20 "${TMPDIR:-/tmp}/nova-start.log" >&2
+            bash deploy/nova/stop.sh >/dev/null 2>&1 || true
+            bash deploy/nova/start.sh
+        fi
+    fi
+elif [ -n "${NOVA_REQUIRED:-}" ]; then
+    log "NOVA_REQUIRED is set but MariaDB/RabbitMQ are not reachable for the Nova control plane"
+    exit 1
+fi
+
 log "pytest"
 set +e
 "$VENV/bin/pytest" "$@"

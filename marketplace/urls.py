@@ -18,4 +18,6 @@ urlpatterns = [
     path("api/v1/", include("scheduling.api.urls")),
     path("", include("scheduling.urls")),
     path("api/v1/", include("accounts.api.urls")),
+    path("", include("provisioning.urls")),
+    path("api/v1/", include("provisioning.api.urls")),
 ]

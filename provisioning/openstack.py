@@ -1,26 +1,43 @@
 """The OpenStack driver. The only module that imports openstacksdk.
 
 Every cloud error is wrapped into CloudError with a message an owner or
-renter can act on.
+renter can act on (``transient`` for what is worth retrying, ``capacity`` for
+NoValidHost and quota refusals).
+
+Clouds without a network service (a bare Nova): security groups are a
+Neutron API, so the driver reports ``security_groups=False`` and the launch
+records that the server has no firewall of its own instead of failing.
 """
 
 from __future__ import annotations
 
+import threading
+import time
+from typing import Any
+
 import openstack
+from django.conf import settings
 from keystoneauth1 import exceptions as ks_exc
 from openstack import exceptions as os_exc
 
 from owners.hooks import ConnectionResult
 from owners.models import Cloud
+from provisioning.drivers import (
+    META_BOOKING,
+    NAME_PREFIX,
+    TAG_MARKETPLACE,
+    Capabilities,
+    CloudError,
+    CloudServer,
+    LaunchSpec,
+    booking_tag,
+)
 
 CONNECT_TIMEOUT = 10
+POLL_SECONDS = 1.0  # default; PROVISIONING_POLL_SECONDS overrides
+CONNECTION_TTL = 600  # seconds a cached connection (and its token) is reused
 
-
-class CloudError(Exception):
-    def __init__(self, message: str, *, transient: bool = False):
-        super().__init__(message)
-        self.message = message
-        self.transient = transient
+__all__ = ["CloudError", "OpenStackDriver", "connect", "describe_error", "test_connection"]
 
 
 def connect(cloud: Cloud) -> openstack.connection.Connection:
@@ -68,6 +85,30 @@ def describe_error(exc: Exception) -> str:
     return f"Unexpected error talking to the cloud: {type(exc).__name__}"
 
 
+def wrap(exc: Exception) -> CloudError:
+    """One CloudError for every openstacksdk / keystoneauth failure."""
+    if isinstance(exc, CloudError):
+        return exc
+    message = describe_error(exc)
+    status = getattr(exc, "status_code", None)
+    text = f"{getattr(exc, 'details', '') or ''} {getattr(exc, 'message', '') or ''} {exc}".lower()
+    if isinstance(exc, os_exc.ResourceTimeout):
+        return CloudError(f"The cloud did not finish in time: {exc}"[:400])
+    if isinstance(exc, os_exc.ResourceFailure):
+        return CloudError(f"The cloud reported a failure: {exc}"[:400], capacity="no valid host" in text)
+    if isinstance(exc, ks_exc.ConnectFailure | ks_exc.ConnectTimeout | ks_exc.RetriableConnectionFailure):
+        return CloudError(message, transient=True)
+    if status in (403, 409, 413) and "quota" in text:
+        return CloudError(f"The cloud's quota is used up: {exc}"[:400], capacity=True)
+    if status == 404:
+        return CloudError(message, not_found=True)
+    if status in (408, 429) or (status is not None and status >= 500):
+        return CloudError(message, transient=True)
+    if isinstance(exc, os_exc.SDKException | ks_exc.ClientException):
+        return CloudError(message)
+    return CloudError(f"Unexpected error talking to the cloud: {type(exc).__name__}: {exc}"[:400])
+
+
 def test_connection(cloud: Cloud) -> ConnectionResult:
     """Authenticate and list flavors: proves the credentials and the compute endpoint."""
     try:
@@ -76,3 +117,308 @@ def test_connection(cloud: Cloud) -> ConnectionResult:
     except Exception as exc:  # noqa: BLE001 - every failure becomes a readable reason
         return ConnectionResult(False, describe_error(exc))
     return ConnectionResult(True, f"Connected: the compute service lists {len(flavors)} flavors.")
+
+
+def _poll_seconds() -> float:
+    return float(getattr(settings, "PROVISIONING_POLL_SECONDS", POLL_SECONDS))
+
+
+# Flavor and image ids by (cloud, kind, name): looked up once a while, not on every launch.
+LOOKUP_TTL = 300.0
+_ids: dict[tuple[int, str, str], tuple[float, str]] = {}
+_cache: dict[tuple[int, str], tuple[float, openstack.connection.Connection]] = {}
+_cache_lock = threading.Lock()
+
+
+def _cached_connection(cloud: Cloud) -> openstack.connection.Connection:
+    key = (cloud.pk or 0, str(cloud.updated_at))
+    now = time.monotonic()
+    with _cache_lock:
+        hit = _cache.get(key)
+        if hit and now - hit[0] < CONNECTION_TTL:
+            return hit[1]
+    conn = connect(cloud)
+    with _cache_lock:
+        _cache[key] = (now, conn)
+    return conn
+
+
+def _view(server: Any) -> CloudServer:
+    flavor = server.flavor or {}
+    # Microversion 2.47+ embeds the flavor (original_name); older ones only link it by id.
+    flavor_name = (flavor.get("original_name") or flavor.get("name") or "") if isinstance(flavor, dict) else ""
+    fault = server.fault or {}
+    return CloudServer(
+        id=server.id,
+        name=server.name or "",
+        status=(server.status or "").upper(),
+        metadata=dict(server.metadata or {}),
+        tags=list(server.tags or []),
+        flavor_name=flavor_name,
+        addresses=dict(server.addresses or {}),
+        fault=(fault.get("message") or "") if isinstance(fault, dict) else str(fault),
+    )
+
+
+class OpenStackDriver:
+    """The owner's OpenStack cloud through openstacksdk."""
+
+    def __init__(self, cloud: Cloud, conn: openstack.connection.Connection | None = None):
+        self.cloud = cloud
+        self._conn = conn
+
+    @property
+    def conn(self) -> openstack.connection.Connection:
+        if self._conn is None:
+            try:
+                self._conn = _cached_connection(self.cloud)
+            except Exception as exc:
+                raise wrap(exc) from exc
+        return self._conn
+
+    def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except CloudError:
+            raise
+        except Exception as exc:
+            raise wrap(exc) from exc
+
+    def _has_network(self) -> bool:
+        try:
+            return bool(self.conn.has_service("network"))
+        except Exception:  # noqa: BLE001
+            return False
+
+    def capabilities(self) -> Capabilities:
+        return Capabilities(
+            keypairs=True, security_groups=self._has_network(), tags=True, diagnostics=True, parallel_calls=True
+        )
+
+    # -- flavors, images ---------------------------------------------------------------------------
+
+    def _lookup(self, kind: str, name: str) -> str | None:
+        hit = _ids.get((self.cloud.pk or 0, kind, name))
+        return hit[1] if hit and time.monotonic() - hit[0] < LOOKUP_TTL else None
+
+    def _remember(self, kind: str, name: str, value: str) -> str:
+        _ids[(self.cloud.pk or 0, kind, name)] = (time.monotonic(), value)
+        return value
+
+    def ensure_flavor(self, *, name: str, vcpus: int, ram_mib: int, disk_gb: int) -> str:
+        cached = self._lookup("flavor", name)
+        if cached:
+            return cached
+        flavor = self._call(self.conn.compute.find_flavor, name, ignore_missing=True)
+        if flavor is not None:
+            return self._remember("flavor", name, flavor.id)
+        try:
+            created = self.conn.compute.create_flavor(name=name, vcpus=vcpus, ram=ram_mib, disk=disk_gb, is_public=True)
+        except os_exc.HttpException as exc:
+            if exc.status_code in (401, 403):
+                raise CloudError(
+                    f"The cloud has no flavor named {name!r} and these credentials may not create one: "
+                    "ask the owner to create it."
+                ) from exc
+            if exc.status_code == 409:  # created meanwhile by another worker
+                return self._call(self.conn.compute.find_flavor, name, ignore_missing=False).id
+            raise wrap(exc) from exc
+        except Exception as exc:
+            raise wrap(exc) from exc
+        return self._remember("flavor", name, created.id)
+
+    def find_image(self, name: str) -> str:
+        cached = self._lookup("image", name)
+        if cached:
+            return cached
+        image = self._call(self.conn.image.find_image, name, ignore_missing=True)
+        if image is None:
+            raise CloudError(f"The image {name!r} is not available on the owner's cloud.")
+        return self._remember("image", name, image.id)
+
+    # -- key pairs, security groups ----------------------------------------------------------------
+
+    def ensure_keypair(self, *, name: str, public_key: str) -> str | None:
+        """Create the key pair; when the name exists already (a retry), keep it if it holds the same key."""
+        try:
+            self.conn.compute.create_keypair(name=name, public_key=public_key)
+            return name
+        except os_exc.HttpException as exc:
+            if exc.status_code in (400, 403, 404, 501):  # key refused, or no key pairs here: launch without
+                return None
+            if exc.status_code != 409:
+                raise wrap(exc) from exc
+        except Exception as exc:
+            raise wrap(exc) from exc
+        existing = self._call(self.conn.compute.find_keypair, name, ignore_missing=True)
+        if existing is not None and (existing.public_key or "").split()[:2] == public_key.split()[:2]:
+            return name
+        self._call(self.conn.compute.delete_keypair, name, ignore_missing=True)
+        self._call(self.conn.compute.create_keypair, name=name, public_key=public_key)
+        return name
+
+    def delete_keypair(self, name: str) -> None:
+        self._call(self.conn.compute.delete_keypair, name, ignore_missing=True)
+
+    def _find_group(self, name: str) -> Any:
+        found = self._call(lambda: list(self.conn.network.security_groups(name=name)))
+        return found[0] if found else None
+
+    def ensure_security_group(self, *, name: str, description: str, fresh: bool = False) -> str | None:
+        """The booking's own group: SSH (v4 and v6) and ping in; Neutron's default egress rules out.
+
+        ``fresh``: the caller knows no earlier attempt can have made it (skips one lookup).
+        """
+        if not self._has_network():
+            return None
+        if not fresh and self._find_group(name) is not None:
+            return name
+        group = self._call(self.conn.network.create_security_group, name=name, description=description)
+        rules: list[dict[str, Any]] = [
+            {
+                "protocol": "tcp",
+                "port_range_min": 22,
+                "port_range_max": 22,
+                "ethertype": "IPv4",
+                "remote_ip_prefix": "0.0.0.0/0",
+            },
+            {
+                "protocol": "tcp",
+                "port_range_min": 22,
+                "port_range_max": 22,
+                "ethertype": "IPv6",
+                "remote_ip_prefix": "::/0",
+            },
+            {"protocol": "icmp", "ethertype": "IPv4", "remote_ip_prefix": "0.0.0.0/0"},
+        ]
+        data = [{"security_group_id": group.id, "direction": "ingress", **rule} for rule in rules]
+        self._call(lambda: list(self.conn.network.create_security_group_rules(data)))
+        return name
+
+    def delete_security_group(self, name: str) -> None:
+        if not self._has_network():
+            return
+        # Neutron allows duplicate names: delete every group of the booking's name.
+        for group in self._call(lambda: list(self.conn.network.security_groups(name=name))):
+            self._call(self.conn.network.delete_security_group, group, ignore_missing=True)
+
+    # -- servers -----------------------------------------------------------------------------------
+
+    def find_servers_for_booking(self, booking_id: int) -> list[CloudServer]:
+        found = self._call(lambda: list(self.conn.compute.servers(details=True, tags=booking_tag(booking_id))))
+        return [_view(s) for s in found if (s.metadata or {}).get(META_BOOKING) == str(booking_id)]
+
+    def _networks(self) -> Any:
+        choice = getattr(settings, "PROVISIONING_NETWORKS", "auto") or "auto"
+        if choice in ("auto", "none"):
+            return choice if self._has_network() or choice == "none" else "none"
+        net = self._call(self.conn.network.find_network, choice, ignore_missing=True)
+        if net is None:
+            raise CloudError(f"The network {choice!r} does not exist on the owner's cloud.")
+        return [{"uuid": net.id}]
+
+    def create_server(self, spec: LaunchSpec) -> CloudServer:
+        attrs: dict[str, Any] = {
+            "name": spec.name,
+            "flavor_id": spec.flavor_id,
+            "image_id": spec.image_id,
+            "metadata": spec.metadata,
+            "tags": spec.tags,
+            "networks": self._networks(),
+        }
+        if spec.keypair_name:
+            attrs["key_name"] = spec.keypair_name
+        if spec.security_group_name:
+            attrs["security_groups"] = [{"name": spec.security_group_name}]
+        server = self._call(self.conn.compute.create_server, **attrs)
+        return CloudServer(
+            id=server.id,
+            name=spec.name,
+            status=(server.status or "BUILD").upper(),
+            metadata=dict(spec.metadata),
+            tags=list(spec.tags),
+        )
+
+    def get_server(self, server_id: str) -> CloudServer | None:
+        if not server_id:
+            return None
+        try:
+            return _view(self.conn.compute.get_server(server_id))
+        except os_exc.NotFoundException:
+            return None
+        except Exception as exc:
+            raise wrap(exc) from exc
+
+    def wait_for_status(self, server_id: str, statuses: tuple[str, ...], timeout: float) -> CloudServer:
+        deadline = time.monotonic() + timeout
+        while True:
+            server = self.get_server(server_id)
+            if server is None:
+                raise CloudError("The server vanished from the cloud while we waited for it.", not_found=True)
+            if server.status in statuses or server.status == "ERROR":
+                return server
+            if time.monotonic() >= deadline:
+                raise CloudError(f"The server stayed {server.status} for more than {timeout:.0f} s.")
+            time.sleep(_poll_seconds())
+
+    def resize_server(self, server_id: str, flavor_id: str) -> None:
+        self._call(self.conn.compute.resize_server, server_id, flavor_id)
+
+    def confirm_resize(self, server_id: str) -> None:
+        self._call(self.conn.compute.confirm_server_resize, server_id)
+
+    def delete_server(self, server_id: str) -> None:
+        self._call(self.conn.compute.delete_server, server_id, ignore_missing=True)
+
+    def wait_for_delete(self, server_id: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while self.get_server(server_id) is not None:
+            if time.monotonic() >= deadline:
+                raise CloudError(f"The cloud did not delete server {server_id} within {timeout:.0f} s.", transient=True)
+            time.sleep(_poll_seconds())
+
+    def set_booking(self, server_id: str, booking_id: int, tags: list[str]) -> None:
+        self._call(self.conn.compute.set_server_metadata, server_id, **{META_BOOKING: str(booking_id)})
+        for tag in tags:
+            self._call(self.conn.compute.add_tag_to_server, server_id, tag)
+
+    def list_marketplace_servers(self) -> list[CloudServer]:
+        found = self._call(lambda: list(self.conn.compute.servers(details=True, tags=TAG_MARKETPLACE)))
+        return [_view(s) for s in found]
+
+    def list_marketplace_keypairs(self) -> list[str]:
+        return [
+            k.name
+            for k in self._call(lambda: list(self.conn.compute.keypairs()))
+            if (k.name or "").startswith(NAME_PREFIX)
+        ]
+
+    def list_marketplace_security_groups(self) -> list[str]:
+        if not self._has_network():
+            return []
+        groups = self._call(lambda: list(self.conn.network.security_groups()))
+        return [g.name for g in groups if (g.name or "").startswith(NAME_PREFIX)]
+
+    def diagnostics(self, server_id: str) -> dict[str, Any]:
+        """Nova server diagnostics, flattened to the legacy keys (cpu0_time ns, memory KiB, vda_read bytes...)."""
+        diag = self._call(self.conn.compute.get_server_diagnostics, server_id)
+        out: dict[str, Any] = {}
+        for i, cpu in enumerate(diag.cpu_details or []):
+            if cpu.get("time") is not None:
+                out[f"cpu{cpu.get('id', i)}_time"] = int(cpu["time"])
+        mem = diag.memory_details or {}
+        if mem.get("used") is not None:
+            out["memory"] = int(mem["used"]) * 1024
+        if mem.get("maximum") is not None:
+            out["memory-maximum"] = int(mem["maximum"]) * 1024
+        for i, disk in enumerate(diag.disk_details or []):
+            dev = f"vd{chr(ord('a') + i)}"
+            out[f"{dev}_read"] = int(disk.get("read_bytes") or 0)
+            out[f"{dev}_write"] = int(disk.get("write_bytes") or 0)
+        for i, nic in enumerate(diag.nic_details or []):
+            out[f"vnet{i}_rx"] = int(nic.get("rx_octets") or 0)
+            out[f"vnet{i}_tx"] = int(nic.get("tx_octets") or 0)
+        if diag.uptime is not None:
+            out["uptime"] = int(diag.uptime)
+        out["state"] = diag.state
+        return out

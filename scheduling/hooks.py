@@ -40,9 +40,9 @@ HOOK_NAMES = (
     "on_bid_won",
     # (booking_id) -> None, after commit: an auction bid lost (booking outbid)
     "on_bid_lost",
-    # (booking_id) -> list[dict]: usage samples of a booking (provisioning), shown by
-    # GET /api/v1/timeslots/{id}/usage; read-only, called inside a request
-    "usage_samples",
+    # (booking) -> {"samples": [...], "totals": {...}, "seconds_held": int}: what provisioning metered,
+    # shown by GET /api/v1/timeslots/{id}/usage; read-only, called inside a request
+    "usage_for_booking",
 )
 
 _registry: dict[str, list[Callable[..., Any]]] = {name: [] for name in HOOK_NAMES}
@@ -71,11 +71,11 @@ def funds_check(renter: Any, offering: Any, profile: Any, amount: int, currency:
         fn(renter, offering, profile, amount, currency)
 
 
-def usage_samples(booking_id: int) -> list[dict[str, Any]]:
-    """Usage samples from the first registered provider (provisioning); [] until one is registered."""
-    for fn in _registry["usage_samples"]:
-        return list(fn(booking_id) or [])
-    return []
+def usage_for_booking(booking: Any) -> dict[str, Any]:
+    """Metered usage from the first registered provider (provisioning); empty until one is registered."""
+    for fn in _registry["usage_for_booking"]:
+        return dict(fn(booking) or {})
+    return {"samples": [], "totals": {}, "seconds_held": None}
 
 
 def fire_on_commit(name: str, *args: Any) -> None:

@@ -372,7 +372,8 @@ def quotes_for(user: User) -> QuerySet[Quote]:
 
 
 def booking_usage(user: User, booking_id: int) -> dict[str, Any]:
-    """Times, state and charges so far, plus usage samples from provisioning (hook ``usage_samples``)."""
+    """Times, state and charges so far, plus the series, totals and seconds held that provisioning
+    metered (hook ``usage_for_booking``)."""
     b = booking_for_renter(user, booking_id)
     now = clock.now()
     stop = min(now, b.ended_at or b.ends_at, b.ends_at)
@@ -392,8 +393,7 @@ def booking_usage(user: User, booking_id: int) -> dict[str, Any]:
         "currency": b.currency,
         "total_price_minor": b.total_price,
         "charges_so_far_minor": charged,
-        "samples": hooks.usage_samples(b.pk),
-    }
+    } | {k: v for k, v in hooks.usage_for_booking(b).items() if k in ("samples", "totals", "seconds_held")}
 
 
 def price_history(*, offering_id: int, profile_id: int | None = None, limit: int = 100) -> QuerySet[PriceHistory]:

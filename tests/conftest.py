@@ -18,6 +18,24 @@ def _isolated(settings, tmp_path):  # type: ignore[no-untyped-def]
     yield
 
 
+@pytest.fixture(autouse=True)
+def _predefined_profiles(request):  # type: ignore[no-untyped-def]
+    """Transactional tests flush the database, data migrations included: put the predefined profiles back."""
+    marker = request.node.get_closest_marker("django_db")
+    transactional = bool(marker and (marker.kwargs.get("transaction") or (marker.args and marker.args[0]))) or any(
+        f in request.fixturenames for f in ("transactional_db", "live_server")
+    )
+    if transactional:
+        request.getfixturevalue("transactional_db")
+    elif marker or "db" in request.fixturenames:
+        request.getfixturevalue("db")
+    else:
+        return
+    from owners.predefined import ensure_predefined_profiles
+
+    ensure_predefined_profiles()
+
+
 @pytest.fixture
 def owner(db):  # type: ignore[no-untyped-def]
     return factories.owner()

@@ -1,21 +1,10 @@
 from django.db import migrations
 
-PREDEFINED = [
-    # name, vCPU, RAM MiB, disk GB, bandwidth Mbit/s, flavor
-    ("Micro", 1, 1024, 10, 100, "m1.micro"),
-    ("Small", 1, 2048, 20, 250, "m1.small"),
-    ("Medium", 2, 4096, 40, 500, "m1.medium"),
-    ("Large", 4, 8192, 80, 1000, "m1.large"),
-]
+from owners.predefined import PREDEFINED, ensure_predefined_profiles
 
 
 def create(apps, schema_editor):
-    SliceProfile = apps.get_model("owners", "SliceProfile")
-    for name, vcpus, ram, disk, bw, flavor in PREDEFINED:
-        SliceProfile.objects.update_or_create(
-            owner=None, name=name,
-            defaults={"vcpus": vcpus, "ram_mib": ram, "disk_gb": disk, "bandwidth_mbps": bw, "flavor_name": flavor},
-        )
+    ensure_predefined_profiles(apps.get_model("owners", "SliceProfile"))
 
 
 def remove(apps, schema_editor):

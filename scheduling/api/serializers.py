@@ -226,4 +226,6 @@ class UsageSerializer(serializers.Serializer):
             "total_price": major(u["total_price_minor"], cur),
             "charges_so_far": major(u["charges_so_far_minor"], cur),
             "samples": u["samples"],
+            "totals": u.get("totals", {}),
+            "seconds_held": u.get("seconds_held"),
         }

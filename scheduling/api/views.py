@@ -117,7 +117,7 @@ class TimeslotQuoteView(_MarketView):
 
 
 class BookingUsageView(_MarketView):
-    """The booking's times, state and charges so far (usage samples arrive with provisioning)."""
+    """The booking's times, state and charges so far, with the usage series, totals and seconds held."""
 
     serializer_class = UsageSerializer
 

@@ -7,6 +7,7 @@ import pytest
 from billing import ledger, services
 from billing import stripe_gateway as gateway
 from billing.models import PaymentMethod
+from owners.predefined import ensure_predefined_profiles
 from tests.billing.harness import LocalStripe
 
 WEBHOOK_SECRET = "whsec_test_billing"
@@ -36,13 +37,6 @@ def stripe_server(localstripe_server, settings) -> LocalStripe:  # type: ignore[
     return localstripe_server
 
 
-def ensure_predefined_profiles() -> None:
-    """Transactional tests flush the database, data migrations included: put the predefined profiles back."""
-    import importlib
-
-    from django.apps import apps
-
-    importlib.import_module("owners.migrations.0002_predefined_profiles").create(apps, None)
 
 
 def add_card(user, test_card: str = "pm_card_visa") -> PaymentMethod:  # type: ignore[no-untyped-def]

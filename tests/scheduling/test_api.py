@@ -110,6 +110,8 @@ def test_request_confirms_and_usage_shows_times_and_charges(renter, offer):
         "total_price": "1.25",
         "charges_so_far": "0.00",
         "samples": [],
+        "totals": {},
+        "seconds_held": None,
     }
     listed = c.get("/api/v1/bookings").json()
     assert [x["id"] for x in listed["results"]] == [b["id"]]
@@ -245,13 +247,18 @@ def test_usage_shows_provisioning_samples_through_the_hook(renter, offer):
     c = client_for(renter)
     b = c.post(f"/api/v1/timeslots/{factories.slice_id(offer, T10, 60)}/request", {}, format="json").json()
 
-    def samples(booking_id):  # type: ignore[no-untyped-def]
-        return [{"at": "2026-12-01T10:00:30Z", "cpu_seconds": 12.5}] if booking_id == b["id"] else []
+    def usage(booking):  # type: ignore[no-untyped-def]
+        if booking.pk != b["id"]:
+            return {}
+        return {"samples": [{"at": "2026-12-01T10:00:30Z", "cpu_seconds": 12.5}], "totals": {"samples": 1},
+                "seconds_held": 30}
 
-    hooks.register("usage_samples", samples)
+    before = c.get(f"/api/v1/timeslots/{b['id']}/usage").json()
+    assert (before["samples"], before["seconds_held"]) == ([], None)
+    hooks.register("usage_for_booking", usage)
     try:
-        assert c.get(f"/api/v1/timeslots/{b['id']}/usage").json()["samples"] == [
-            {"at": "2026-12-01T10:00:30Z", "cpu_seconds": 12.5}
-        ]
+        body = c.get(f"/api/v1/timeslots/{b['id']}/usage").json()
+        assert body["samples"] == [{"at": "2026-12-01T10:00:30Z", "cpu_seconds": 12.5}]
+        assert (body["totals"], body["seconds_held"]) == ({"samples": 1}, 30)
     finally:
-        hooks.unregister("usage_samples", samples)
+        hooks.unregister("usage_for_booking", usage)

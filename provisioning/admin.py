@@ -1,0 +1,46 @@
+from django.contrib import admin, messages
+
+from provisioning import services
+from provisioning.drivers import CloudError
+from provisioning.models import Server, SimulatedResource, UsageSample
+
+
+@admin.register(Server)
+class ServerAdmin(admin.ModelAdmin):
+    list_display = (
+        "name",
+        "booking",
+        "cloud",
+        "state",
+        "external_id",
+        "flavor_name",
+        "held_from",
+        "held_until",
+        "updated_at",
+    )
+    list_filter = ("state", "cloud")
+    search_fields = ("name", "external_id", "booking__id", "booking__renter__email")
+    raw_id_fields = ("booking", "cloud", "predecessor")
+    readonly_fields = ("lease_until", "created_at", "updated_at", "active_at", "deleted_at")
+    actions = ["reclaim"]
+
+    @admin.action(description="Reclaim (delete in the cloud)")
+    def reclaim(self, request, queryset):  # type: ignore[no-untyped-def]
+        for server in queryset:
+            try:
+                services.server_reclaim(server_id=server.pk, reason="admin", actor=request.user)
+            except CloudError as exc:
+                self.message_user(request, f"{server}: {exc.message}", messages.ERROR)
+
+
+@admin.register(UsageSample)
+class UsageSampleAdmin(admin.ModelAdmin):
+    list_display = ("server", "booking", "at", "cpu_time_ns", "memory_mib", "net_rx_bytes", "net_tx_bytes")
+    raw_id_fields = ("server", "booking")
+    date_hierarchy = "at"
+
+
+@admin.register(SimulatedResource)
+class SimulatedResourceAdmin(admin.ModelAdmin):
+    list_display = ("kind", "name", "cloud", "status", "external_id", "created_at")
+    list_filter = ("kind", "status")

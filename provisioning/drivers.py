@@ -1,0 +1,157 @@
+"""The cloud driver protocol and the registry that picks a driver for a Cloud.
+
+Two drivers implement it: provisioning.openstack (openstacksdk, the owner's
+credentials) and provisioning.simulator (a pretend cloud for the demo). The
+services talk only to this protocol, so nothing outside provisioning/openstack.py
+imports openstacksdk.
+
+Every driver raises CloudError for anything the cloud refuses or fails to do:
+``transient=True`` means "try again later" (timeouts, 5xx, connection
+errors); ``capacity=True`` means the cloud has no room (NoValidHost, quota),
+which fails the booking with a reason the renter can read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+# Metadata key and tag prefix that mark a server as the marketplace's.
+META_BOOKING = "marketplace_booking"
+TAG_MARKETPLACE = "marketplace"
+
+
+def server_name(booking_id: int) -> str:
+    return f"mkt-booking-{booking_id}"
+
+
+NAME_PREFIX = "mkt-booking-"
+
+
+def booking_tag(booking_id: int) -> str:
+    return f"mkt-booking-{booking_id}"
+
+
+class CloudError(Exception):
+    """The cloud refused or failed. ``message`` is safe to show to an owner or renter."""
+
+    def __init__(self, message: str, *, transient: bool = False, capacity: bool = False, not_found: bool = False):
+        super().__init__(message)
+        self.message = message
+        self.transient = transient
+        self.capacity = capacity
+        self.not_found = not_found
+
+
+@dataclass
+class CloudServer:
+    """What a driver reports about one server."""
+
+    id: str
+    name: str
+    status: str  # Nova's vocabulary: BUILD, ACTIVE, RESIZE, VERIFY_RESIZE, ERROR, DELETED, ...
+    metadata: dict[str, str] = field(default_factory=dict)
+    tags: list[str] = field(default_factory=list)
+    flavor_name: str = ""
+    addresses: dict[str, Any] = field(default_factory=dict)
+    fault: str = ""
+
+    @property
+    def booking_id(self) -> int | None:
+        raw = self.metadata.get(META_BOOKING, "")
+        return int(raw) if str(raw).isdigit() else None
+
+
+@dataclass
+class LaunchSpec:
+    name: str
+    booking_id: int
+    flavor_id: str
+    image_id: str
+    keypair_name: str | None
+    security_group_name: str | None
+    metadata: dict[str, str]
+    tags: list[str]
+
+
+@dataclass
+class Capabilities:
+    """What this cloud supports; recorded on the Server so the renter is told."""
+
+    keypairs: bool = True
+    security_groups: bool = True
+    tags: bool = True
+    diagnostics: bool = True
+    # The driver's calls may run in threads at once (HTTP clients: yes; the DB-backed simulator: no).
+    parallel_calls: bool = False
+
+
+class CloudDriver(Protocol):
+    def capabilities(self) -> Capabilities: ...
+
+    def ensure_flavor(self, *, name: str, vcpus: int, ram_mib: int, disk_gb: int) -> str: ...
+
+    def find_image(self, name: str) -> str: ...
+
+    def ensure_keypair(self, *, name: str, public_key: str) -> str | None: ...
+
+    def delete_keypair(self, name: str) -> None: ...
+
+    def ensure_security_group(self, *, name: str, description: str, fresh: bool = False) -> str | None: ...
+
+    def delete_security_group(self, name: str) -> None: ...
+
+    def find_servers_for_booking(self, booking_id: int) -> list[CloudServer]: ...
+
+    def create_server(self, spec: LaunchSpec) -> CloudServer: ...
+
+    def get_server(self, server_id: str) -> CloudServer | None: ...
+
+    def wait_for_status(self, server_id: str, statuses: tuple[str, ...], timeout: float) -> CloudServer: ...
+
+    def resize_server(self, server_id: str, flavor_id: str) -> None: ...
+
+    def confirm_resize(self, server_id: str) -> None: ...
+
+    def delete_server(self, server_id: str) -> None: ...
+
+    def wait_for_delete(self, server_id: str, timeout: float) -> None: ...
+
+    def set_booking(self, server_id: str, booking_id: int, tags: list[str]) -> None: ...
+
+    def list_marketplace_servers(self) -> list[CloudServer]: ...
+
+    def list_marketplace_keypairs(self) -> list[str]: ...
+
+    def list_marketplace_security_groups(self) -> list[str]: ...
+
+    def diagnostics(self, server_id: str) -> dict[str, Any]: ...
+
+
+_factories: dict[str, Callable[[Any], CloudDriver]] = {}
+
+
+def register_driver(kind: str, factory: Callable[[Any], CloudDriver]) -> None:
+    _factories[kind] = factory
+
+
+def _register_builtin() -> None:
+    if "simulator" not in _factories:
+        from provisioning import simulator
+
+        register_driver("simulator", simulator.SimulatorDriver)
+    if "openstack" not in _factories:
+        from provisioning import openstack
+
+        register_driver("openstack", openstack.OpenStackDriver)
+
+
+def driver_for(cloud: Any) -> CloudDriver:
+    """The driver of ``cloud`` (an owners.models.Cloud), by its ``driver`` field."""
+    _register_builtin()
+    try:
+        factory = _factories[cloud.driver]
+    except KeyError:
+        raise CloudError(f"No driver for clouds of kind {cloud.driver!r}.") from None
+    return factory(cloud)

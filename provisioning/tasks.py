@@ -1,0 +1,112 @@
+"""Celery tasks of provisioning: thin, idempotent, acks_late, retried with backoff on transient cloud errors.
+
+The beat tasks find due work by state and time (rows taken with
+select_for_update(skip_locked=True), leases on Server rows), so any number of
+workers can share them and a task delivered twice does nothing the second time.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+
+from provisioning import services
+from provisioning.drivers import CloudError
+
+log = logging.getLogger(__name__)
+
+RETRY = {
+    "acks_late": True,
+    "autoretry_for": (CloudError,),
+    "retry_backoff": 5,
+    "retry_backoff_max": 300,
+    "retry_jitter": True,
+    "max_retries": 8,
+}
+
+
+def _transient(exc: CloudError) -> None:
+    """Only transient errors are retried; others were already turned into a failed booking."""
+    if exc.transient:
+        raise exc
+    log.warning("cloud refused for good: %s", exc.message)
+
+
+@shared_task(name="provisioning.launch_booking", **RETRY)
+def launch_booking(booking_id: int) -> int | None:
+    try:
+        server = services.server_launch(booking_id=booking_id)
+    except CloudError as exc:
+        _transient(exc)
+        return None
+    return server.pk if server else None
+
+
+@shared_task(name="provisioning.reclaim_server", **RETRY)
+def reclaim_server(server_id: int, reason: str = "") -> None:
+    try:
+        services.server_reclaim(server_id=server_id, reason=reason)
+    except CloudError as exc:
+        _transient(exc)
+
+
+@shared_task(name="provisioning.reclaim_booking", **RETRY)
+def reclaim_booking(booking_id: int, reason: str = "") -> None:
+    try:
+        services.booking_reclaim(booking_id=booking_id, reason=reason)
+    except CloudError as exc:
+        _transient(exc)
+
+
+@shared_task(name="provisioning.resize_server", **RETRY)
+def resize_server(server_id: int) -> None:
+    try:
+        services.server_resize_run(server_id=server_id)
+    except CloudError as exc:
+        _transient(exc)
+
+
+@shared_task(name="provisioning.meter_server", acks_late=True, ignore_result=True)
+def meter_server(server_id: int) -> None:
+    try:
+        services.server_meter(server_id=server_id)
+    except CloudError as exc:  # a missed sample is not worth a retry: the next interval takes one
+        log.info("metering server %s skipped: %s", server_id, exc.message)
+
+
+# ---- beat -----------------------------------------------------------------------------------------
+
+
+@shared_task(name="provisioning.launch_due", acks_late=True, ignore_result=True)
+def launch_due() -> int:
+    ids = services.launch_due()
+    for booking_id in ids:
+        launch_booking.delay(booking_id)
+    return len(ids)
+
+
+@shared_task(name="provisioning.reclaim_due", acks_late=True, ignore_result=True)
+def reclaim_due() -> int:
+    ids = services.end_due()
+    for server_id in ids:
+        reclaim_server.delay(server_id, "sweep")
+    return len(ids)
+
+
+@shared_task(name="provisioning.reconcile", acks_late=True, ignore_result=True)
+def reconcile() -> dict:
+    result = services.reconcile()
+    return {
+        "orphans_deleted": len(result.orphans_deleted),
+        "bookings_failed": len(result.bookings_failed),
+        "errors": result.errors,
+    }
+
+
+@shared_task(name="provisioning.meter", acks_late=True, ignore_result=True)
+def meter() -> int:
+    ids = services.meter_due()
+    for server_id in ids:
+        meter_server.delay(server_id)
+    return len(ids)
