@@ -1,6 +1,8 @@
-"""Demo data: owners with clouds and offerings across all pricing models, and renters.
+"""Demo data: owners with clouds and offerings across all pricing models, and renters with demo credit.
 
-Safe to run twice: everything is looked up by its natural key before it is created.
+Safe to run twice: everything is looked up by its natural key before it is created, and the
+credit is an adjustment with a fixed idempotency key. It lives in billing, the top layer, because
+it touches every app below it.
 """
 
 from __future__ import annotations
@@ -12,10 +14,12 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from accounts.models import User
+from billing import services as billing_services
 from owners import services as owner_services
 from owners.models import Cloud, Offering, SliceProfile
 
 DEMO_PASSWORD = "demo-pass-2026"
+DEMO_CREDIT = 5000  # minor units: 50.00 EUR of prepaid balance for each demo renter
 ADMIN = ("admin@demo.local", "Demo admin")
 OWNERS = [("alice@demo.local", "Alice (owner)"), ("bob@demo.local", "Bob (owner)")]
 RENTERS = [("carol@demo.local", "Carol (renter)"), ("dave@demo.local", "Dave (renter)")]
@@ -55,11 +59,15 @@ class Command(BaseCommand):
 
     @transaction.atomic
     def handle(self, *args, **options):  # type: ignore[no-untyped-def]
-        _user(*ADMIN, owner=True, renter=True, staff=True)
+        admin = _user(*ADMIN, owner=True, renter=True, staff=True)
         alice = _user(*OWNERS[0], owner=True, renter=False)
         bob = _user(*OWNERS[1], owner=True, renter=True)
         for email, name in RENTERS:
-            _user(email, name, owner=False, renter=True)
+            renter = _user(email, name, owner=False, renter=True)
+            billing_services.adjustment_post(
+                actor=admin, user=renter, account_kind="renter_balance", amount=DEMO_CREDIT, currency="EUR",
+                reason="Demo credit", idempotency_key=f"demo-credit-{renter.pk}",
+            )
 
         fra = _cloud(alice, "Frankfurt lab (simulated)", "eu-central")
         osl = _cloud(bob, "Oslo rack (simulated)", "eu-north")
@@ -160,4 +168,4 @@ class Command(BaseCommand):
         for email, _ in OWNERS:
             self.stdout.write(f"  owner:   {email} / {DEMO_PASSWORD}")
         for email, _ in RENTERS:
-            self.stdout.write(f"  renter:  {email} / {DEMO_PASSWORD}")
+            self.stdout.write(f"  renter:  {email} / {DEMO_PASSWORD}  (50.00 EUR demo credit)")
