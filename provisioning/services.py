@@ -684,9 +684,10 @@ def _reconcile_cloud(cloud: Cloud, now: datetime, result: ReconcileResult) -> No
         seen: CloudServer | None = listed.get(server.external_id or "")
         if seen is None:
             seen = driver.get_server(server.external_id or "")  # not tagged (e.g. tags unsupported)?
-        if seen is not None and seen.status != "ERROR":
+        gone = seen is None or seen.status in ("DELETED", "SOFT_DELETED")  # listed while Nova finishes a delete
+        if not gone and seen is not None and seen.status != "ERROR":
             continue
-        what = "vanished from the cloud" if seen is None else "went to ERROR in the cloud"
+        what = "vanished from the cloud" if gone else "went to ERROR in the cloud"
         reason = f"Your server {what}. The booking was ended and the unused time will be refunded."
         with transaction.atomic():
             locked = Server.objects.select_for_update().get(pk=server.pk)
