@@ -1,17 +1,29 @@
 """Search latency and throughput: GET /api/v1/timeslots with 1,000 offerings and 100,000 bookings.
 
-16 concurrent client processes call the full Django stack in-process (WSGI handler through
-django.test.Client, Bearer token authentication, JSON rendering) for random one-hour windows.
+16 concurrent client processes call the full Django stack (Bearer token authentication, DRF,
+JSON rendering) for random one-hour windows, in one of two set-ups:
+
+- ``BENCH_SERVER=inprocess`` (default): each client process runs the WSGI handler itself through
+  django.test.Client: 16 single-threaded app processes on the machine's cores, no HTTP.
+- ``BENCH_SERVER=gunicorn``: the production set-up of deploy/run.sh, ``gunicorn --workers 2
+  --threads 4`` (``BENCH_WORKERS``, ``BENCH_THREADS``), DEBUG off, served over HTTP/1.1
+  keep-alive to the 16 client processes; ``BENCH_CONN_MAX_AGE`` (default 0, as deploy/run.sh)
+  is passed as DATABASE_CONN_MAX_AGE.
+
 Baseline in the same run: pgbench TPC-B-like with the same client count on the same server.
 
-    .venv/bin/python bench/search.py   [BENCH_SECONDS=10 BENCH_CLIENTS=16]
+    .venv/bin/python bench/search.py   [BENCH_SECONDS=10 BENCH_CLIENTS=16 BENCH_SERVER=gunicorn]
 """
 
 from __future__ import annotations
 
+import http.client
+import json
 import multiprocessing as mp
 import os
 import random
+import socket
+import subprocess
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -21,6 +33,9 @@ CLIENTS = int(os.environ.get("BENCH_CLIENTS", "16"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "10"))
 OFFERINGS = int(os.environ.get("BENCH_OFFERINGS", "1000"))
 BOOKINGS = int(os.environ.get("BENCH_BOOKINGS", "100000"))
+SERVER = os.environ.get("BENCH_SERVER", "inprocess")
+WORKERS = os.environ.get("BENCH_WORKERS", "2")
+THREADS = os.environ.get("BENCH_THREADS", "4")
 DAY0 = datetime(2027, 1, 4, tzinfo=UTC)
 
 
@@ -71,32 +86,82 @@ def seed() -> str:
     return raw
 
 
-def _client(i: int, token: str, stop_at: float, out) -> None:  # type: ignore[no-untyped-def]
+def _url(rng: random.Random) -> str:
+    start = DAY0 + timedelta(hours=rng.randrange(0, 7 * 24 - 1))
+    return (
+        f"/api/v1/timeslots?cpu=1&ram=2&start={start:%Y-%m-%dT%H:%M:%SZ}"
+        f"&end={start + timedelta(hours=1):%Y-%m-%dT%H:%M:%SZ}&duration=600"
+    )
+
+
+def _client(i: int, token: str, stop_at: float, out, port: int | None = None) -> None:  # type: ignore[no-untyped-def]
     from django.db import connection
-    from django.test import Client
 
     connection.close()
-    client = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+    if port is None:
+        from django.test import Client
+
+        client = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+
+        def get(url: str) -> tuple[int, bytes]:
+            r = client.get(url)
+            return r.status_code, r.content
+    else:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        headers = {"Authorization": f"Bearer {token}", "Host": "127.0.0.1"}
+
+        def get(url: str) -> tuple[int, bytes]:
+            conn.request("GET", url, headers=headers)
+            r = conn.getresponse()
+            return r.status, r.read()
+
     rng = random.Random(i)
     lat: list[float] = []
     errors = 0
     warm_until = stop_at - SECONDS
     while time.time() < stop_at:
         measuring = time.time() >= warm_until
-        start = DAY0 + timedelta(hours=rng.randrange(0, 7 * 24 - 1))
-        url = (
-            f"/api/v1/timeslots?cpu=1&ram=2&start={start:%Y-%m-%dT%H:%M:%SZ}"
-            f"&end={start + timedelta(hours=1):%Y-%m-%dT%H:%M:%SZ}&duration=600"
-        )
+        url = _url(rng)
         t = time.perf_counter()
-        r = client.get(url)
-        if not measuring:  # warm-up: imports, URL resolver, connection; not measured
+        status, body = get(url)
+        if not measuring:  # warm-up: imports, URL resolver, connection, catalogue; not measured
             continue
         lat.append(time.perf_counter() - t)
-        if r.status_code != 200 or not r.json()["results"]:
+        if status != 200 or not json.loads(body)["results"]:
             errors += 1
     connection.close()
     out.put((lat, errors))
+
+
+def _gunicorn() -> tuple[subprocess.Popen, int]:
+    """The app as deploy/run.sh serves it (gunicorn, gthread workers), DEBUG off, on the bench database."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {
+        **os.environ,
+        "DJANGO_DEBUG": "0",
+        "DJANGO_SECRET_KEY": "bench-only-secret-key-0123456789-0123456789-0123456789",
+        "MARKETPLACE_SECRETS_KEY": "YmVuY2gtb25seS1rZXktMDEyMzQ1Njc4OS0wMTIzNDU=",
+        "STRIPE_SECRET_KEY": "sk_test_bench",
+        "STRIPE_PUBLISHABLE_KEY": "pk_test_bench",
+        "STRIPE_WEBHOOK_SECRET": "whsec_bench",
+        "DATABASE_CONN_MAX_AGE": os.environ.get("BENCH_CONN_MAX_AGE", "0"),
+    }
+    gunicorn = str(_common.ROOT / ".venv" / "bin" / "gunicorn")
+    cmd = [gunicorn, "marketplace.wsgi:application", "--bind", f"127.0.0.1:{port}"]
+    cmd += ["--workers", WORKERS, "--threads", THREADS, "--log-level", "warning"]
+    proc = subprocess.Popen(cmd, cwd=_common.ROOT, env=env)
+    for _ in range(300):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return proc, port
+        except OSError:
+            if proc.poll() is not None:
+                raise RuntimeError("gunicorn did not start") from None
+            time.sleep(0.1)
+    proc.terminate()
+    raise RuntimeError("gunicorn did not open its port")
 
 
 def main() -> None:
@@ -116,19 +181,34 @@ def main() -> None:
             f"{CLIENTS} clients, {SECONDS:.0f} s"
         )
         connections.close_all()
-        ctx = mp.get_context("fork")
-        out = ctx.Queue()
-        begin = time.time() + 4.0  # start-up and warm-up of the client processes
-        with hooks.isolated():
-            procs = [ctx.Process(target=_client, args=(i, token, begin + SECONDS, out)) for i in range(CLIENTS)]
-            for p in procs:
-                p.start()
-            results = [out.get() for _ in procs]
-            for p in procs:
-                p.join()
+        server, port = _gunicorn() if SERVER == "gunicorn" else (None, None)
+        try:
+            ctx = mp.get_context("fork")
+            out = ctx.Queue()
+            begin = time.time() + 4.0  # start-up and warm-up of the client processes
+            with hooks.isolated():
+                procs = [
+                    ctx.Process(target=_client, args=(i, token, begin + SECONDS, out, port)) for i in range(CLIENTS)
+                ]
+                for p in procs:
+                    p.start()
+                results = [out.get() for _ in procs]
+                for p in procs:
+                    p.join()
+        finally:
+            if server is not None:
+                server.terminate()
+                server.wait(timeout=30)
         lat = [x for r in results for x in r[0]]
         errors = sum(r[1] for r in results)
         elapsed = time.time() - begin
+        where = (
+            f"gunicorn --workers {WORKERS} --threads {THREADS}, HTTP keep-alive, "
+            f"CONN_MAX_AGE={os.environ.get('BENCH_CONN_MAX_AGE', '0')}"
+            if SERVER == "gunicorn"
+            else "in-process django.test.Client, one app process per client"
+        )
+        print(f"  server: {where}")
         print(
             f"  GET /api/v1/timeslots: {len(lat) / elapsed:,.0f} requests/s, p50 {_common.percentile(lat, 50) * 1000:.1f} ms, "
             f"p99 {_common.percentile(lat, 99) * 1000:.1f} ms (target p99 < 50 ms); {errors} errors/empty"

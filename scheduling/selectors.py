@@ -116,61 +116,139 @@ def slices_search(*, user: User | None, q: SearchQuery, limit: int | None = None
     if q.ordering not in ORDERINGS:
         raise ValidationFailed({"ordering": [f"Order by one of: {', '.join(ORDERINGS)}."]})
     now = clock.now()
-    policies = PricingPolicy.objects.filter(offering__status=Offering.Status.PUBLISHED).select_related(
-        "offering", "profile"
-    )
-    if q.vcpus:
-        policies = policies.filter(profile__vcpus__gte=q.vcpus)
-    if q.ram_mib:
-        policies = policies.filter(profile__ram_mib__gte=q.ram_mib)
-    if q.disk_gb:
-        policies = policies.filter(profile__disk_gb__gte=q.disk_gb)
-    if q.bandwidth_mbps:
-        policies = policies.filter(profile__bandwidth_mbps__gte=q.bandwidth_mbps)
-    if q.profile_id:
-        policies = policies.filter(profile_id=q.profile_id)
-    if q.offering_id:
-        policies = policies.filter(offering_id=q.offering_id)
-    if q.region:
-        policies = policies.filter(offering__region__iexact=q.region)
-    lower_bound = ExpressionWrapper(
-        Cast(Coalesce("price_per_unit", "reserve_price", "floor_price", Value(0)), FloatField())
-        / F("offering__grid_seconds"),
-        output_field=FloatField(),
-    )
-    policies = policies.annotate(lower_per_second=lower_bound)
-    if q.ordering == "price":
-        policies = policies.order_by("lower_per_second", "offering_id", "profile_id")
-    else:
-        policies = policies.order_by("offering_id", "profile_id")
     begin = max(q.start, now)
+    sort_key = ORDERINGS[q.ordering]
+    try:
+        found, history = _search(user, q, limit, _catalogue(), begin, now, sort_key, check=True)
+    except _CatalogueChanged:
+        # Reload once; should it change again meanwhile, this search uses the catalogue it just read.
+        _CATALOGUE.pop(connection.settings_dict["NAME"], None)
+        found, history = _search(user, q, limit, _catalogue(), begin, now, sort_key, check=False)
+    if history:
+        PriceHistory.objects.bulk_create(history)
+    found.sort(key=sort_key)
+    return found if limit is None else found[:limit]
+
+
+def _candidates(catalogue: dict[str, Any], q: SearchQuery) -> list[PricingPolicy]:
+    """The published catalogue's policies matching the query, cheapest per second first (or by id)."""
+    region = q.region.upper() if q.region else None
+    vcpus, ram, disk, bandwidth = q.vcpus or 0, q.ram_mib or 0, q.disk_gb or 0, q.bandwidth_mbps or 0
+    out = [
+        p
+        for (v, r, d, b, profile_id, offering_id, offering_region, p) in catalogue["rows"]
+        if v >= vcpus
+        and r >= ram
+        and d >= disk
+        and b >= bandwidth
+        and (not q.profile_id or profile_id == q.profile_id)
+        and (not q.offering_id or offering_id == q.offering_id)
+        and (region is None or offering_region == region)
+    ]
+    if q.ordering != "price":
+        out.sort(key=lambda p: (p.offering_id, p.profile_id))
+    return out
+
+
+def _search(
+    user: User | None,
+    q: SearchQuery,
+    limit: int | None,
+    catalogue: dict[str, Any],
+    begin: datetime,
+    now: datetime,
+    sort_key: Any,
+    *,
+    check: bool,
+) -> tuple[list[Slice], list[PriceHistory]]:
+    policies = _candidates(catalogue, q)
     found: list[Slice] = []
     history: list[PriceHistory] = []
-    sort_key = ORDERINGS[q.ordering]
     offset = 0
     # First chunk: about what one page needs; then doubling (bounded) while more are needed.
     size = min(CHUNK, -(-(limit or CHUNK) // max(q.per_offering, 1)) + 4)
     done = False
+    first = check
     while not done:
-        chunk = list(policies[offset : offset + size])
+        chunk = policies[offset : offset + size]
         offset += size
         if len(chunk) < size:
             done = True
         size = min(size * 2, CHUNK)
         if q.max_price is not None:
             chunk = [p for p in chunk if _floor_price(p) <= _minor_ceiling(q.max_price, p.currency)]
-        if not chunk:
+        if not chunk and not first:  # the first chunk's query also checks the catalogue
             continue
-        ctx = _chunk_context(user, chunk, q)
+        # The first claims query also tells whether the cached catalogue is still the database's.
+        ctx = _chunk_context(user, chunk, q, catalogue, check=catalogue["fingerprint"] if first else None)
+        first = False
         for p in chunk:
             if limit is not None and len(found) >= limit and _cannot_beat(found, p, q, begin, limit, sort_key):
                 done = True
                 break
             found.extend(_slices_for(p, q, ctx, begin, now, history))
-    if history:
-        PriceHistory.objects.bulk_create(history)
-    found.sort(key=sort_key)
-    return found if limit is None else found[:limit]
+    return found, history
+
+
+# ---- the catalogue: published prices with their offering, profile and windows --------------------
+#
+# Every search needs the whole published catalogue (about 1,000 policies here) in price order, and
+# it changes rarely; reading and building it per request was most of a search's cost. Each process
+# keeps the last one it read, keyed by a fingerprint of the four tables it comes from (migration
+# 0006: row count and a sum of hashes of each row version's (xmin, ctid), so any insert, update or
+# delete, committed or made earlier in the same transaction, changes it). Every search checks the
+# fingerprint in the same call as its claims query (one round trip, no extra query) and reloads on
+# a mismatch, so a search never uses a catalogue older than the snapshot its claims come from.
+
+# database name -> {"fingerprint", "rows", "windows"}; entries are replaced whole, never changed
+# in place, so threads of one process can share them.
+_CATALOGUE: dict[str, dict[str, Any]] = {}
+
+
+class _CatalogueChanged(Exception):
+    pass
+
+
+def _catalogue() -> dict[str, Any]:
+    cached = _CATALOGUE.get(connection.settings_dict["NAME"])
+    if cached is not None:
+        return cached
+    with connection.cursor() as cur:
+        cur.execute("SELECT scheduling_catalogue_fingerprint()")
+        fingerprint = cur.fetchone()[0]
+    # Read after the fingerprint: if anything changes in between, the next check reloads.
+    lower_bound = ExpressionWrapper(
+        Cast(Coalesce("price_per_unit", "reserve_price", "floor_price", Value(0)), FloatField())
+        / F("offering__grid_seconds"),
+        output_field=FloatField(),
+    )
+    policies = list(
+        PricingPolicy.objects.filter(offering__status=Offering.Status.PUBLISHED)
+        .select_related("offering", "profile")
+        .annotate(lower_per_second=lower_bound)
+        .order_by("lower_per_second", "offering_id", "profile_id")
+    )
+    windows: dict[int, list] = defaultdict(list)
+    for w in AvailabilityWindow.objects.filter(offering__status=Offering.Status.PUBLISHED):
+        windows[w.offering_id].append((w.weekdays, w.start_time, w.end_time))
+    # What the filters look at, unpacked once (attribute access through the ORM's descriptors was
+    # most of the filtering time).
+    rows = [
+        (
+            p.profile.vcpus,
+            p.profile.ram_mib,
+            p.profile.disk_gb,
+            p.profile.bandwidth_mbps,
+            p.profile_id,
+            p.offering_id,
+            p.offering.region.upper(),
+            p,
+        )
+        for p in policies
+    ]
+    fresh = {"fingerprint": fingerprint, "rows": rows, "windows": dict(windows)}
+    _CATALOGUE[connection.settings_dict["NAME"]] = fresh
+    return fresh
 
 
 CHUNK = 200
@@ -191,23 +269,32 @@ def _cannot_beat(
     return False
 
 
-def _chunk_context(user: User | None, chunk: Sequence[PricingPolicy], q: SearchQuery) -> dict[str, Any]:
-    """Windows, claims and open rounds of a chunk's offerings: three queries (four with the user's bids)."""
+def _chunk_context(
+    user: User | None,
+    chunk: Sequence[PricingPolicy],
+    q: SearchQuery,
+    catalogue: dict[str, Any],
+    check: str | None = None,
+) -> dict[str, Any]:
+    """Windows (from the catalogue), claims and open rounds of a chunk's offerings: one query (two
+    with auctions, three with the user's bids). With ``check``, raises _CatalogueChanged when the
+    catalogue's fingerprint is no longer ``check``."""
     offering_ids = sorted({p.offering_id for p in chunk})
-    windows: dict[int, list] = defaultdict(list)
-    for w in AvailabilityWindow.objects.filter(offering_id__in=offering_ids):
-        windows[w.offering_id].append((w.weekdays, w.start_time, w.end_time))
+    windows = catalogue["windows"]
     claims: dict[int, list[dict[str, Any]]] = defaultdict(list)
     with connection.cursor() as cur:
-        # Written to match the partial GiST index scheduling_booking_claims.
+        # scheduling_search_claims (migration 0006): the claims over the range through the partial GiST
+        # index, preceded by the catalogue's fingerprint when asked; PL/pgSQL, so planned once per connection.
         cur.execute(
-            "SELECT offering_id, starts_at, ends_at, vcpus, ram_mib, disk_gb, bandwidth_mbps "
-            "FROM scheduling_booking WHERE offering_id = ANY(%s) "
-            "AND state IN ('confirmed', 'provisioning', 'running', 'notice') "
-            "AND tstzrange(starts_at, ends_at) && tstzrange(%s, %s)",
-            [offering_ids, q.start, q.end],
+            "SELECT * FROM scheduling_search_claims(%s, %s, %s, %s)", [offering_ids, q.start, q.end, check is not None]
         )
-        for row in cur.fetchall():
+        rows = cur.fetchall()
+        if check is not None:
+            if rows[0][0] != check:
+                raise _CatalogueChanged
+            rows = rows[1:]
+        rows = [row[1:] for row in rows]
+        for row in rows:
             claims[row[0]].append(dict(zip(("starts_at", "ends_at", *RESOURCES), row[1:], strict=True)))
     rounds = (
         {
