@@ -17,6 +17,7 @@ fi
 
 log "ruff"
 "$VENV/bin/ruff" check .
+"$VENV/bin/ruff" format --check . >/dev/null || { "$VENV/bin/ruff" format --check .; exit 1; }
 log "import layers"
 "$VENV/bin/lint-imports" --no-cache >/dev/null || "$VENV/bin/lint-imports" --no-cache
 log "mypy (domain modules)"

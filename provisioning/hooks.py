@@ -41,8 +41,6 @@ def booking_ended(booking_id: int, reason: str = "") -> None:
         _enqueue(tasks.reclaim_booking, booking_id, f"booking {reason}")
 
 
-
-
 def register() -> None:
     from provisioning import selectors
     from scheduling import hooks

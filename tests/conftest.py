@@ -12,8 +12,9 @@ def _isolated(settings, tmp_path):  # type: ignore[no-untyped-def]
     """Each test: fast password hashing, in-memory email, a clean cache (allauth's rate limits live there)."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-                                   "LOCATION": str(tmp_path)}}
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": str(tmp_path)}
+    }
     cache.clear()
     yield
 

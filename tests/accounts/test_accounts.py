@@ -32,10 +32,15 @@ def _login(client: Client, email: str, password: str = PASSWORD):
 
 def test_signup_as_owner_requires_email_verification_then_logs_in():
     client = Client()
-    response = client.post(reverse("account_signup"), {
-        "email": "new.owner@example.test", "password1": "a-long-unusual-pass-42", "password2": "a-long-unusual-pass-42",
-        "role": "both",
-    })
+    response = client.post(
+        reverse("account_signup"),
+        {
+            "email": "new.owner@example.test",
+            "password1": "a-long-unusual-pass-42",
+            "password2": "a-long-unusual-pass-42",
+            "role": "both",
+        },
+    )
     assert response.status_code == 302
     user = User.objects.get(email="new.owner@example.test")
     assert (user.is_owner, user.is_renter) == (True, True)
@@ -49,10 +54,15 @@ def test_signup_as_owner_requires_email_verification_then_logs_in():
 
 def test_renter_signup_cannot_use_the_owner_portal():
     client = Client()
-    client.post(reverse("account_signup"), {
-        "email": "r@example.test", "password1": "a-long-unusual-pass-42", "password2": "a-long-unusual-pass-42",
-        "role": "renter",
-    })
+    client.post(
+        reverse("account_signup"),
+        {
+            "email": "r@example.test",
+            "password1": "a-long-unusual-pass-42",
+            "password2": "a-long-unusual-pass-42",
+            "role": "renter",
+        },
+    )
     client.post(_link(mail.outbox[0]))
     assert client.get(reverse("owners:dashboard")).status_code == 403
 
@@ -74,8 +84,10 @@ def test_password_reset_by_email(renter):
     form_url = page.redirect_chain[-1][0] if page.redirect_chain else reset_url
     response = client.post(form_url, {"password1": "brand-new-pass-9876", "password2": "brand-new-pass-9876"})
     assert response.status_code == 302
-    assert Client().post(reverse("account_login"), {"login": renter.email, "password": "brand-new-pass-9876"}
-                         ).status_code == 302
+    assert (
+        Client().post(reverse("account_login"), {"login": renter.email, "password": "brand-new-pass-9876"}).status_code
+        == 302
+    )
     renter.refresh_from_db()
     assert renter.check_password("brand-new-pass-9876")
 

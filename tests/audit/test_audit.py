@@ -20,8 +20,10 @@ def test_portal_change_records_actor_request_id_and_ip(owner):
     offer = factories.offering(owner, name="before")
     client = login(owner)
     response = client.post(
-        reverse("owners:offering_status", args=[offer.pk]), {"status": "retired"},
-        HTTP_X_REQUEST_ID="req-abc-123", REMOTE_ADDR="203.0.113.9",
+        reverse("owners:offering_status", args=[offer.pk]),
+        {"status": "retired"},
+        HTTP_X_REQUEST_ID="req-abc-123",
+        REMOTE_ADDR="203.0.113.9",
     )
     assert response.status_code == 302 and response["X-Request-ID"] == "req-abc-123"
     event = DomainEvent.objects.get(verb="offering.retired")

@@ -37,8 +37,6 @@ def stripe_server(localstripe_server, settings) -> LocalStripe:  # type: ignore[
     return localstripe_server
 
 
-
-
 def add_card(user, test_card: str = "pm_card_visa") -> PaymentMethod:  # type: ignore[no-untyped-def]
     """What the browser does with Stripe.js, done server-side: confirm the SetupIntent with a test card."""
     setup = services.card_setup_start(actor=user)

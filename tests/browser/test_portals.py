@@ -39,8 +39,15 @@ def test_owner_builds_and_publishes_an_offering_that_a_renter_finds(page, browse
     page.goto("/owner/offerings/new")
     page.select_option("select[name=cloud]", label="Lab cloud")
     page.fill("input[name=name]", "Night shift")
-    for field, value in {"vcpus": "8", "ram_mib": "16384", "disk_gb": "100", "bandwidth_mbps": "1000",
-                         "grid_seconds": "60", "min_length_seconds": "90", "max_length_seconds": "3600"}.items():
+    for field, value in {
+        "vcpus": "8",
+        "ram_mib": "16384",
+        "disk_gb": "100",
+        "bandwidth_mbps": "1000",
+        "grid_seconds": "60",
+        "min_length_seconds": "90",
+        "max_length_seconds": "3600",
+    }.items():
         page.fill(f"input[name={field}]", value)
     page.fill("input[name=allowed_images_text]", "ubuntu-24.04, debian-12")
     page.click("main button:has-text('Save')")

@@ -48,11 +48,24 @@ def cloud(actor: User, **kwargs: Any) -> Cloud:
     return owner_services.cloud_create(actor=actor, **data)
 
 
-def offering(actor: User, *, on: Cloud | None = None, publish: bool = False,
-             profile: str = "Small", pricing: dict[str, Any] | None = None, **kwargs: Any) -> Offering:
+def offering(
+    actor: User,
+    *,
+    on: Cloud | None = None,
+    publish: bool = False,
+    profile: str = "Small",
+    pricing: dict[str, Any] | None = None,
+    **kwargs: Any,
+) -> Offering:
     data = {
-        "name": f"offering-{next(_seq)}", "vcpus": 16, "ram_mib": 65536, "disk_gb": 500, "bandwidth_mbps": 1000,
-        "grid_seconds": 60, "min_length_seconds": 60, "max_length_seconds": 7200,
+        "name": f"offering-{next(_seq)}",
+        "vcpus": 16,
+        "ram_mib": 65536,
+        "disk_gb": 500,
+        "bandwidth_mbps": 1000,
+        "grid_seconds": 60,
+        "min_length_seconds": 60,
+        "max_length_seconds": 7200,
         "allowed_images": ["ubuntu-24.04"],
     } | kwargs
     result = owner_services.offering_create(actor=actor, cloud=on or cloud(actor), **data)
@@ -70,8 +83,9 @@ def price(actor: User, offer: Offering, *, profile: str = "Small", **kwargs: Any
 
 
 def window(actor: User, offer: Offering, start: time, end: time, weekdays: list[int] | None = None):  # type: ignore[no-untyped-def]
-    return owner_services.window_add(actor=actor, offering=offer, weekdays=weekdays or list(range(7)),
-                                     start_time=start, end_time=end)
+    return owner_services.window_add(
+        actor=actor, offering=offer, weekdays=weekdays or list(range(7)), start_time=start, end_time=end
+    )
 
 
 # ---- market engine (scheduling) helpers ----------------------------------------------------------
@@ -85,19 +99,52 @@ def slice_id(offer: Offering, start: Any, length: int, profile: str = "Small") -
     return SliceKey(offer.pk, prof.pk, int(start.timestamp()), length).encode()
 
 
-def auction_offering(actor: User, *, profile: str = "Small", reserve: int = 10, rule: str = "pay_as_bid",
-                     closes: int = 600, **kwargs: Any) -> Offering:
-    return offering(actor, publish=True, profile=profile, pricing={
-        "model": "auction", "reserve_price": reserve, "bidding_closes_seconds": closes, "clearing_rule": rule,
-    }, **kwargs)
+def auction_offering(
+    actor: User,
+    *,
+    profile: str = "Small",
+    reserve: int = 10,
+    rule: str = "pay_as_bid",
+    closes: int = 600,
+    **kwargs: Any,
+) -> Offering:
+    return offering(
+        actor,
+        publish=True,
+        profile=profile,
+        pricing={
+            "model": "auction",
+            "reserve_price": reserve,
+            "bidding_closes_seconds": closes,
+            "clearing_rule": rule,
+        },
+        **kwargs,
+    )
 
 
-def dynamic_offering(actor: User, *, profile: str = "Small", base: int = 100, floor: int = 50, cap: int = 300,
-                     curve: list | None = None, **kwargs: Any) -> Offering:
-    return offering(actor, publish=True, profile=profile, pricing={
-        "model": "dynamic", "base_price": base, "floor_price": floor, "cap_price": cap,
-        "surge_curve": curve if curve is not None else [[0, 1.0], [50, 1.5], [100, 3.0]],
-    }, **kwargs)
+def dynamic_offering(
+    actor: User,
+    *,
+    profile: str = "Small",
+    base: int = 100,
+    floor: int = 50,
+    cap: int = 300,
+    curve: list | None = None,
+    **kwargs: Any,
+) -> Offering:
+    return offering(
+        actor,
+        publish=True,
+        profile=profile,
+        pricing={
+            "model": "dynamic",
+            "base_price": base,
+            "floor_price": floor,
+            "cap_price": cap,
+            "surge_curve": curve if curve is not None else [[0, 1.0], [50, 1.5], [100, 3.0]],
+        },
+        **kwargs,
+    )
 
 
 def fund_renter(renter: User, amount: int, currency: str = "USD") -> None:
@@ -106,6 +153,11 @@ def fund_renter(renter: User, amount: int, currency: str = "USD") -> None:
 
     staff = UserFactory(is_staff=True, is_owner=False, is_renter=False)
     billing_services.adjustment_post(
-        actor=staff, user=renter, account_kind="renter_balance", amount=amount, currency=currency,
-        reason="test funds", idempotency_key=f"fund-{renter.pk}-{next(_seq)}",
+        actor=staff,
+        user=renter,
+        account_kind="renter_balance",
+        amount=amount,
+        currency=currency,
+        reason="test funds",
+        idempotency_key=f"fund-{renter.pk}-{next(_seq)}",
     )

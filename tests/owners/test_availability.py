@@ -42,8 +42,7 @@ def test_dst_change_shortens_the_night():
 
 
 def test_touching_windows_merge():
-    got = window_intervals([([0], time(8), time(12)), ([0], time(12), time(14))], "UTC", MON,
-                           MON + timedelta(days=1))
+    got = window_intervals([([0], time(8), time(12)), ([0], time(12), time(14))], "UTC", MON, MON + timedelta(days=1))
     assert got == [(MON + timedelta(hours=8), MON + timedelta(hours=14))]
 
 

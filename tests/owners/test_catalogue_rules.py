@@ -111,8 +111,9 @@ def test_fixed_price_must_be_positive(owner):
 def test_switching_model_clears_other_models_fields(owner):
     offer = factories.offering(owner)
     factories.price(owner, offer, model="fixed", price_per_unit=7)
-    policy = factories.price(owner, offer, model="auction", reserve_price=3, bidding_closes_seconds=60,
-                             clearing_rule="uniform")
+    policy = factories.price(
+        owner, offer, model="auction", reserve_price=3, bidding_closes_seconds=60, clearing_rule="uniform"
+    )
     policy.refresh_from_db()
     assert (policy.model, policy.price_per_unit, policy.reserve_price) == ("auction", None, 3)
 
@@ -154,8 +155,15 @@ def test_renter_cannot_create_clouds(renter):
 
 
 def test_custom_profile_and_duplicate_name(owner):
-    services.profile_create(actor=owner, name="GPU-less big", vcpus=12, ram_mib=49152, disk_gb=100,
-                            bandwidth_mbps=1000, flavor_name="c12.m48")
+    services.profile_create(
+        actor=owner,
+        name="GPU-less big",
+        vcpus=12,
+        ram_mib=49152,
+        disk_gb=100,
+        bandwidth_mbps=1000,
+        flavor_name="c12.m48",
+    )
     with pytest.raises(ValidationFailed) as exc:
         services.profile_create(actor=owner, name="GPU-less big", vcpus=1, ram_mib=1024, flavor_name="x")
     assert "already exists" in exc.value.message

@@ -21,16 +21,20 @@ SECRET = "s3cr3t-Application-Credential-Value"
 
 @pytest.fixture
 def cloud(owner):
-    return factories.cloud(owner, driver="openstack", auth_url="https://keystone.example.test:5000/v3",
-                           app_credential_id="abc123", app_credential_secret=SECRET)
+    return factories.cloud(
+        owner,
+        driver="openstack",
+        auth_url="https://keystone.example.test:5000/v3",
+        app_credential_id="abc123",
+        app_credential_secret=SECRET,
+    )
 
 
 def test_secret_is_encrypted_in_the_database(cloud):
     with connection.cursor() as cur:
         cur.execute("SELECT app_credential_secret_encrypted FROM owners_cloud WHERE id = %s", [cloud.pk])
         stored = cur.fetchone()[0]
-        cur.execute("SELECT count(*) FROM owners_cloud WHERE row_to_json(owners_cloud)::text LIKE %s",
-                    [f"%{SECRET}%"])
+        cur.execute("SELECT count(*) FROM owners_cloud WHERE row_to_json(owners_cloud)::text LIKE %s", [f"%{SECRET}%"])
         assert cur.fetchone()[0] == 0
     assert SECRET not in stored and stored.startswith("gAAAA")  # a Fernet token
     assert Cloud.objects.get(pk=cloud.pk).reveal_secret() == SECRET
@@ -38,18 +42,27 @@ def test_secret_is_encrypted_in_the_database(cloud):
 
 def test_secret_never_rendered_in_owner_pages(owner, cloud):
     client = login(owner)
-    for url in (reverse("owners:cloud_detail", args=[cloud.pk]), reverse("owners:cloud_edit", args=[cloud.pk]),
-                reverse("owners:dashboard")):
+    for url in (
+        reverse("owners:cloud_detail", args=[cloud.pk]),
+        reverse("owners:cloud_edit", args=[cloud.pk]),
+        reverse("owners:dashboard"),
+    ):
         body = client.get(url).content.decode()
         assert SECRET not in body, url
         assert cloud.app_credential_secret_encrypted not in body, url
-    assert "stored (encrypted, never shown)" in client.get(reverse("owners:cloud_detail", args=[cloud.pk])).content.decode()
+    assert (
+        "stored (encrypted, never shown)"
+        in client.get(reverse("owners:cloud_detail", args=[cloud.pk])).content.decode()
+    )
 
 
 def test_secret_never_rendered_in_admin(staff, cloud):
     client = login(staff)
-    for url in (reverse("admin:owners_cloud_change", args=[cloud.pk]), reverse("admin:owners_cloud_changelist"),
-                reverse("admin:owners_cloud_history", args=[cloud.pk])):
+    for url in (
+        reverse("admin:owners_cloud_change", args=[cloud.pk]),
+        reverse("admin:owners_cloud_changelist"),
+        reverse("admin:owners_cloud_history", args=[cloud.pk]),
+    ):
         body = client.get(url).content.decode()
         assert client.get(url).status_code == 200
         assert SECRET not in body and cloud.app_credential_secret_encrypted not in body, url
@@ -67,11 +80,20 @@ def test_secret_not_in_audit_records(owner, cloud):
 
 def test_blank_secret_on_edit_keeps_the_stored_one(owner, cloud):
     client = login(owner)
-    response = client.post(reverse("owners:cloud_edit", args=[cloud.pk]), {
-        "name": "renamed", "driver": "openstack", "auth_url": cloud.auth_url, "region_name": "RegionOne",
-        "project_id": "", "app_credential_id": "abc123", "app_credential_secret": "",
-        "compute_endpoint_override": "", "image_endpoint_override": "",
-    })
+    response = client.post(
+        reverse("owners:cloud_edit", args=[cloud.pk]),
+        {
+            "name": "renamed",
+            "driver": "openstack",
+            "auth_url": cloud.auth_url,
+            "region_name": "RegionOne",
+            "project_id": "",
+            "app_credential_id": "abc123",
+            "app_credential_secret": "",
+            "compute_endpoint_override": "",
+            "image_endpoint_override": "",
+        },
+    )
     assert response.status_code == 302
     cloud.refresh_from_db()
     assert (cloud.name, cloud.reveal_secret()) == ("renamed", SECRET)
@@ -84,8 +106,9 @@ def test_secret_not_logged_by_connection_test(owner, cloud, caplog):
 
 
 def test_connection_test_reports_a_clear_reason(owner):
-    unreachable = factories.cloud(owner, driver="openstack", auth_url="http://127.0.0.1:9/v3",
-                                  app_credential_id="id", app_credential_secret="x")
+    unreachable = factories.cloud(
+        owner, driver="openstack", auth_url="http://127.0.0.1:9/v3", app_credential_id="id", app_credential_secret="x"
+    )
     result = services.cloud_test_connection(actor=owner, cloud=unreachable)
     assert not result.ok
     assert result.message == "Could not reach the cloud: the address refused or timed out. Check the auth URL."

@@ -53,9 +53,21 @@ def owner_urls(e) -> list[tuple[str, str]]:
 
 
 # Object URLs name one of the owner's things; list/create pages are open to any owner.
-OBJECT_URL_NAMES = ("cloud_detail", "cloud_edit", "cloud_test", "cloud_delete", "offering_detail", "offering_edit",
-                    "offering_status", "window_add", "window_remove", "pricing_edit", "pricing_delete",
-                    "pricing_create", "profile_edit")
+OBJECT_URL_NAMES = (
+    "cloud_detail",
+    "cloud_edit",
+    "cloud_test",
+    "cloud_delete",
+    "offering_detail",
+    "offering_edit",
+    "offering_status",
+    "window_add",
+    "window_remove",
+    "pricing_edit",
+    "pricing_delete",
+    "pricing_create",
+    "profile_edit",
+)
 
 
 def _state(e) -> tuple:
@@ -78,8 +90,9 @@ def test_anonymous_is_sent_to_login_everywhere(estate):
     before = _state(estate)
     client = Client()
     for method, url in owner_urls(estate):
-        response = getattr(client, method)(url, {"status": "retired", "weekdays": [1], "start_time": "01:00",
-                                                  "end_time": "02:00"})
+        response = getattr(client, method)(
+            url, {"status": "retired", "weekdays": [1], "start_time": "01:00", "end_time": "02:00"}
+        )
         assert response.status_code == 302, url
         assert response["Location"].startswith(reverse("account_login")), url
     assert _state(estate) == before
@@ -98,8 +111,9 @@ def test_other_owner_cannot_see_or_change_anything(other_owner, estate):
     before = _state(estate)
     client = login(other_owner)
     for method, url in owner_urls(estate):
-        response = getattr(client, method)(url, {"status": "retired", "weekdays": [1], "start_time": "01:00",
-                                                  "end_time": "02:00", "name": "stolen"})
+        response = getattr(client, method)(
+            url, {"status": "retired", "weekdays": [1], "start_time": "01:00", "end_time": "02:00", "name": "stolen"}
+        )
         if any(url == reverse(f"owners:{n}", args=_args(n, estate)) for n in OBJECT_URL_NAMES):
             assert response.status_code == 404, url
         else:
@@ -113,20 +127,40 @@ def test_other_owner_cannot_see_or_change_anything(other_owner, estate):
 def _args(name: str, e) -> list[int]:
     c, o, p, w, prof = e["cloud"].pk, e["offering"].pk, e["policy"].pk, e["window"].pk, e["profile"].pk
     return {
-        "cloud_detail": [c], "cloud_edit": [c], "cloud_test": [c], "cloud_delete": [c],
-        "offering_detail": [o], "offering_edit": [o], "offering_status": [o], "window_add": [o],
-        "window_remove": [o, w], "pricing_create": [o], "pricing_edit": [o, p], "pricing_delete": [o, p],
+        "cloud_detail": [c],
+        "cloud_edit": [c],
+        "cloud_test": [c],
+        "cloud_delete": [c],
+        "offering_detail": [o],
+        "offering_edit": [o],
+        "offering_status": [o],
+        "window_add": [o],
+        "window_remove": [o, w],
+        "pricing_create": [o],
+        "pricing_edit": [o, p],
+        "pricing_delete": [o, p],
         "profile_edit": [prof],
     }[name]
 
 
 def test_other_owner_cannot_create_an_offering_on_my_cloud(other_owner, estate):
     client = login(other_owner)
-    response = client.post(reverse("owners:offering_create"), {
-        "cloud": estate["cloud"].pk, "name": "sneaky", "vcpus": 1, "ram_mib": 1024, "disk_gb": 1,
-        "bandwidth_mbps": 1, "grid_seconds": 60, "min_length_seconds": 60, "max_length_seconds": 60,
-        "timezone": "UTC", "preemption_notice_seconds": 60,
-    })
+    response = client.post(
+        reverse("owners:offering_create"),
+        {
+            "cloud": estate["cloud"].pk,
+            "name": "sneaky",
+            "vcpus": 1,
+            "ram_mib": 1024,
+            "disk_gb": 1,
+            "bandwidth_mbps": 1,
+            "grid_seconds": 60,
+            "min_length_seconds": 60,
+            "max_length_seconds": 60,
+            "timezone": "UTC",
+            "preemption_notice_seconds": 60,
+        },
+    )
     assert response.status_code == 200  # the form again, with the cloud refused as an invalid choice
     assert "Select a valid choice" in response.content.decode()
     assert not Offering.objects.filter(name="sneaky").exists()

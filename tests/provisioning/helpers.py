@@ -65,8 +65,6 @@ def booking(
     )
 
 
-
-
 def fund(user: Any, amount: int, currency: str = "USD") -> None:
     """Prepaid balance for a renter (a staff adjustment in billing), so billing's hold does not fail the booking."""
     from billing import services as billing_services

@@ -19,13 +19,34 @@ ED25519 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okW
 
 @pytest.fixture
 def catalogue(owner, other_owner):
-    cheap = factories.offering(owner, name="Cheap small", region="eu-west", publish=True, profile="Small",
-                               pricing={"model": "fixed", "price_per_unit": 5})
-    big = factories.offering(other_owner, name="Big iron", region="us-east", vcpus=64, ram_mib=262144,
-                             publish=True, profile="Large", pricing={"model": "fixed", "price_per_unit": 90})
+    cheap = factories.offering(
+        owner,
+        name="Cheap small",
+        region="eu-west",
+        publish=True,
+        profile="Small",
+        pricing={"model": "fixed", "price_per_unit": 5},
+    )
+    big = factories.offering(
+        other_owner,
+        name="Big iron",
+        region="us-east",
+        vcpus=64,
+        ram_mib=262144,
+        publish=True,
+        profile="Large",
+        pricing={"model": "fixed", "price_per_unit": 90},
+    )
     night = factories.offering(owner, name="Night auction", region="eu-west", publish=False)
-    factories.price(owner, night, profile="Medium", model="auction", reserve_price=3, bidding_closes_seconds=60,
-                    clearing_rule="uniform")
+    factories.price(
+        owner,
+        night,
+        profile="Medium",
+        model="auction",
+        reserve_price=3,
+        bidding_closes_seconds=60,
+        clearing_rule="uniform",
+    )
     factories.window(owner, night, time(22), time(6))
     owner_services.offering_set_status(actor=owner, offering=night, status="published")
     factories.offering(owner, name="Still a draft", pricing={"model": "fixed", "price_per_unit": 1})
@@ -44,14 +65,16 @@ def test_lists_only_published_offerings(catalogue):
 @pytest.mark.parametrize(
     ("query", "expected"),
     [
-        ({"cpu": 4}, {"Big iron"}),                      # only Large (4 vCPU) is big enough
-        ({"ram": "3"}, {"Big iron", "Night auction"}),   # GiB: Medium has 4, Large 8, Small 2
+        ({"cpu": 4}, {"Big iron"}),  # only Large (4 vCPU) is big enough
+        ({"ram": "3"}, {"Big iron", "Night auction"}),  # GiB: Medium has 4, Large 8, Small 2
         ({"region": "eu-west"}, {"Cheap small", "Night auction"}),
         ({"max_price": "0.05", "currency": "USD"}, {"Cheap small", "Night auction"}),  # 5 and reserve 3 cents
         ({"max_price": "0.02", "currency": "USD"}, set()),
         ({"available_from": "2026-12-01T10:00", "available_to": "2026-12-01T12:00"}, {"Cheap small", "Big iron"}),
-        ({"available_from": "2026-12-01T23:00", "available_to": "2026-12-01T23:30"},
-         {"Cheap small", "Big iron", "Night auction"}),
+        (
+            {"available_from": "2026-12-01T23:00", "available_to": "2026-12-01T23:30"},
+            {"Cheap small", "Big iron", "Night auction"},
+        ),
     ],
 )
 def test_filters(catalogue, query, expected):
@@ -59,8 +82,9 @@ def test_filters(catalogue, query, expected):
 
 
 def test_bad_filter_input_is_explained_not_a_500(catalogue):
-    response = Client().get(reverse("renters:offering_browse"),
-                            {"available_from": "2026-12-01T12:00", "available_to": "2026-12-01T10:00"})
+    response = Client().get(
+        reverse("renters:offering_browse"), {"available_from": "2026-12-01T12:00", "available_to": "2026-12-01T10:00"}
+    )
     assert response.status_code == 200
     assert "The end must be after the start." in response.content.decode()
     response = Client().get(reverse("renters:offering_browse"), {"max_price": "0.001", "currency": "USD"})

@@ -250,8 +250,11 @@ def test_usage_shows_provisioning_samples_through_the_hook(renter, offer):
     def usage(booking):  # type: ignore[no-untyped-def]
         if booking.pk != b["id"]:
             return {}
-        return {"samples": [{"at": "2026-12-01T10:00:30Z", "cpu_seconds": 12.5}], "totals": {"samples": 1},
-                "seconds_held": 30}
+        return {
+            "samples": [{"at": "2026-12-01T10:00:30Z", "cpu_seconds": 12.5}],
+            "totals": {"samples": 1},
+            "seconds_held": 30,
+        }
 
     before = c.get(f"/api/v1/timeslots/{b['id']}/usage").json()
     assert (before["samples"], before["seconds_held"]) == ([], None)

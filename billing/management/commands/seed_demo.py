@@ -65,8 +65,13 @@ class Command(BaseCommand):
         for email, name in RENTERS:
             renter = _user(email, name, owner=False, renter=True)
             billing_services.adjustment_post(
-                actor=admin, user=renter, account_kind="renter_balance", amount=DEMO_CREDIT, currency="EUR",
-                reason="Demo credit", idempotency_key=f"demo-credit-{renter.pk}",
+                actor=admin,
+                user=renter,
+                account_kind="renter_balance",
+                amount=DEMO_CREDIT,
+                currency="EUR",
+                reason="Demo credit",
+                idempotency_key=f"demo-credit-{renter.pk}",
             )
 
         fra = _cloud(alice, "Frankfurt lab (simulated)", "eu-central")
