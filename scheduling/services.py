@@ -383,6 +383,23 @@ def _quote_payload(quote: Quote) -> dict[str, Any]:
 # ---- requests: fixed and dynamic ----------------------------------------------------------------
 
 
+def _request_fields(actor: User, offering: Offering, profile: SliceProfile, req: Any) -> dict[str, Any]:
+    """What every booking row copies from its request: who, where, when, and the profile's resources."""
+    return {
+        "renter": actor,
+        "offering": offering,
+        "profile": profile,
+        "starts_at": req.starts_at,
+        "ends_at": req.ends_at,
+        "vcpus": profile.vcpus,
+        "ram_mib": profile.ram_mib,
+        "disk_gb": profile.disk_gb,
+        "bandwidth_mbps": profile.bandwidth_mbps,
+        "image": req.image,
+        "grid_seconds": offering.grid_seconds,
+    }
+
+
 def booking_request(
     *,
     actor: User,
@@ -601,19 +618,9 @@ def _buy(*, actor: User, req: _Request, quote: Quote | None, now: datetime) -> B
         # The database refused the claim (the backstop): keep the request visible as rejected.
         with transaction.atomic():
             booking = Booking.objects.create(
-                renter=actor,
-                offering=offering,
-                profile=profile,
+                **_request_fields(actor, offering, profile, req),
                 pricing_model=policy.model,
                 state=S.REJECTED,
-                starts_at=req.starts_at,
-                ends_at=req.ends_at,
-                vcpus=profile.vcpus,
-                ram_mib=profile.ram_mib,
-                disk_gb=profile.disk_gb,
-                bandwidth_mbps=profile.bandwidth_mbps,
-                image=req.image,
-                grid_seconds=offering.grid_seconds,
                 currency=policy.currency,
                 reason="Taken: the database refused the claim (capacity).",
                 created_at=now,
@@ -700,19 +707,9 @@ def _bid_place(*, actor: User, req: _Request, amount: int, now: datetime) -> Boo
             )
             return mine
         booking = Booking.objects.create(
-            renter=actor,
-            offering=offering,
-            profile=profile,
+            **_request_fields(actor, offering, profile, req),
             pricing_model=PricingModel.AUCTION,
             state=S.REQUESTED,
-            starts_at=req.starts_at,
-            ends_at=req.ends_at,
-            vcpus=profile.vcpus,
-            ram_mib=profile.ram_mib,
-            disk_gb=profile.disk_gb,
-            bandwidth_mbps=profile.bandwidth_mbps,
-            image=req.image,
-            grid_seconds=offering.grid_seconds,
             currency=rnd.currency,
             auction_round=rnd,
             bid_amount=amount,
