@@ -13,6 +13,7 @@ which fails the booking with a reason the renter can read.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -127,6 +128,34 @@ class CloudDriver(Protocol):
     def list_marketplace_security_groups(self) -> list[str]: ...
 
     def diagnostics(self, server_id: str) -> dict[str, Any]: ...
+
+
+def wait_for_status(
+    driver: CloudDriver,
+    server_id: str,
+    statuses: tuple[str, ...],
+    timeout: float,
+    *,
+    poll_seconds: float,
+    subject: str = "The server",
+) -> CloudServer:
+    """Poll ``driver.get_server`` until the server is in one of ``statuses`` or in ERROR.
+
+    ERROR is returned, not raised: the caller reads the server's fault. A server
+    that vanishes raises ``CloudError(not_found=True)``; one still in another
+    status after ``timeout`` seconds raises a plain CloudError. ``subject``
+    starts those messages (the simulator says it is one).
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        server = driver.get_server(server_id)
+        if server is None:
+            raise CloudError(f"{subject} vanished from the cloud while we waited for it.", not_found=True)
+        if server.status in statuses or server.status == "ERROR":
+            return server
+        if time.monotonic() >= deadline:
+            raise CloudError(f"{subject} stayed {server.status} for more than {timeout:.0f} s.")
+        time.sleep(poll_seconds)
 
 
 _factories: dict[str, Callable[[Any], CloudDriver]] = {}

@@ -22,6 +22,7 @@ from openstack import exceptions as os_exc
 
 from owners.hooks import ConnectionResult
 from owners.models import Cloud
+from provisioning import drivers
 from provisioning.drivers import (
     META_BOOKING,
     NAME_PREFIX,
@@ -350,16 +351,7 @@ class OpenStackDriver:
             raise wrap(exc) from exc
 
     def wait_for_status(self, server_id: str, statuses: tuple[str, ...], timeout: float) -> CloudServer:
-        deadline = time.monotonic() + timeout
-        while True:
-            server = self.get_server(server_id)
-            if server is None:
-                raise CloudError("The server vanished from the cloud while we waited for it.", not_found=True)
-            if server.status in statuses or server.status == "ERROR":
-                return server
-            if time.monotonic() >= deadline:
-                raise CloudError(f"The server stayed {server.status} for more than {timeout:.0f} s.")
-            time.sleep(_poll_seconds())
+        return drivers.wait_for_status(self, server_id, statuses, timeout, poll_seconds=_poll_seconds())
 
     def resize_server(self, server_id: str, flavor_id: str) -> None:
         self._call(self.conn.compute.resize_server, server_id, flavor_id)

@@ -11,6 +11,7 @@ failures come from settings (read at each call, so tests can change them):
   SIMULATOR_FAIL_RATE        0..1, share of launches that fail (default 0)
   SIMULATOR_FAIL_MODE        "no_valid_host" (refused at once, a capacity error) or
                              "error" (the server goes to ERROR)  (default no_valid_host)
+  SIMULATOR_POLL_SECONDS     how often wait_for_status looks at a server (default 0.1)
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from django.conf import settings
 from marketplace.lib import clock
 from owners.hooks import ConnectionResult
 from owners.models import Cloud
+from provisioning import drivers
 from provisioning.drivers import (
     META_BOOKING,
     NAME_PREFIX,
@@ -162,16 +164,10 @@ class SimulatorDriver:
         return self._view(row) if row else None
 
     def wait_for_status(self, server_id: str, statuses: tuple[str, ...], timeout: float) -> CloudServer:
-        deadline = time.monotonic() + timeout
-        while True:
-            server = self.get_server(server_id)
-            if server is None:
-                raise CloudError("Simulator: the server vanished while we waited for it.", not_found=True)
-            if server.status in statuses or server.status == "ERROR":
-                return server
-            if time.monotonic() >= deadline:
-                raise CloudError(f"Simulator: the server stayed {server.status} for more than {timeout:.0f} s.")
-            time.sleep(POLL_SECONDS)
+        poll = float(_setting("SIMULATOR_POLL_SECONDS", POLL_SECONDS))
+        return drivers.wait_for_status(
+            self, server_id, statuses, timeout, poll_seconds=poll, subject="Simulator: the server"
+        )
 
     def resize_server(self, server_id: str, flavor_id: str) -> None:
         row = self._rows.filter(kind="server", external_id=server_id).first()

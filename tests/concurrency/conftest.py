@@ -1,24 +1,6 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime
+# The engine's shared fixtures: a frozen calendar and hooks without billing's or provisioning's receivers.
+from tests.market_fixtures import NOW, _engine_only, _frozen_calendar
 
-import pytest
-import time_machine
-
-from scheduling import hooks
-
-# A Monday morning; every scheduling test sees the same calendar.
-NOW = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
-
-
-@pytest.fixture(autouse=True)
-def _frozen_calendar():  # type: ignore[no-untyped-def]
-    with time_machine.travel(NOW, tick=True):
-        yield
-
-
-@pytest.fixture(autouse=True)
-def _engine_only():  # type: ignore[no-untyped-def]
-    """The engine's tests run without billing's or provisioning's hook receivers."""
-    with hooks.isolated():
-        yield
+__all__ = ["NOW", "_engine_only", "_frozen_calendar"]
