@@ -1,5 +1,11 @@
+from typing import Any
+
+from django import forms
 from django.contrib import admin
 
+from marketplace.lib.errors import ValidationFailed
+from marketplace.lib.forms import apply_domain_error
+from owners import services
 from owners.models import AvailabilityWindow, Cloud, Offering, PricingPolicy, SliceProfile
 
 
@@ -56,8 +62,29 @@ class PricingInline(admin.TabularInline):
     )
 
 
+class OfferingAdminForm(forms.ModelForm):
+    """The admin saves offerings itself; a capacity below what live bookings hold is refused here, as
+    a form error, by the same database guard offering_update meets (the admin's change view is one
+    transaction, so the offering stays locked from this check to the save)."""
+
+    class Meta:
+        model = Offering
+        fields = "__all__"  # noqa: DJ007 - the admin has always edited every field of an offering
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        capacity: dict[str, int] = {f: data[f] for f in services.CAPACITY_FIELDS if data.get(f) is not None}
+        if self.instance.pk and len(capacity) == len(services.CAPACITY_FIELDS):
+            try:
+                services.offering_capacity_check(offering=self.instance, **capacity)
+            except ValidationFailed as exc:
+                apply_domain_error(self, exc)
+        return data
+
+
 @admin.register(Offering)
 class OfferingAdmin(admin.ModelAdmin):
+    form = OfferingAdminForm
     list_display = ("name", "owner", "cloud", "region", "status", "vcpus", "ram_mib", "grid_seconds", "created_at")
     list_filter = ("status", "region", "grid_seconds")
     search_fields = ("name", "owner__email", "cloud__name", "region")

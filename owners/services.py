@@ -2,16 +2,22 @@
 
 Every function is keyword-only, takes the acting user first and runs in one
 transaction, except cloud_test_connection, which talks to the cloud outside
-any transaction and records the outcome afterwards.
+any transaction and records the outcome afterwards, and offering_capacity_check,
+a check for doors that save offerings themselves (it saves nothing).
+
+Rules that belong to higher apps (owners may not import them) are database guards
+those apps install on owners' tables; owners knows only their names (DATABASE_GUARDS)
+and shows the message each one writes for the owner.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import time
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, connection, models, transaction
 from guardian.shortcuts import assign_perm
 
 from accounts.models import User
@@ -61,6 +67,16 @@ PRICING_FIELDS = (
     "release_charge",
 )
 
+CAPACITY_FIELDS = ("vcpus", "ram_mib", "disk_gb", "bandwidth_mbps")
+
+# Guards written in SQL on owners' tables by the apps that own what they protect (owners may not
+# import those apps). Each refuses with SQLSTATE 23xxx, this constraint name, and a DETAIL holding
+# a JSON object {field: message} written for the owner; _validated_save shows it as field errors.
+# owners_offering_capacity_covers_claims (scheduling migration 0007): a capacity below what live
+# bookings hold at some instant from now on.
+CAPACITY_GUARD = "owners_offering_capacity_covers_claims"
+DATABASE_GUARDS = frozenset({CAPACITY_GUARD})
+
 # Allowed status moves; retired is final.
 OFFERING_TRANSITIONS: dict[str, set[str]] = {
     "draft": {"published", "retired"},
@@ -78,8 +94,41 @@ def _snapshot(instance: models.Model, fields: tuple[str, ...]) -> dict[str, Any]
     return {f: getattr(instance, f) for f in fields}
 
 
-def _validated_save(instance: models.Model, update_fields: list[str] | None = None) -> None:
-    """full_clean (fields, clean(), named constraints) then save; DB races still end as a clear error."""
+def _guard_refusal(exc: IntegrityError) -> ValidationFailed | None:
+    """A named database guard's refusal (see DATABASE_GUARDS) as field errors; None for any other error."""
+    diag = getattr(exc.__cause__, "diag", None)
+    if getattr(diag, "constraint_name", None) not in DATABASE_GUARDS:
+        return None
+    try:
+        fields = json.loads(diag.message_detail or "")  # type: ignore[union-attr]
+    except ValueError:
+        fields = None
+    if not isinstance(fields, dict) or not fields:
+        return ValidationFailed({"__all__": [str(diag.message_primary)]})  # type: ignore[union-attr]
+    return ValidationFailed({str(field): [str(message)] for field, message in fields.items()})
+
+
+def _check_guards_now(guards: tuple[str, ...]) -> None:
+    """Run the deferred guards' pending checks now instead of at commit (then defer them again).
+
+    Their refusal is then raised inside the service, which can show it, even when a caller's
+    transaction will commit much later. ``marketplace.now`` tells them the application's clock.
+    """
+    names = ", ".join(connection.ops.quote_name(g) for g in guards)
+    with connection.cursor() as cur:
+        cur.execute("SELECT set_config('marketplace.now', %s, true)", [clock.now().isoformat()])
+        cur.execute(f"SET CONSTRAINTS {names} IMMEDIATE")
+        cur.execute(f"SET CONSTRAINTS {names} DEFERRED")
+
+
+def _validated_save(
+    instance: models.Model, update_fields: list[str] | None = None, *, guards: tuple[str, ...] = ()
+) -> None:
+    """full_clean (fields, clean(), named constraints) then save; DB races still end as a clear error.
+
+    ``guards``: deferred database guards (DATABASE_GUARDS) to run right after the save; a refusal
+    is raised as ValidationFailed with the guard's own message, and the save is undone.
+    """
     try:
         instance.full_clean()
     except ValidationError as exc:
@@ -87,7 +136,12 @@ def _validated_save(instance: models.Model, update_fields: list[str] | None = No
     try:
         with transaction.atomic():
             instance.save(update_fields=update_fields)
+            if guards:
+                _check_guards_now(guards)
     except IntegrityError as exc:
+        refusal = _guard_refusal(exc)
+        if refusal is not None:
+            raise refusal from exc
         raise ConflictError("That conflicts with another record; reload and try again.") from exc
 
 
@@ -200,9 +254,19 @@ def offering_create(*, actor: User, cloud: Cloud, **fields: Any) -> Offering:
 
 @transaction.atomic
 def offering_update(*, actor: User, offering: Offering, cloud: Cloud | None = None, **fields: Any) -> Offering:
-    """Change an offering. Shrinking capacity below a profile it prices is refused."""
+    """Change an offering. Shrinking capacity below a profile it prices is refused, and so is
+    shrinking it below what live bookings hold at some instant from now on (field errors such as
+    "Capacity cannot go below what current bookings hold: 12 vCPU booked at ... UTC.").
+
+    The second rule belongs to the market (scheduling), which owners may not import: it is the
+    database guard owners_offering_capacity_covers_claims (scheduling migration 0007), a deferred
+    constraint trigger that every door (portal, admin, plain SQL) meets at commit. This service
+    runs it right after the save and shows its message (see DATABASE_GUARDS). The offering row is
+    locked FOR NO KEY UPDATE first, as the booking path locks it, so a shrink and a booking
+    racing for the last capacity are serialised and cannot both commit.
+    """
     _require_perm(actor, "owners.change_offering", offering)
-    offering = Offering.objects.select_for_update().get(pk=offering.pk)
+    offering = Offering.objects.select_for_update(no_key=True).get(pk=offering.pk)
     before = _snapshot(offering, OFFERING_FIELDS)
     if cloud is not None and cloud.pk != offering.cloud_id:
         _require_perm(actor, "owners.change_cloud", cloud)
@@ -221,7 +285,8 @@ def offering_update(*, actor: User, offering: Offering, cloud: Cloud | None = No
             {"__all__": ["The new capacity is smaller than profiles this offering prices: " + "; ".join(too_big) + "."]}
         )
     offering.updated_at = clock.now()
-    _validated_save(offering)
+    shrinks = any(getattr(offering, f) < before[f] for f in CAPACITY_FIELDS)
+    _validated_save(offering, guards=(CAPACITY_GUARD,) if shrinks else ())
     record_event(
         actor=actor,
         verb="offering.updated",
@@ -229,6 +294,37 @@ def offering_update(*, actor: User, offering: Offering, cloud: Cloud | None = No
         data={"changes": _changes(before, _snapshot(offering, OFFERING_FIELDS))},
     )
     return offering
+
+
+class _DryRun(Exception):
+    """Undoes a trial write (raised inside a savepoint, caught outside it)."""
+
+
+@transaction.atomic
+def offering_capacity_check(*, offering: Offering, **capacity: int) -> None:
+    """Refuse, as offering_update would, a new capacity below what live bookings hold; saves nothing.
+
+    For doors that save the row themselves (the admin): the capacity is written in a savepoint,
+    checked by the database guard, and rolled back. The offering row lock (taken outside the
+    savepoint) is kept until the caller's transaction ends, so call this inside the transaction
+    that saves: no booking can then take the capacity between this check and the save.
+    """
+    new = {f: int(v) for f, v in capacity.items() if f in CAPACITY_FIELDS and v is not None}
+    current = Offering.objects.select_for_update(no_key=True).filter(pk=offering.pk).values(*CAPACITY_FIELDS).first()
+    if current is None or not any(v < current[f] for f, v in new.items()):
+        return
+    try:
+        with transaction.atomic():
+            Offering.objects.filter(pk=offering.pk).update(**new)
+            _check_guards_now((CAPACITY_GUARD,))
+            raise _DryRun
+    except _DryRun:
+        pass
+    except IntegrityError as exc:
+        refusal = _guard_refusal(exc)
+        if refusal is None:
+            raise
+        raise refusal from exc
 
 
 @transaction.atomic
