@@ -1,13 +1,23 @@
-"""Demo data: owners with clouds and offerings across all pricing models, and renters with demo credit.
+"""Demo data: owners with clouds and offerings across all pricing models, renters with demo credit,
+and a live market on them: bookings, an open auction round with bids, a dynamic-price quote.
 
 Safe to run twice: everything is looked up by its natural key before it is created, and the
-credit is an adjustment with a fixed idempotency key. It lives in billing, the top layer, because
-it touches every app below it.
+credit is an adjustment with a fixed idempotency key. A demo booking's natural key is (renter,
+offering, profile) with a booking still to come or under way: while one is live nothing is booked;
+once the demo's bookings are over, the next run books fresh ones, so the market never looks dead.
+Bookings go through the engine's services (search, quote, request, bid) like a renter's: the
+capacity checks, billing's funds check and holds, and the audit log all apply; a refusal (credit
+spent, slice taken) is reported and skipped, never fatal. Demo clouds use the simulator driver:
+the booking that starts within the minute is launched by the Celery worker once it runs (the
+launch sweep would find it otherwise); the others wait for their start like any booking.
+
+It lives in billing, the top layer, because it touches every app below it.
 """
 
 from __future__ import annotations
 
-from datetime import time
+from collections.abc import Callable
+from datetime import UTC, datetime, time, timedelta
 
 from allauth.account.models import EmailAddress
 from django.core.management.base import BaseCommand
@@ -15,8 +25,14 @@ from django.db import transaction
 
 from accounts.models import User
 from billing import services as billing_services
+from marketplace.lib import clock
+from marketplace.lib.errors import DomainError
+from marketplace.lib.money import format_minor
 from owners import services as owner_services
 from owners.models import Cloud, Offering, SliceProfile
+from scheduling import selectors as market_selectors
+from scheduling import services as market
+from scheduling.models import CLAIMING_STATES, AuctionRound, Booking, BookingState
 
 DEMO_PASSWORD = "demo-pass-2026"
 DEMO_CREDIT = 5000  # minor units: 50.00 EUR of prepaid balance for each demo renter
@@ -54,6 +70,40 @@ def _offering(owner: User, cloud: Cloud, name: str, *, windows=(), prices=(), **
     return owner_services.offering_set_status(actor=owner, offering=offering, status="published")
 
 
+# A demo booking is "there" while the renter holds a bid or a claim on that offering and profile that
+# has not ended yet.
+LIVE_STATES = (BookingState.REQUESTED, *CLAIMING_STATES)
+
+
+def _has_live_booking(renter: User, offering: Offering, profile: SliceProfile) -> bool:
+    return Booking.objects.filter(
+        renter=renter, offering=offering, profile=profile, state__in=LIVE_STATES, ends_at__gt=clock.now()
+    ).exists()
+
+
+def _first_slice(
+    renter: User, offering: Offering, profile: SliceProfile, *, after: datetime, duration: int
+) -> market_selectors.Slice | None:
+    """The earliest slice a renter could take from ``after`` on, as search lists it."""
+    query = market_selectors.SearchQuery(
+        start=after,
+        end=after + timedelta(days=7),
+        offering_id=offering.pk,
+        profile_id=profile.pk,
+        duration=duration,
+        ordering="start",
+        per_offering=1,
+    )
+    found = market_selectors.slices_search(user=renter, q=query, limit=1)
+    return found[0] if found else None
+
+
+def _day_at(days: int, hour: int) -> datetime:
+    """``hour``:00 UTC, ``days`` days from today."""
+    day = clock.now().date() + timedelta(days=days)
+    return datetime(day.year, day.month, day.day, hour, tzinfo=UTC)
+
+
 class Command(BaseCommand):
     help = "Load demo owners, clouds, offerings (fixed, auction, dynamic) and renters. Safe to run twice."
 
@@ -62,8 +112,10 @@ class Command(BaseCommand):
         admin = _user(*ADMIN, owner=True, renter=True, staff=True)
         alice = _user(*OWNERS[0], owner=True, renter=False)
         bob = _user(*OWNERS[1], owner=True, renter=True)
+        renters = []
         for email, name in RENTERS:
             renter = _user(email, name, owner=False, renter=True)
+            renters.append(renter)
             billing_services.adjustment_post(
                 actor=admin,
                 user=renter,
@@ -77,7 +129,7 @@ class Command(BaseCommand):
         fra = _cloud(alice, "Frankfurt lab (simulated)", "eu-central")
         osl = _cloud(bob, "Oslo rack (simulated)", "eu-north")
         common = {"disk_gb": 400, "bandwidth_mbps": 10000, "allowed_images": ["ubuntu-24.04", "debian-12"]}
-        _offering(
+        general = _offering(
             alice,
             fra,
             "Frankfurt general purpose",
@@ -94,7 +146,7 @@ class Command(BaseCommand):
             ],
             **common,
         )
-        _offering(
+        night = _offering(
             alice,
             fra,
             "Frankfurt night auction",
@@ -130,7 +182,7 @@ class Command(BaseCommand):
             ],
             **common,
         )
-        _offering(
+        burst = _offering(
             bob,
             osl,
             "Oslo burst",
@@ -168,9 +220,95 @@ class Command(BaseCommand):
             ],
             **common,
         )
+        self._market(*renters, general=general, night=night, burst=burst)
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
         self.stdout.write(f"  admin:   {ADMIN[0]} / {DEMO_PASSWORD}")
         for email, _ in OWNERS:
             self.stdout.write(f"  owner:   {email} / {DEMO_PASSWORD}")
         for email, _ in RENTERS:
             self.stdout.write(f"  renter:  {email} / {DEMO_PASSWORD}  (50.00 EUR demo credit)")
+
+    # ---- the live market ---------------------------------------------------------------------------
+
+    def _market(self, carol: User, dave: User, *, general: Offering, night: Offering, burst: Offering) -> None:
+        small, medium, large = (SliceProfile.objects.get(owner=None, name=n) for n in ("Small", "Medium", "Large"))
+        now = clock.now()
+        # Fixed prices: one starting within the minute (the worker launches it on the simulator, so it
+        # is soon running), two later ones.
+        self._buy(carol, general, small, after=now, duration=3600, note="starts now")
+        self._buy(dave, general, medium, after=_day_at(1, 9), duration=3 * 3600, note="tomorrow")
+        self._buy(carol, general, large, after=_day_at(1, 14), duration=3600, note="tomorrow")
+        # An open auction round: two sealed bids on the same night slice, cleared when bidding closes.
+        self._bids(night, medium, [(carol, "0.06"), (dave, "0.08")], after=now + timedelta(hours=1))
+        # A dynamic price: a quote, then a booking at the quoted price.
+        self._quote_and_buy(dave, burst, small, after=now + timedelta(hours=1), duration=600)
+
+    def _attempt(self, what: str, action: Callable[[], Booking | None]) -> None:
+        """One demo booking in its own savepoint: a refusal leaves nothing behind and is reported."""
+        try:
+            with transaction.atomic():
+                booking = action()
+        except DomainError as exc:
+            self.stdout.write(f"  skipped {what}: {exc.message}")
+            return
+        if booking is not None:
+            price = booking.total_price if booking.total_price is not None else (booking.bid_amount or 0)
+            self.stdout.write(
+                f"  {what}: booking {booking.pk} {booking.state}, "
+                f"{booking.starts_at:%Y-%m-%d %H:%M} UTC, {format_minor(int(price), booking.currency)}"
+                + (" per grid unit" if booking.bid_amount else "")
+            )
+
+    def _buy(
+        self, renter: User, offering: Offering, profile: SliceProfile, *, after: datetime, duration: int, note: str
+    ) -> None:
+        if _has_live_booking(renter, offering, profile):
+            return
+
+        def book() -> Booking | None:
+            found = _first_slice(renter, offering, profile, after=after, duration=duration)
+            if found is None:
+                return None
+            return market.booking_request(actor=renter, slice_id=found.id, duration=duration)
+
+        self._attempt(f"{renter.email} {profile.name} on {offering.name} ({note})", book)
+
+    def _bids(
+        self, offering: Offering, profile: SliceProfile, bids: list[tuple[User, str]], *, after: datetime
+    ) -> None:
+        bidders = [(r, b) for r, b in bids if not _has_live_booking(r, offering, profile)]
+        if not bidders:
+            return
+        # Join the round the other demo bidders are in, if it is still open; else the first night slice.
+        open_round = (
+            AuctionRound.objects.filter(
+                offering=offering, profile=profile, state=AuctionRound.State.OPEN, closes_at__gt=clock.now()
+            )
+            .order_by("starts_at")
+            .first()
+        )
+        start = open_round.starts_at if open_round else after
+        duration = int((open_round.ends_at - open_round.starts_at).total_seconds()) if open_round else 3600
+        found = _first_slice(bidders[0][0], offering, profile, after=start, duration=duration)
+        if found is None:
+            return
+        for renter, bid in bidders:
+            self._attempt(
+                f"{renter.email} bid on {offering.name}",
+                lambda renter=renter, bid=bid: market.booking_request(actor=renter, slice_id=found.id, bid=bid),
+            )
+
+    def _quote_and_buy(
+        self, renter: User, offering: Offering, profile: SliceProfile, *, after: datetime, duration: int
+    ) -> None:
+        if _has_live_booking(renter, offering, profile):
+            return
+
+        def book() -> Booking | None:
+            found = _first_slice(renter, offering, profile, after=after, duration=duration)
+            if found is None:
+                return None
+            quote = market.quote_create(actor=renter, slice_id=found.id, duration=duration)
+            return market.booking_request(actor=renter, slice_id=found.id, duration=duration, quote_id=quote.pk)
+
+        self._attempt(f"{renter.email} {profile.name} on {offering.name} (quoted dynamic price)", book)
