@@ -18,10 +18,11 @@ from typing import Any
 from django.apps import apps
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q, Sum
+from django.db.models import F, OuterRef, Q, Subquery, Sum
 
+from audit.services import record_event
 from billing import ledger, services
-from billing.models import BookingCharge, LedgerAccount, Payment
+from billing.models import BookingCharge, LedgerAccount, LedgerTransaction, Payment
 from marketplace.lib import clock
 from marketplace.lib.errors import DomainError
 from owners.models import PricingPolicy
@@ -50,7 +51,14 @@ def unheld_commitments(renter: Any, currency: str) -> int:
         .exclude(pk__in=held)
         .aggregate(s=Sum("total_price"))["s"]
     )
-    return int(total or 0)
+    # Holds that a profile change raised and whose adjustment has not run yet: the rise is spoken for too.
+    rises = (
+        BookingCharge.objects.filter(renter=renter, currency=currency, state=BookingCharge.State.HELD)
+        .annotate(total=Subquery(Booking.objects.filter(pk=OuterRef("booking_id")).values("total_price")[:1]))
+        .filter(total__gt=F("price"))
+        .aggregate(s=Sum(F("total") - F("price")))["s"]
+    )
+    return int(total or 0) + int(rises or 0)
 
 
 def funds_check(renter: Any, offering: Any, profile: Any, amount: int, currency: str) -> None:
@@ -129,11 +137,22 @@ def _notice_given(booking: Any) -> tuple[datetime | None, int | None]:
     return event.created_at, None
 
 
+def price_schedule(booking: Any) -> tuple[tuple[datetime, datetime, int], ...]:
+    """(from, to, amount) parts of a booking whose profile (and price) changed; empty if it never did."""
+    from scheduling import services as engine
+
+    periods = engine.price_schedule(booking)
+    if len(periods) < 2:
+        return ()
+    return tuple((p.starts_at, p.ends_at, p.amount) for p in periods)
+
+
 def booking_end(booking: Any) -> services.BookingEnd:
     outcome = booking.state
     given_at, _ = _notice_given(booking) if booking.state == "preempted" else (None, None)
     has_servers, held_from, held_until = server_hold(booking.pk)
     return services.BookingEnd(
+        price_schedule=price_schedule(booking),
         outcome=outcome,
         held_until=booking.ended_at,
         notice_given_at=given_at,
@@ -169,6 +188,93 @@ def _enqueue_payment(payment_id: int | None) -> None:
         log.warning("could not queue payment %s; the sweep will pick it up", payment_id, exc_info=True)
 
 
+def hold_adjust(booking_id: int) -> BookingCharge | None:
+    """Bring a booking's hold to its price after a profile change repriced it. Idempotent: under the
+    charge's row lock the held price is compared with the booking's total and only the difference moves.
+
+    Prepaid: the difference is held from (or released to) the balance; the engine asked the funds check
+    for a rise before it committed. Card per booking: the authorization on the ledger follows a fall
+    (the capture is then smaller); a rise is refused by ``price_change_check`` before the change, and
+    an undone fall never goes above what the card authorized.
+    """
+    Booking = _booking_model()
+    total = Booking.objects.filter(pk=booking_id).values_list("total_price", flat=True).first()
+    if total is None:
+        return None
+    with transaction.atomic():
+        charge = BookingCharge.objects.select_for_update().filter(booking_id=booking_id).first()
+        if charge is None or charge.state not in (BookingCharge.State.HELD, BookingCharge.State.AUTHORIZING):
+            return charge  # no hold yet (it will be placed at the new price) or already settled
+        new = int(total)
+        payment = charge.payment
+        if charge.mode != "prepaid" and payment is not None and new > payment.amount:
+            log.warning("booking %s: price %s above the card authorization %s", booking_id, new, payment.amount)
+            new = payment.amount
+        delta = new - charge.price
+        if delta == 0:
+            return charge
+        cur, renter = charge.currency, charge.renter
+        holds = ledger.account(LedgerAccount.Kind.RENTER_HOLDS, cur, renter)
+        other_kind = (
+            LedgerAccount.Kind.RENTER_BALANCE if charge.mode == "prepaid" else LedgerAccount.Kind.CARD_AUTHORIZATIONS
+        )
+        other = ledger.account(other_kind, cur, renter)
+        prefix = f"booking-{booking_id}-hold-adjust-"
+        rise = delta > 0
+        # The first hold (or card authorization) is on the ledger unless it was for nothing or is to come.
+        first = f"booking-{booking_id}-hold"
+        if not LedgerTransaction.objects.filter(idempotency_key=first).exists():
+            if charge.mode == "prepaid" and rise:  # a hold of nothing, now for something: it becomes the hold
+                ledger.lock(holds, other)
+                ledger.post_transaction(
+                    kind=LedgerTransaction.Kind.HOLD,
+                    idempotency_key=first,
+                    lines=[(other, delta), (holds, -delta)],
+                    booking_id=booking_id,
+                    offering_id=charge.offering_id,
+                    memo=f"Hold for booking #{booking_id} (profile change)",
+                )
+        else:
+            ledger.lock(holds, other)
+            done = LedgerTransaction.objects.filter(booking_id=booking_id, idempotency_key__startswith=prefix).count()
+            hold_kind = (
+                LedgerTransaction.Kind.HOLD if charge.mode == "prepaid" else LedgerTransaction.Kind.CARD_AUTHORIZATION
+            )
+            ledger.post_transaction(
+                kind=hold_kind if rise else LedgerTransaction.Kind.HOLD_RELEASE,
+                idempotency_key=f"{prefix}{done + 1}",
+                lines=[(other, delta), (holds, -delta)],
+                booking_id=booking_id,
+                offering_id=charge.offering_id,
+                memo=f"Hold for booking #{booking_id} {'raised' if rise else 'lowered'} to {new} (profile change)",
+            )
+        before = charge.price
+        charge.price, charge.updated_at = new, clock.now()
+        charge.save(update_fields=["price", "updated_at"])
+        record_event(
+            actor=None,
+            verb="billing.hold.adjusted",
+            target=charge,
+            data={"booking_id": booking_id, "from": before, "to": new, "currency": cur, "mode": charge.mode},
+            source="task",
+        )
+    return charge
+
+
+def price_change_check(booking: Any, new_total: int) -> None:
+    """The engine's price_change_check hook: a booking paid by card was authorized for its price when
+    confirmed, so a change that costs more cannot be charged to it."""
+    charge = BookingCharge.objects.filter(booking_id=booking.pk).first()
+    mode = charge.mode if charge is not None else services.billing_mode()
+    held = charge.price if charge is not None else int(booking.total_price or 0)
+    if mode != "prepaid" and new_total > held:
+        raise DomainError(
+            "This booking is paid by card, authorized for its price when it was confirmed: a change that costs "
+            "more cannot be charged to it. Release it and book the larger profile instead.",
+            field="profile",
+        )
+
+
 def settle_booking_from_engine(booking_id: int) -> str:
     Booking = _booking_model()
     booking = Booking.objects.select_related("renter", "offering__owner").get(pk=booking_id)
@@ -180,6 +286,7 @@ def settle_booking_from_engine(booking_id: int) -> str:
         except DomainError as exc:
             log.warning("booking %s ended without a hold (%s)", booking_id, exc.message)
             return "no-hold"
+    hold_adjust(booking_id)  # a profile change whose hook was missed: the hold first matches the price
     return services.booking_settle(booking_id=booking_id, end=booking_end(booking)).state
 
 
@@ -207,6 +314,13 @@ def on_booking_confirmed(booking_id: int) -> None:
         log.warning("hold for booking %s not placed now; the sweep will retry", booking_id, exc_info=True)
 
 
+def on_booking_changed(booking_id: int) -> None:
+    try:
+        hold_adjust(booking_id)
+    except Exception:
+        log.warning("hold of booking %s not adjusted now; the sweep will retry", booking_id, exc_info=True)
+
+
 def on_booking_ended(booking_id: int, reason: str) -> None:
     try:
         settle_booking_from_engine(booking_id)
@@ -221,7 +335,9 @@ def register_with_engine() -> None:
     except ImportError:
         return
     hooks.register("funds_check", funds_check)
+    hooks.register("price_change_check", price_change_check)
     hooks.register("on_booking_confirmed", on_booking_confirmed)
+    hooks.register("on_booking_changed", on_booking_changed)
     hooks.register("on_booking_ended", on_booking_ended)
 
 
@@ -229,7 +345,9 @@ def unregister_from_engine() -> None:
     from scheduling import hooks
 
     hooks.unregister("funds_check", funds_check)
+    hooks.unregister("price_change_check", price_change_check)
     hooks.unregister("on_booking_confirmed", on_booking_confirmed)
+    hooks.unregister("on_booking_changed", on_booking_changed)
     hooks.unregister("on_booking_ended", on_booking_ended)
 
 
@@ -257,6 +375,21 @@ def sweep(*, now: datetime | None = None, batch: int = 200) -> dict[str, int]:
         except Exception:
             counts["errors"] += 1
             log.warning("sweep: hold for booking %s failed", booking_id, exc_info=True)
+    # Holds whose price a profile change moved while the hook was lost (counted as held: placed anew).
+    for booking_id in (
+        BookingCharge.objects.filter(state__in=[BookingCharge.State.HELD, BookingCharge.State.AUTHORIZING])
+        .annotate(total=Subquery(Booking.objects.filter(pk=OuterRef("booking_id")).values("total_price")[:1]))
+        .exclude(total__isnull=True)
+        .exclude(total=F("price"))
+        .order_by("booking_id")
+        .values_list("booking_id", flat=True)[:batch]
+    ):
+        try:
+            hold_adjust(booking_id)
+            counts["held"] += 1
+        except Exception:
+            counts["errors"] += 1
+            log.warning("sweep: hold of booking %s not adjusted", booking_id, exc_info=True)
     open_states = [BookingCharge.State.HELD, BookingCharge.State.AUTHORIZING, BookingCharge.State.SETTLING]
     ended_ids = set(
         Booking.objects.filter(state__in=ENDED)

@@ -14,7 +14,7 @@ import contextlib
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -460,6 +460,9 @@ class BookingEnd:
     server_reclaimed_at: datetime | None = None
     server_held_from: datetime | None = None
     server_never_held: bool = False
+    # (from, to, amount) when the price changed during the booking (a profile change): each part is
+    # charged at its own price. Empty: one price for the whole slice.
+    price_schedule: tuple[tuple[datetime, datetime, int], ...] = ()
 
 
 def _month_start(at: datetime) -> datetime:
@@ -631,6 +634,8 @@ def compute_charge(charge: BookingCharge, end: BookingEnd, *, credit_percent: in
     used = max(0, min(slice_seconds, int((stop - begin).total_seconds())))
     if (end.outcome == "released" and c.release_charge == "full") or used >= slice_seconds:
         amount = c.price
+    elif end.price_schedule:
+        amount = min(c.price, _schedule_value(end.price_schedule, begin, stop))
     else:
         amount = prorate(c.price, used, slice_seconds)
     credit = 0
@@ -641,8 +646,25 @@ def compute_charge(charge: BookingCharge, end: BookingEnd, *, credit_percent: in
         lost = max(0, int((c.ends_at - deadline).total_seconds()))
         short = max(0, min(promised - given, lost))
         if short:
-            credit = prorate(c.price, short * credit_percent, slice_seconds * 100)
+            if end.price_schedule:  # the time lost after the deadline, at the price it would have cost
+                window = (deadline, deadline + timedelta(seconds=short))
+                credit = _schedule_value(end.price_schedule, *window, percent=credit_percent)
+            else:
+                credit = prorate(c.price, short * credit_percent, slice_seconds * 100)
     return used, amount, credit
+
+
+def _schedule_value(
+    schedule: tuple[tuple[datetime, datetime, int], ...], start: datetime, stop: datetime, *, percent: int = 100
+) -> int:
+    """``percent`` of what [start, stop) costs under a price schedule: each part prorated per second."""
+    total = 0
+    for begin, end, amount in schedule:
+        overlap = int((min(end, stop) - max(begin, start)).total_seconds())
+        length = int((end - begin).total_seconds())
+        if overlap > 0 and length > 0:
+            total += prorate(amount, overlap * percent, length * 100)
+    return total
 
 
 def credit_percent_for(offering_id: int) -> int:

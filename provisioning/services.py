@@ -30,8 +30,8 @@ from django.db.models import Q
 
 from audit.services import record_event
 from marketplace.lib import clock
-from marketplace.lib.errors import ConflictError, DomainError, InvalidTransition, NotFoundError, ValidationFailed
-from owners.models import Cloud, PricingPolicy, SliceProfile
+from marketplace.lib.errors import ConflictError, DomainError, InvalidTransition, NotFoundError
+from owners.models import Cloud
 from provisioning.drivers import (
     META_BOOKING,
     TAG_MARKETPLACE,
@@ -711,43 +711,26 @@ def _reconcile_cloud(cloud: Cloud, now: datetime, result: ReconcileResult) -> No
 
 
 def booking_change_profile(*, actor: Any, booking_id: int, profile_id: int) -> Server:
-    """A renter changes a running booking's profile: the claim moves (within the offering's capacity,
-    enforced by the engine's capacity trigger) and the server is resized and confirmed.
-
-    Thin stand-in until the engine offers a change-profile service: it changes only the booking's
-    profile and resources, never its state.
+    """A renter changes a running booking's profile: the engine moves the claim and reprices the rest
+    of the booking (scheduling.services.booking_change_profile: its rules, capacity check and audit),
+    and the server is leased for the resize that server_resize_run then does and confirms.
     """
-    booking = Booking.objects.select_related("offering").filter(pk=booking_id).first()
+    booking = Booking.objects.filter(pk=booking_id).first()
     if booking is None or booking.renter_id != getattr(actor, "pk", None):
         raise NotFoundError("No such booking.")
-    profile = SliceProfile.objects.filter(pk=profile_id).first()
-    if profile is None or not PricingPolicy.objects.filter(offering_id=booking.offering_id, profile=profile).exists():
-        raise ValidationFailed({"profile": ["This offering does not sell that profile."]})
-    if booking.offering.fits(profile):
-        raise ValidationFailed({"profile": [f"Larger than the offering: {', '.join(booking.offering.fits(profile))}."]})
     now = clock.now()
-    old = {"profile_id": booking.profile_id, **booking.resources()}
-    new = {"profile_id": profile.pk, **profile.resources()}
     try:
         with transaction.atomic():
             locked = Booking.objects.select_for_update().get(pk=booking.pk)
             if locked.state != B.RUNNING:
                 raise InvalidTransition(f"Only a running booking can change profile (this one is {locked.state}).")
-            if locked.profile_id == profile.pk:
-                raise ValidationFailed({"profile": ["The booking already has this profile."]})
             server = Server.objects.select_for_update().filter(booking=locked, state=SS.ACTIVE).first()
             if server is None:
                 raise ConflictError("The booking's server is not active; try again in a moment.")
-            Booking.objects.filter(pk=locked.pk, state=B.RUNNING).update(updated_at=now, **new)
+            engine.booking_change_profile(actor=actor, booking_id=locked.pk, profile_id=profile_id)
             token = _take_lease(server, now=now, state=SS.RESIZING)
             if token is None:
                 raise ConflictError("The server is busy; try again in a moment.")
-            record_event(
-                actor=actor,
-                verb="booking.profile_changed",
-                target=locked,
-                data={"from": old, "to": new, "server": server.pk},
-            )
     except IntegrityError as exc:
         if engine.is_capacity_violation(exc):
             raise ConflictError("The offering has no capacity left for that profile during your slice.") from exc
@@ -809,15 +792,11 @@ def server_resize_run(*, server_id: int) -> Server:
 
 
 def _resize_refused(server: Server, token: str, exc: CloudError) -> None:
-    """Put the booking back on the profile of the flavor the server still has."""
+    """Put the booking back on the profile (and price) it had: the server still has that flavor."""
     with transaction.atomic():
-        old_profile = SliceProfile.objects.filter(
-            flavor_name=server.flavor_name, pricing_policies__offering=server.booking.offering
-        ).first()
-        if old_profile is not None:
-            Booking.objects.filter(pk=server.booking_id).update(
-                profile=old_profile, updated_at=clock.now(), **old_profile.resources()
-            )
+        engine.booking_profile_change_undo(
+            actor=None, booking_id=server.booking_id, reason=f"The cloud refused the resize: {exc.message}"
+        )
         _update_if_leased(
             server,
             token,

@@ -4,10 +4,16 @@ Scheduling may not import billing or provisioning; they register here in their
 AppConfig.ready(). Two kinds of hooks:
 
 - ``funds_check(renter, offering, profile, amount, currency)`` runs *inside* the
-  booking transaction before a booking is confirmed (or a bid accepted). It
-  must only read the database (no payment API call: never inside a
-  transaction) and refuses by raising a marketplace.lib.errors.DomainError
-  (e.g. ``DomainError("Add a payment method first.")`` or a PermissionDeniedError).
+  booking transaction before a booking is confirmed, a bid accepted, an auction
+  win confirmed at clearing, or a booking's price raised by a profile change
+  (then ``amount`` is the extra). It must only read the database (no payment
+  API call: never inside a transaction) and refuses by raising a
+  marketplace.lib.errors.DomainError (e.g. ``DomainError("Add a payment method
+  first.")`` or a PermissionDeniedError). It must be monotone: a check that
+  passes for an amount passes for any smaller one (clearing relies on it).
+  ``price_change_check(booking, new_total)`` also runs inside the transaction,
+  before a booking's price changes, for a payer who cannot collect a new total
+  (e.g. a card authorized for the old one).
 - the ``on_*`` hooks run after commit (``transaction.on_commit``) with the
   booking's id; they must be idempotent, as sweeps may also find the same work
   by state and time (Booking.state / start / end / preempt_deadline are indexed).
@@ -38,8 +44,15 @@ HOOK_NAMES = (
     "on_booking_notice",
     # (booking_id, clearing_price_minor) -> None, after commit: an auction bid won (booking is confirmed)
     "on_bid_won",
-    # (booking_id) -> None, after commit: an auction bid lost (booking outbid)
+    # (booking_id) -> None, after commit: an auction bid lost (booking outbid, or rejected because the
+    # funds check refused the win at clearing; Booking.state and .reason tell which)
     "on_bid_lost",
+    # (booking, new_total_minor) -> None, inside the transaction before a booking's price changes
+    # (profile change); raises DomainError to refuse a change the payer cannot be charged for
+    "price_change_check",
+    # (booking_id) -> None, after commit: a booking's profile (its claim) and price changed; the
+    # latest audit event of the booking with a "price_schedule" says what each period costs
+    "on_booking_changed",
     # (booking) -> {"samples": [...], "totals": {...}, "seconds_held": int}: what provisioning metered,
     # shown by GET /api/v1/timeslots/{id}/usage; read-only, called inside a request
     "usage_for_booking",
@@ -69,6 +82,12 @@ def funds_check(renter: Any, offering: Any, profile: Any, amount: int, currency:
     """Ask every registered funds check; any may refuse by raising a DomainError."""
     for fn in _registry["funds_check"]:
         fn(renter, offering, profile, amount, currency)
+
+
+def price_change_check(booking: Any, new_total: int) -> None:
+    """Ask every registered price-change check; any may refuse by raising a DomainError."""
+    for fn in _registry["price_change_check"]:
+        fn(booking, new_total)
 
 
 def usage_for_booking(booking: Any) -> dict[str, Any]:
@@ -105,6 +124,10 @@ def on_bid_won(fn: Callable[[int, int], Any]) -> Callable[[int, int], Any]:
 
 def on_bid_lost(fn: Callable[[int], Any]) -> Callable[[int], Any]:
     return register("on_bid_lost", fn)
+
+
+def on_booking_changed(fn: Callable[[int], Any]) -> Callable[[int], Any]:
+    return register("on_booking_changed", fn)
 
 
 def register_funds_check(fn: Callable[..., None]) -> Callable[..., None]:

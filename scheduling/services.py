@@ -1,4 +1,4 @@
-"""Writes of the market: request, quote, bid, confirm or reject, release, preempt, clear auctions.
+"""Writes of the market: request, quote, bid, confirm or reject, change profile, release, preempt, clear auctions.
 
 Every state change of a Booking goes through ``_move`` (a conditional
 ``UPDATE ... WHERE id = %s AND state = old`` whose row count says whether this
@@ -25,7 +25,7 @@ from typing import Any
 import psycopg
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 
 from accounts.models import User
 from audit import context as audit_context
@@ -40,7 +40,7 @@ from marketplace.lib.errors import (
     PermissionDeniedError,
     ValidationFailed,
 )
-from marketplace.lib.money import MoneyError, format_minor, to_minor
+from marketplace.lib.money import MoneyError, format_minor, prorate, to_minor
 from owners.availability import covers, window_intervals
 from owners.models import Offering, PricingPolicy, SliceProfile
 from scheduling import hooks
@@ -754,6 +754,284 @@ def booking_release(*, actor: User, booking_id: int) -> Booking:
         return _move(booking, S.RELEASED, actor=actor, reason="Released early by the renter.", now=now)
 
 
+# ---- changing a booking's profile ---------------------------------------------------------------
+
+CHANGEABLE_STATES = (S.CONFIRMED, S.PROVISIONING, S.RUNNING)
+PROFILE_CHANGED = "booking.profile_changed"
+PROFILE_CHANGE_UNDONE = "booking.profile_change_undone"
+
+
+@dataclass(frozen=True)
+class PricePeriod:
+    """Part of a booking's period at one unit price; ``amount`` is what the whole part costs (minor units)."""
+
+    starts_at: datetime
+    ends_at: datetime
+    unit_price: int
+    amount: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "from": self.starts_at.isoformat(),
+            "to": self.ends_at.isoformat(),
+            "unit_price": self.unit_price,
+            "amount": self.amount,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PricePeriod:
+        return cls(
+            datetime.fromisoformat(data["from"]),
+            datetime.fromisoformat(data["to"]),
+            int(data["unit_price"]),
+            int(data["amount"]),
+        )
+
+
+def _latest_price_event(booking_id: int) -> DomainEvent | None:
+    return (
+        DomainEvent.objects.filter(
+            target_type=ContentType.objects.get_for_model(Booking),
+            target_id=str(booking_id),
+            verb__in=(PROFILE_CHANGED, PROFILE_CHANGE_UNDONE),
+        )
+        .order_by("-id")
+        .first()
+    )
+
+
+def price_schedule(booking: Booking) -> list[PricePeriod]:
+    """What each part of a booking costs. One period at its price, unless its profile was changed: then
+    each part keeps the price it was used at, and the amounts sum to ``total_price``. Billing charges
+    from this (the schedule lives in the audit event of the latest change)."""
+    event = _latest_price_event(booking.pk)
+    if event is not None and event.data.get("price_schedule"):
+        return [PricePeriod.from_json(p) for p in event.data["price_schedule"]]
+    return [
+        PricePeriod(booking.starts_at, booking.ends_at, int(booking.unit_price or 0), int(booking.total_price or 0))
+    ]
+
+
+def _reprice(schedule: list[PricePeriod], at: datetime, ends_at: datetime, unit: int, grid: int) -> list[PricePeriod]:
+    """The schedule with [at, end) at ``unit`` per grid unit; what came before keeps its price (the
+    period ``at`` falls in is cut, its amount prorated per second as billing would)."""
+    out: list[PricePeriod] = []
+    for p in schedule:
+        if p.ends_at <= at:
+            out.append(p)
+        elif p.starts_at < at:
+            length = int((p.ends_at - p.starts_at).total_seconds())
+            used = int((at - p.starts_at).total_seconds())
+            out.append(PricePeriod(p.starts_at, at, p.unit_price, prorate(p.amount, used, length)))
+    rest = int((ends_at - at).total_seconds())
+    out.append(PricePeriod(at, ends_at, unit, prorate(unit, rest, grid)))
+    return out
+
+
+def _claim(booking: Booking) -> dict[str, Any]:
+    return {"profile": booking.profile_id, **booking.resources()}
+
+
+def _others_peak(offering_id: int, booking: Booking, start: datetime, end: datetime) -> list[int]:
+    """Peak use by every claim but this booking's over [start, end) (inside its period: its own claim
+    covers all of it, so that is the peak less its own)."""
+    peak = offering_peak(offering_id, start, end)
+    own = [booking.vcpus, booking.ram_mib, booking.disk_gb, booking.bandwidth_mbps]
+    return [p - o for p, o in zip(peak, own, strict=True)]
+
+
+def booking_change_profile(*, actor: Any, booking_id: int, profile_id: int) -> Booking:
+    """Move a live booking to another profile of its offering; the rest of it is repriced.
+
+    Rules: only its renter (or staff; the offering's owner gets 403, anyone else 404); only while
+    confirmed, provisioning or running (not under a preemption notice, not ended); the offering must
+    sell the profile with the booking's pricing model and currency, and auction bookings cannot change
+    (their price is their round's, for their profile). The new claim must fit the offering over the
+    booking's period: checked under the offering's row lock (the capacity trigger is the backstop),
+    else SliceTaken (409) and nothing changes. From now (or the start, if not started) to the end the
+    booking costs the new unit price (fixed: the new profile's price; dynamic: today's dynamic price
+    for it); the part already used keeps its price. The schedule of prices is recorded in the audit
+    event (billing charges from it, see price_schedule), the funds check is asked for any extra and
+    ``on_booking_changed`` fires after commit.
+    """
+    now = clock.now()
+    booking = Booking.objects.select_related("offering").filter(pk=booking_id).first()
+    authenticated = bool(getattr(actor, "is_authenticated", False))
+    if booking is None or (booking.renter_id != getattr(actor, "pk", None) and not (authenticated and actor.is_staff)):
+        if booking is not None and authenticated and actor.has_perm("owners.change_offering", booking.offering):
+            raise PermissionDeniedError("Only the renter can change a booking's profile.")
+        raise NotFoundError("No such booking.")
+    if booking.pricing_model == PricingModel.AUCTION:
+        raise DomainError(
+            "An auction booking cannot change profile: its price was set by its auction round for that profile. "
+            "Release it and bid for the profile you need.",
+            field="profile",
+        )
+    policy = (
+        PricingPolicy.objects.select_related("profile")
+        .filter(offering_id=booking.offering_id, profile_id=profile_id)
+        .first()
+    )
+    if policy is None:
+        raise ValidationFailed({"profile": ["This offering does not sell that profile."]})
+    profile = policy.profile
+    if policy.model != booking.pricing_model:
+        raise ValidationFailed(
+            {
+                "profile": [
+                    f"This offering sells {profile.name} by {policy.get_model_display().lower()} and your booking "
+                    f"has a {booking.get_pricing_model_display().lower()}: it can only change to a profile sold "
+                    "the same way."
+                ]
+            }
+        )
+    if policy.currency != booking.currency:
+        raise ValidationFailed(
+            {"profile": [f"{profile.name} is priced in {policy.currency}; your booking is in {booking.currency}."]}
+        )
+    too_big = booking.offering.fits(profile)
+    if too_big:
+        raise ValidationFailed({"profile": [f"Larger than the offering: {', '.join(too_big)}."]})
+    try:
+        with transaction.atomic():
+            return _change_profile(actor=actor, booking_id=booking.pk, policy=policy, now=now)
+    except IntegrityError as exc:
+        if not is_capacity_violation(exc):
+            raise
+        raise SliceTaken(
+            f"The offering has no capacity left for the {profile.name} profile during your booking; "
+            "it keeps its profile."
+        ) from exc
+
+
+def _change_profile(*, actor: Any, booking_id: int, policy: PricingPolicy, now: datetime) -> Booking:
+    profile = policy.profile
+    # Lock order as everywhere: booking, then offering.
+    locked = Booking.objects.select_for_update().select_related("profile").get(pk=booking_id)
+    if locked.state not in CHANGEABLE_STATES:
+        why = " (it is under a preemption notice)" if locked.state == S.NOTICE else ""
+        raise InvalidTransition(f"A booking that is {locked.state} cannot change profile{why}.")
+    if locked.profile_id == profile.pk:
+        raise ValidationFailed({"profile": ["The booking already has this profile."]})
+    at = max(now.replace(microsecond=0), locked.starts_at)
+    if at >= locked.ends_at:
+        raise InvalidTransition("This booking is over: there is nothing left to change.")
+    offering = Offering.objects.select_for_update(no_key=True).get(pk=locked.offering_id)
+    if offering.status != Offering.Status.PUBLISHED:
+        raise OfferingNotSelling(f"The offering {offering.name} is {offering.status}: it sells nothing new.")
+    capacity = offering.capacity()
+    others = _others_peak(offering.pk, locked, locked.starts_at, locked.ends_at)
+    if not _fits(others, _need(profile), capacity):
+        raise SliceTaken(
+            f"The offering has no capacity left for the {profile.name} profile during your booking "
+            f"(until {locked.ends_at:%Y-%m-%d %H:%M:%S} UTC); it keeps its {locked.profile.name} profile."
+        )
+    util = None
+    if policy.model == PricingPolicy.Model.DYNAMIC:
+        rest = others if at == locked.starts_at else _others_peak(offering.pk, locked, at, locked.ends_at)
+        util = utilisation(rest, capacity)
+        unit = dynamic_unit_price(policy, util)
+    else:
+        unit = int(policy.price_per_unit or 0)
+    before = price_schedule(locked)
+    after = _reprice(before, at, locked.ends_at, unit, locked.grid_seconds)
+    old_total = sum(p.amount for p in before)
+    new_total = sum(p.amount for p in after)
+    extra = new_total - old_total
+    if extra > 0:
+        renter = User.objects.get(pk=locked.renter_id)
+        hooks.funds_check(renter, offering, profile, extra, locked.currency)
+    if extra:
+        hooks.price_change_check(locked, new_total)
+    old = {**_claim(locked), "unit_price": locked.unit_price, "total_price": locked.total_price}
+    fields = {
+        "profile_id": profile.pk,
+        **profile.resources(),
+        "unit_price": unit,
+        "total_price": new_total,
+        "updated_at": now,
+    }
+    if not Booking.objects.filter(pk=locked.pk, state=locked.state).update(**fields):
+        raise ConflictError("This booking changed meanwhile; reload and try again.")
+    for key, value in fields.items():
+        setattr(locked, key, value)
+    locked.profile = profile
+    record_event(
+        actor=actor,
+        verb=PROFILE_CHANGED,
+        target=locked,
+        data={
+            "from": old,
+            "to": {**_claim(locked), "unit_price": unit, "total_price": new_total},
+            "at": at.isoformat(),
+            "extra": extra,
+            "currency": locked.currency,
+            "utilisation": round(util, 4) if util is not None else None,
+            "price_schedule_before": [p.as_json() for p in before],
+            "price_schedule": [p.as_json() for p in after],
+        },
+    )
+    PriceHistory.objects.create(
+        offering=offering,
+        profile=profile,
+        at=now,
+        unit_price=unit,
+        currency=locked.currency,
+        utilisation=util,
+        source=policy.model,
+    )
+    hooks.fire_on_commit("on_booking_changed", locked.pk)
+    return locked
+
+
+def booking_profile_change_undo(*, actor: Any, booking_id: int, reason: str) -> Booking | None:
+    """Put a booking back as it was before its latest profile change: claim, prices and schedule.
+
+    For provisioning, when the cloud refused the resize: the renter keeps, and pays for, the profile
+    their server still has. Does nothing (None) if the booking no longer claims capacity or has changed
+    since; if its old claim no longer fits the offering (a refused shrink whose room was sold
+    meanwhile), the change stays, is logged, and None is returned.
+    """
+    with transaction.atomic():
+        locked = Booking.objects.select_for_update().filter(pk=booking_id).first()
+        if locked is None or locked.state not in CLAIMING_STATES:
+            return None
+        event = _latest_price_event(locked.pk)
+        if event is None or event.verb != PROFILE_CHANGED or event.data["to"]["profile"] != locked.profile_id:
+            return None
+        old = event.data["from"]
+        offering = Offering.objects.select_for_update(no_key=True).get(pk=locked.offering_id)
+        need = [int(old[r]) for r in RESOURCES]
+        if not _fits(_others_peak(offering.pk, locked, locked.starts_at, locked.ends_at), need, offering.capacity()):
+            log.warning("booking %s: profile change not undone, its old claim no longer fits", locked.pk)
+            return None
+        fields = {
+            "profile_id": int(old["profile"]),
+            **{r: int(old[r]) for r in RESOURCES},
+            "unit_price": old["unit_price"],
+            "total_price": old["total_price"],
+            "updated_at": clock.now(),
+        }
+        Booking.objects.filter(pk=locked.pk, state=locked.state).update(**fields)
+        for key, value in fields.items():
+            setattr(locked, key, value)
+        record_event(
+            actor=actor,
+            verb=PROFILE_CHANGE_UNDONE,
+            target=locked,
+            data={
+                "from": event.data["to"],
+                "to": old,
+                "undoes": event.pk,
+                "reason": reason,
+                "currency": locked.currency,
+                "price_schedule": event.data["price_schedule_before"],
+            },
+        )
+        hooks.fire_on_commit("on_booking_changed", locked.pk)
+    return locked
+
+
 # ---- preemption ---------------------------------------------------------------------------------
 
 
@@ -916,7 +1194,7 @@ def auctions_clear_due(
     for i in range(0, len(offering_ids), batch):
         ids = offering_ids[i : i + batch]
         try:
-            part = _clear_offerings(ids, now)
+            part = _clear_offerings_retrying(ids, now)
         except IntegrityError as exc:
             if not is_capacity_violation(exc) or len(ids) == 1:
                 if is_capacity_violation(exc):  # nothing of this offering changed; it is retried next run
@@ -926,7 +1204,7 @@ def auctions_clear_due(
             part = ClearingResult()  # isolate the offending offering: clear this batch one by one
             for one in ids:
                 try:
-                    sub = _clear_offerings([one], now)
+                    sub = _clear_offerings_retrying([one], now)
                 except IntegrityError as inner:
                     if not is_capacity_violation(inner):
                         raise
@@ -939,6 +1217,23 @@ def auctions_clear_due(
         result.bids += part.bids
         result.winners += part.winners
     return result
+
+
+DEADLOCK_RETRIES = 3
+
+
+def _clear_offerings_retrying(offering_ids: list[int], now: datetime) -> ClearingResult:
+    """_clear_offerings, again if PostgreSQL broke a deadlock by aborting it. Funds checks lock what
+    they read (billing locks each renter's balance) in rank order, so two workers clearing at once may
+    meet the same renters in opposite orders; the aborted batch changed nothing and is simply redone."""
+    for attempt in range(DEADLOCK_RETRIES + 1):
+        try:
+            return _clear_offerings(offering_ids, now)
+        except OperationalError as exc:
+            if getattr(exc.__cause__, "sqlstate", None) != "40P01" or attempt == DEADLOCK_RETRIES:
+                raise
+            log.warning("clearing of offerings %s hit a deadlock; retrying", offering_ids[:5])
+    raise AssertionError("unreachable")
 
 
 _BIDS_SQL = """
@@ -970,9 +1265,136 @@ WHERE offering_id = ANY(%s) AND state IN ('confirmed', 'provisioning', 'running'
 """
 
 
+def _allocate(
+    group: list[tuple], offering: Offering, claims: Any, by_round: dict[int, AuctionRound], skip: Any
+) -> tuple[list[tuple], list[tuple]]:
+    """One greedy pass over an offering's bids in rank order: (winners, losers); bids in ``skip`` take part not."""
+    timeline = Timeline.build(offering.capacity(), claims)
+    won: list[tuple] = []
+    lost: list[tuple] = []
+    for b in group:
+        if b[0] in skip:
+            continue
+        need = (b[6], b[7], b[8], b[9])
+        r = by_round[b[2]]  # a bid's period is its round's
+        if timeline.fits(r.starts_at, r.ends_at, need):
+            timeline.claim(r.starts_at, r.ends_at, need)
+            won.append(b)
+        else:
+            lost.append(b)
+    return won, lost
+
+
+def _uniform_price(r: AuctionRound, lost: list[tuple]) -> int:
+    """The uniform price of a round: its highest losing bid, at least the reserve."""
+    return max(max((b[3] for b in lost), default=r.reserve_price), r.reserve_price)
+
+
+def _units(r: AuctionRound, offering: Offering) -> int:
+    return int((r.ends_at - r.starts_at).total_seconds()) // offering.grid_seconds
+
+
+class _ClearingFunds:
+    """Clearing with a funds check: every would-be winner is asked, in rank order, with what it would pay.
+
+    The rule, the same for both clearing rules and deterministic (rank order, offerings by id): a
+    winner whose funds check refuses is out of the round as if its bid had never been placed: it
+    takes no capacity and sets no price. After a refusal the offering is allocated again without it,
+    so the next bid in rank order takes the capacity, and the uniform price (the highest bid still
+    losing, at least the reserve) is computed again from that allocation; the winners are then asked
+    at that price. A winner already approved is asked again only if what it would pay grew (bids of
+    another shape can move the price up; funds checks are monotone, so a lower amount needs no new
+    answer). The amount asked is the win plus the renter's other wins approved in this clearing
+    (they are not in the database yet), so one balance never pays for two wins. At most one pass
+    per refusal, plus one, per offering.
+    """
+
+    def __init__(self, by_round: dict[int, AuctionRound], offerings: dict[int, Offering]) -> None:
+        self.by_round = by_round
+        self.offerings = offerings
+        self.refused: dict[int, tuple[tuple, str]] = {}  # bid id -> (bid row, the check's reason)
+        self.committed: dict[int, int] = defaultdict(int)  # renter -> wins approved on earlier offerings
+        self.renters: dict[int, User] = {}
+        self.profiles: dict[int, SliceProfile] = {}
+
+    def _load(self, group: list[tuple]) -> None:
+        renter_ids = {b[1] for b in group} - set(self.renters)
+        profile_ids = {self.by_round[b[2]].profile_id for b in group} - set(self.profiles)
+        self.renters.update(User.objects.in_bulk(renter_ids))
+        self.profiles.update(SliceProfile.objects.in_bulk(profile_ids))
+
+    def allocate(self, group: list[tuple], offering: Offering, claims: Any) -> tuple[list[tuple], list[tuple]]:
+        self._load(group)
+        approved: dict[int, int] = {}  # bid id -> the amount its check passed at
+        while True:
+            won, lost = _allocate(group, offering, claims, self.by_round, self.refused)
+            lost_of: dict[int, list[tuple]] = defaultdict(list)
+            for b in lost:
+                lost_of[b[2]].append(b)
+            in_offering: dict[int, int] = defaultdict(int)
+            for b in won:
+                r = self.by_round[b[2]]
+                unit = min(_uniform_price(r, lost_of[r.pk]), b[3]) if r.clearing_rule == "uniform" else b[3]
+                amount = unit * _units(r, offering)
+                asked = self.committed[b[1]] + in_offering[b[1]] + amount
+                if asked > approved.get(b[0], -1):
+                    try:
+                        hooks.funds_check(self.renters[b[1]], offering, self.profiles[r.profile_id], asked, r.currency)
+                    except DomainError as exc:
+                        self.refused[b[0]] = (b, exc.message)
+                        break
+                    approved[b[0]] = asked
+                in_offering[b[1]] += amount
+            else:
+                for renter_id, amount in in_offering.items():
+                    self.committed[renter_id] += amount
+                return won, lost
+
+
+def _refusal_reason(reason: str) -> str:
+    return f"Refused at clearing: {reason} The capacity went to the next bid."[:300]
+
+
+def _refusal_message(b: tuple, r: AuctionRound, offering: Offering, reason: str) -> str:
+    return (
+        f"Your bid of {_money(b[3], r.currency)} on {offering.name} ({r.starts_at:%Y-%m-%d %H:%M} UTC) won capacity "
+        f"but could not be confirmed: {reason} The capacity went to the next bid."
+    )
+
+
+def _refusal_events(
+    refused: dict[int, tuple[tuple, str]], by_round: dict[int, AuctionRound], now: datetime, ctx: Any
+) -> list[DomainEvent]:
+    """One audit record per refused win (requested -> rejected), as _move would write it."""
+    booking_type = ContentType.objects.get_for_model(Booking)
+    return [
+        DomainEvent(
+            created_at=now,
+            verb="booking.rejected",
+            target_type=booking_type,
+            target_id=str(bid_id),
+            target_repr=f"booking {bid_id} (rejected)",
+            request_id=ctx.request_id,
+            ip=ctx.ip,
+            source=ctx.source if ctx.source != "system" else "task",
+            data={
+                "from": "requested",
+                "to": "rejected",
+                "reason": _refusal_reason(reason),
+                "round": b[2],
+                "bid": b[3],
+                "currency": by_round[b[2]].currency,
+            },
+        )
+        for bid_id, (b, reason) in refused.items()
+    ]
+
+
 def _clear_offerings(offering_ids: list[int], now: datetime) -> ClearingResult:
     """Serve the due rounds' bids of these offerings: per offering, by price per resource-second,
-    then renter priority, then arrival, while capacity allows. Pay-as-bid or uniform price per round."""
+    then renter priority, then arrival, while capacity allows. Pay-as-bid or uniform price per round.
+    With a funds check registered every would-be winner is asked first (rules: _ClearingFunds); a
+    refused one ends rejected with the check's reason, is told, and its capacity goes to the next bid."""
     result = ClearingResult()
     with transaction.atomic():
         rounds = list(
@@ -1013,21 +1435,22 @@ def _clear_offerings(offering_ids: list[int], now: datetime) -> ClearingResult:
             factor[r.pk] = (seconds / o.grid_seconds) / (weight * seconds)
         winners: list[tuple] = []
         losers: dict[int, list[tuple]] = defaultdict(list)
-        for oid, group in bids_of.items():
-            timeline = Timeline.build(offerings[oid].capacity(), claims.get(oid, ()))
+        # Without a funds check (the engine alone, the benchmark) each offering is one greedy pass.
+        funds = _ClearingFunds(by_round, offerings) if hooks.receivers("funds_check") else None
+        for oid in sorted(bids_of):
+            group = bids_of[oid]
             group.sort(key=lambda b: (-b[3] * factor[b[2]], -b[5], b[4], b[0]))
-            for b in group:
-                need = (b[6], b[7], b[8], b[9])
-                r = by_round[b[2]]  # a bid's period is its round's
-                if timeline.fits(r.starts_at, r.ends_at, need):
-                    timeline.claim(r.starts_at, r.ends_at, need)
-                    winners.append(b)
-                else:
-                    losers[b[2]].append(b)
+            if funds is None:
+                served, unserved = _allocate(group, offerings[oid], claims.get(oid, ()), by_round, {})
+            else:
+                served, unserved = funds.allocate(group, offerings[oid], claims.get(oid, ()))
+            winners.extend(served)
+            for b in unserved:
+                losers[b[2]].append(b)
+        refused = funds.refused if funds is not None else {}
         for r in rounds:
             if r.clearing_rule == "uniform":
-                highest_loser = max((b[3] for b in losers[r.pk]), default=r.reserve_price)
-                r.clearing_price = max(highest_loser, r.reserve_price)
+                r.clearing_price = _uniform_price(r, losers[r.pk])
         win_ids, win_prices, win_totals = [], [], []
         round_winners: dict[int, list[list[int]]] = defaultdict(list)
         for b in winners:
@@ -1039,6 +1462,9 @@ def _clear_offerings(offering_ids: list[int], now: datetime) -> ClearingResult:
             win_totals.append(price * units)
             round_winners[r.pk].append([b[0], price])
         lose_ids = [b[0] for group in losers.values() for b in group]
+        refused_of: dict[int, list[list[Any]]] = defaultdict(list)
+        for bid_id, (b, reason) in refused.items():
+            refused_of[b[2]].append([bid_id, reason])
         event_ctx = audit_context.current()
         round_type = ContentType.objects.get_for_model(AuctionRound)
         events, history = [], []
@@ -1046,7 +1472,7 @@ def _clear_offerings(offering_ids: list[int], now: datetime) -> ClearingResult:
             won = round_winners[r.pk]
             if r.clearing_rule != "uniform":
                 r.clearing_price = min((p for _, p in won), default=None)
-            r.winners_count, r.bids_count = len(won), len(won) + len(losers[r.pk])
+            r.winners_count, r.bids_count = len(won), len(won) + len(losers[r.pk]) + len(refused_of[r.pk])
             for price in sorted({p for _, p in won}):
                 history.append(
                     PriceHistory(
@@ -1075,7 +1501,14 @@ def _clear_offerings(offering_ids: list[int], now: datetime) -> ClearingResult:
                         "reserve": r.reserve_price,
                         "confirmed": won,
                         "outbid": [b[0] for b in losers[r.pk]],
-                        "transition": {"from": "requested", "to_winners": "confirmed", "to_losers": "outbid"},
+                        # [bid, reason]: winners the funds check refused (their capacity went to the next bid)
+                        "rejected": refused_of[r.pk],
+                        "transition": {
+                            "from": "requested",
+                            "to_winners": "confirmed",
+                            "to_losers": "outbid",
+                            "to_refused": "rejected",
+                        },
                     },
                 )
             )
@@ -1091,6 +1524,12 @@ def _clear_offerings(offering_ids: list[int], now: datetime) -> ClearingResult:
             if lose_ids:
                 # Losers become outbid and are told, in one statement.
                 cur.execute(_OUTBID_SQL, [now, lose_ids, now])
+            if refused:
+                cur.execute(
+                    "UPDATE scheduling_booking AS b SET state = 'rejected', reason = v.reason, updated_at = %s "
+                    "FROM unnest(%s::bigint[], %s::text[]) AS v(id, reason) WHERE b.id = v.id AND b.state = 'requested'",
+                    [now, list(refused), [_refusal_reason(reason) for _, reason in refused.values()]],
+                )
             cur.execute(
                 "UPDATE scheduling_auctionround AS r SET state = 'cleared', cleared_at = %s, "
                 "clearing_price = v.price, winners_count = v.winners, bids_count = v.bids "
@@ -1106,13 +1545,25 @@ def _clear_offerings(offering_ids: list[int], now: datetime) -> ClearingResult:
             )
         for r in rounds:
             r.state, r.cleared_at = AuctionRound.State.CLEARED, now
+        if refused:
+            events.extend(_refusal_events(refused, by_round, now, event_ctx))
+            Notification.objects.bulk_create(
+                Notification(
+                    user_id=b[1],
+                    booking_id=bid_id,
+                    kind=Notification.Kind.INFO,
+                    message=_refusal_message(b, by_round[b[2]], offerings[b[10]], reason)[:500],
+                    created_at=now,
+                )
+                for bid_id, (b, reason) in refused.items()
+            )
         PriceHistory.objects.bulk_create(history)
         DomainEvent.objects.bulk_create(events)
         prices = dict(zip(win_ids, win_prices, strict=True))
         for booking_id in win_ids:
             hooks.fire_on_commit("on_booking_confirmed", booking_id)
             hooks.fire_on_commit("on_bid_won", booking_id, prices[booking_id])
-        for booking_id in lose_ids:
+        for booking_id in [*lose_ids, *refused]:
             hooks.fire_on_commit("on_bid_lost", booking_id)
         result.rounds, result.bids, result.winners = len(rounds), len(bids), len(win_ids)
     return result
@@ -1122,7 +1573,9 @@ __all__ = [
     "TRANSITIONS",
     "ClearingResult",
     "auctions_clear_due",
+    "booking_change_profile",
     "booking_preempt",
+    "booking_profile_change_undo",
     "booking_release",
     "booking_request",
     "booking_transition",
@@ -1130,5 +1583,6 @@ __all__ = [
     "offering_peak",
     "offering_preempt_all",
     "preemptions_end_due",
+    "price_schedule",
     "quote_create",
 ]

@@ -225,10 +225,11 @@ def test_owner_sets_short_notice_multiple_and_only_their_own(owner, other_owner,
     assert OfferingBillingPolicy.objects.get().short_notice_credit_percent == 250
 
 
-def test_winning_bid_places_a_hold_and_a_win_beyond_the_funds_fails_the_booking(
+def test_winning_bid_places_a_hold_and_a_win_beyond_the_funds_is_refused_at_clearing(
     renter, owner, django_capture_on_commit_callbacks
 ):
-    """Bids are funds-checked when placed, not held; at clearing each win is held, and one that no longer fits fails."""
+    """Bids are funds-checked when placed, not held; clearing asks again, holds each win, and refuses one
+    that no longer fits (it takes no capacity and costs nothing)."""
     offer = factories.auction_offering(owner, reserve=10, closes=600)
     fund(renter, 1000)
     bids = []
@@ -249,7 +250,7 @@ def test_winning_bid_places_a_hold_and_a_win_beyond_the_funds_fails_the_booking(
     first, second = (Booking.objects.get(pk=b.pk) for b in bids)
     assert (first.state, first.total_price) == ("confirmed", 700)
     assert BookingCharge.objects.get(booking_id=first.pk).state == "held"
-    assert second.state == "failed" and "Your balance is 3.00 USD" in second.reason
+    assert second.state == "rejected" and "Your balance is 3.00 USD" in second.reason
     assert not BookingCharge.objects.filter(booking_id=second.pk).exists()
     assert balances(renter, owner) == (300, 700, 0, 0)
 

@@ -60,7 +60,7 @@ def booking(
         grid_seconds=offering.grid_seconds,
         currency="USD",
         unit_price=10,
-        total_price=100,
+        total_price=10 * (seconds // offering.grid_seconds),  # as the engine prices it: unit × grid units
         confirmed_at=clock.now(),
     )
 
