@@ -34,6 +34,7 @@ from scheduling.slices import RESOURCES, SliceKey, Timeline, align_up, utilisati
 
 MAX_RANGE = timedelta(days=31)
 MAX_CANDIDATES = 2000  # grid points examined per offering/profile before giving up
+FIXED, AUCTION, DYNAMIC = PricingPolicy.Model.FIXED, PricingPolicy.Model.AUCTION, PricingPolicy.Model.DYNAMIC
 
 
 @dataclass
@@ -131,9 +132,17 @@ def slices_search(*, user: User | None, q: SearchQuery, limit: int | None = None
 
 
 def _candidates(catalogue: dict[str, Any], q: SearchQuery) -> list[PricingPolicy]:
-    """The published catalogue's policies matching the query, cheapest per second first (or by id)."""
+    """The published catalogue's policies matching the query, cheapest per second first (or by id).
+
+    Remembered per catalogue for each distinct filter (renters ask for a handful of sizes), so a
+    search does not scan the whole catalogue; the memo goes with the catalogue when it changes."""
     region = q.region.upper() if q.region else None
     vcpus, ram, disk, bandwidth = q.vcpus or 0, q.ram_mib or 0, q.disk_gb or 0, q.bandwidth_mbps or 0
+    memo = catalogue["candidates"]
+    memo_key = (vcpus, ram, disk, bandwidth, q.profile_id, q.offering_id, region, q.ordering == "price")
+    found = memo.get(memo_key)
+    if found is not None:
+        return found
     out = [
         p
         for (v, r, d, b, profile_id, offering_id, offering_region, p) in catalogue["rows"]
@@ -147,6 +156,9 @@ def _candidates(catalogue: dict[str, Any], q: SearchQuery) -> list[PricingPolicy
     ]
     if q.ordering != "price":
         out.sort(key=lambda p: (p.offering_id, p.profile_id))
+    if len(memo) >= 512:  # bounded: odd filters from many clients must not grow a process forever
+        memo.clear()
+    memo[memo_key] = out
     return out
 
 
@@ -246,7 +258,7 @@ def _catalogue() -> dict[str, Any]:
         )
         for p in policies
     ]
-    fresh = {"fingerprint": fingerprint, "rows": rows, "windows": dict(windows)}
+    fresh = {"fingerprint": fingerprint, "rows": rows, "windows": dict(windows), "candidates": {}}
     _CATALOGUE[connection.settings_dict["NAME"]] = fresh
     return fresh
 
@@ -327,37 +339,42 @@ def _slices_for(
     length = _length_for(offering, q)
     if length is None:
         return out
+    offering_id, profile_id, model, profile = offering.id, p.profile_id, p.model, p.profile
     grid = offering.grid_seconds
     timelines = ctx["timelines"]
-    tl = timelines.get(offering.pk)
+    tl = timelines.get(offering_id)
     if tl is None:
-        tl = timelines[offering.pk] = Timeline.build(offering.capacity(), ctx["claims"].get(offering.pk, ()))
-    open_at = window_intervals(ctx["windows"].get(offering.pk, []), offering.timezone, begin, q.end)
-    need = [p.profile.vcpus, p.profile.ram_mib, p.profile.disk_gb, p.profile.bandwidth_mbps]
+        tl = timelines[offering_id] = Timeline.build(offering.capacity(), ctx["claims"].get(offering_id, ()))
+    open_at = window_intervals(ctx["windows"].get(offering_id, []), offering.timezone, begin, q.end)
+    need = [profile.vcpus, profile.ram_mib, profile.disk_gb, profile.bandwidth_mbps]
     closes = timedelta(seconds=int(p.bidding_closes_seconds or 0))
     t = align_up(begin, grid)
     step = timedelta(seconds=grid)
     span = timedelta(seconds=length)
+    # Fast paths for the common case: open all along (no windows) and nothing claimed yet.
+    always_open = len(open_at) == 1 and open_at[0][0] <= t and open_at[0][1] >= q.end
+    unclaimed = not tl.points and tl.fits(t, t + span, need)
+    ceiling = _minor_ceiling(q.max_price, p.currency) if q.max_price is not None else None
     examined = 0
     while t + span <= q.end and len(out) < q.per_offering and examined < MAX_CANDIDATES:
         examined += 1
         end = t + span
-        if p.model == PricingPolicy.Model.AUCTION and t - closes <= now:
+        if model == AUCTION and t - closes <= now:
             t += step
             continue
-        if not covers(open_at, t, end):
+        if not always_open and not covers(open_at, t, end):
             t = _next_open(open_at, t, grid) or q.end
             continue
-        if not tl.fits(t, end, need):
+        if not unclaimed and not tl.fits(t, end, need):
             t += step
             continue
         util = 0.0
         auction = None
-        if p.model == PricingPolicy.Model.FIXED:
+        if model == FIXED:
             unit = int(p.price_per_unit or 0)
-        elif p.model == PricingPolicy.Model.AUCTION:
+        elif model == AUCTION:
             unit = int(p.reserve_price or 0)
-            rnd = ctx["rounds"].get((offering.pk, p.profile_id, t, end))
+            rnd = ctx["rounds"].get((offering_id, profile_id, t, end))
             auction = {
                 "round": rnd.pk if rnd else None,
                 "state": "open",
@@ -370,16 +387,16 @@ def _slices_for(
         else:
             util = utilisation(tl.peak(t, end), offering.capacity())
             unit = dynamic_unit_price(p, util)
-        if q.max_price is not None and unit > _minor_ceiling(q.max_price, p.currency):
+        if ceiling is not None and unit > ceiling:
             t += step
             continue
-        key = SliceKey(offering.pk, p.profile_id, int(t.timestamp()), length)
+        key = SliceKey(offering_id, profile_id, int(t.timestamp()), length)
         out.append(Slice(key, offering, p, t, end, unit, length // grid, util, auction))
-        if p.model == PricingPolicy.Model.DYNAMIC:
+        if model == DYNAMIC:
             history.append(
                 PriceHistory(
-                    offering_id=offering.pk,
-                    profile_id=p.profile_id,
+                    offering_id=offering_id,
+                    profile_id=profile_id,
                     at=now,
                     unit_price=unit,
                     currency=p.currency,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from urllib.parse import urlencode
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
@@ -20,6 +21,7 @@ from scheduling.api.serializers import (
     SliceSearchSerializer,
     SliceSerializer,
     UsageSerializer,
+    slice_data,
 )
 
 
@@ -61,18 +63,20 @@ class TimeslotListView(_MarketView):
         found = selectors.slices_search(user=request.user, q=q, limit=offset + limit + 1)  # type: ignore[arg-type]
         more = len(found) > offset + limit
         page = found[offset : offset + limit]
+        shared: dict = {}
 
         def link(new_offset: int) -> str:
-            params = request.query_params.copy()
-            params["offset"], params["limit"] = str(new_offset), str(limit)
-            return request.build_absolute_uri(request.path) + "?" + params.urlencode()
+            kept = [
+                (k, v) for k, values in request.query_params.lists() if k not in ("offset", "limit") for v in values
+            ]
+            return f"{request.build_absolute_uri(request.path)}?{urlencode([*kept, ('offset', new_offset), ('limit', limit)])}"
 
         return Response(
             {
                 "count": None if more else len(found),
                 "next": link(offset + limit) if more else None,
                 "previous": link(max(offset - limit, 0)) if offset else None,
-                "results": SliceSerializer(page, many=True).data,
+                "results": [slice_data(s, shared) for s in page],
             }
         )
 

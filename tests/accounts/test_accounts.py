@@ -152,6 +152,19 @@ def test_api_token_is_stored_hashed_and_authenticates(renter):
     assert refused.json()["detail"] == "Invalid or revoked API token."
 
 
+def test_api_token_of_a_deactivated_user_is_refused_and_use_is_recorded(renter):
+    from accounts.services import api_token_create
+
+    _, raw = api_token_create(actor=renter, name="ci")
+    api = Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert api.get("/api/v1/me").json()["email"] == renter.email
+    assert ApiToken.objects.get(user=renter).last_used_at is not None
+    User.objects.filter(pk=renter.pk).update(is_active=False)
+    refused = api.get("/api/v1/me")
+    assert refused.status_code == 401 and refused.json()["detail"] == "Invalid or revoked API token."
+    assert Client(HTTP_AUTHORIZATION="Bearer tsm_not-a-token").get("/api/v1/me").status_code == 401
+
+
 def test_api_without_credentials_is_401_json():
     response = Client().get("/api/v1/me")
     assert response.status_code in (401, 403)
