@@ -94,7 +94,7 @@ def _url(rng: random.Random) -> str:
     )
 
 
-def _client(i: int, token: str, stop_at: float, out, port: int | None = None) -> None:  # type: ignore[no-untyped-def]
+def _client(i: int, token: str, stop_at: float, seconds: float, out, port: int | None = None) -> None:  # type: ignore[no-untyped-def]
     from django.db import connection
 
     connection.close()
@@ -118,19 +118,21 @@ def _client(i: int, token: str, stop_at: float, out, port: int | None = None) ->
     rng = random.Random(i)
     lat: list[float] = []
     errors = 0
-    warm_until = stop_at - SECONDS
+    cpu = 0.0
+    warm_until = stop_at - seconds
     while time.time() < stop_at:
         measuring = time.time() >= warm_until
         url = _url(rng)
-        t = time.perf_counter()
+        c, t = time.process_time(), time.perf_counter()
         status, body = get(url)
         if not measuring:  # warm-up: imports, URL resolver, connection, catalogue; not measured
             continue
         lat.append(time.perf_counter() - t)
+        cpu += time.process_time() - c
         if status != 200 or not json.loads(body)["results"]:
             errors += 1
     connection.close()
-    out.put((lat, errors))
+    out.put((lat, errors, cpu))
 
 
 def _gunicorn() -> tuple[subprocess.Popen, int]:
@@ -164,6 +166,21 @@ def _gunicorn() -> tuple[subprocess.Popen, int]:
     raise RuntimeError("gunicorn did not open its port")
 
 
+def _run(clients: int, seconds: float, token: str, port: int | None) -> tuple[list[float], int, float, float]:
+    """``clients`` client processes for ``seconds`` after a warm-up: latencies, errors, client CPU, elapsed."""
+    ctx = mp.get_context("fork")
+    out = ctx.Queue()
+    begin = time.time() + 4.0  # start-up and warm-up of the client processes
+    procs = [ctx.Process(target=_client, args=(i, token, begin + seconds, seconds, out, port)) for i in range(clients)]
+    for p in procs:
+        p.start()
+    results = [out.get() for _ in procs]
+    for p in procs:
+        p.join()
+    lat = [x for r in results for x in r[0]]
+    return lat, sum(r[1] for r in results), sum(r[2] for r in results), seconds
+
+
 def main() -> None:
     import warnings
 
@@ -182,26 +199,6 @@ def main() -> None:
         )
         connections.close_all()
         server, port = _gunicorn() if SERVER == "gunicorn" else (None, None)
-        try:
-            ctx = mp.get_context("fork")
-            out = ctx.Queue()
-            begin = time.time() + 4.0  # start-up and warm-up of the client processes
-            with hooks.isolated():
-                procs = [
-                    ctx.Process(target=_client, args=(i, token, begin + SECONDS, out, port)) for i in range(CLIENTS)
-                ]
-                for p in procs:
-                    p.start()
-                results = [out.get() for _ in procs]
-                for p in procs:
-                    p.join()
-        finally:
-            if server is not None:
-                server.terminate()
-                server.wait(timeout=30)
-        lat = [x for r in results for x in r[0]]
-        errors = sum(r[1] for r in results)
-        elapsed = time.time() - begin
         where = (
             f"gunicorn --workers {WORKERS} --threads {THREADS}, HTTP keep-alive, "
             f"CONN_MAX_AGE={os.environ.get('BENCH_CONN_MAX_AGE', '0')}"
@@ -209,10 +206,22 @@ def main() -> None:
             else "in-process django.test.Client, one app process per client"
         )
         print(f"  server: {where}")
-        print(
-            f"  GET /api/v1/timeslots: {len(lat) / elapsed:,.0f} requests/s, p50 {_common.percentile(lat, 50) * 1000:.1f} ms, "
-            f"p99 {_common.percentile(lat, 99) * 1000:.1f} ms (target p99 < 50 ms); {errors} errors/empty"
-        )
+        try:
+            with hooks.isolated():
+                # One client first: the service time of a request on an otherwise idle server, and the
+                # CPU it costs the client process (with the in-process server: the whole app's CPU).
+                for clients, seconds in ((1, min(SECONDS, 5.0)), (CLIENTS, SECONDS)):
+                    lat, errors, cpu, elapsed = _run(clients, seconds, token, port)
+                    print(
+                        f"  GET /api/v1/timeslots, {clients:>2} client{'s' if clients > 1 else ' '}: "
+                        f"{len(lat) / elapsed:,.0f} requests/s, p50 {_common.percentile(lat, 50) * 1000:.1f} ms, "
+                        f"p99 {_common.percentile(lat, 99) * 1000:.1f} ms, client CPU {cpu / max(len(lat), 1) * 1000:.2f} ms"
+                        f"/request; {errors} errors/empty" + ("  (target p99 < 50 ms)" if clients > 1 else "")
+                    )
+        finally:
+            if server is not None:
+                server.terminate()
+                server.wait(timeout=30)
         from tests_free_invariant import overbooked
 
         print(f"  overbooked offerings in the data set: {len(overbooked())}")
