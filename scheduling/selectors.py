@@ -206,14 +206,15 @@ def _search(
 #
 # Every search needs the whole published catalogue (about 1,000 policies here) in price order, and
 # it changes rarely; reading and building it per request was most of a search's cost. Each process
-# keeps the last one it read, keyed by a fingerprint of the four tables it comes from (migration
-# 0006: row count and a sum of hashes of each row version's (xmin, ctid), so any insert, update or
-# delete, committed or made earlier in the same transaction, changes it). Every search checks the
-# fingerprint in the same call as its claims query (one round trip, no extra query) and reloads on
-# a mismatch, so a search never uses a catalogue older than the snapshot its claims come from.
+# keeps the last one it read, keyed by the catalogue's version (migration 0008: a row that triggers
+# on the four tables it comes from set to a fresh sequence number in every writing transaction, so
+# any insert, update or delete, committed or made earlier in the same transaction, changes it, and
+# a rolled-back change's number is never reused). Every search checks the version in the same call
+# as its claims query (one round trip, no extra query) and reloads on a mismatch, so a search never
+# uses a catalogue older than the snapshot its claims come from.
 
-# database name -> {"fingerprint", "rows", "windows"}; entries are replaced whole, never changed
-# in place, so threads of one process can share them.
+# database name -> {"fingerprint", "rows", "windows", "candidates"}; entries are replaced whole
+# (the candidates memo only gains entries), so threads of one process can share them.
 _CATALOGUE: dict[str, dict[str, Any]] = {}
 
 

@@ -77,6 +77,6 @@ $$;
 
 
 class Migration(migrations.Migration):
-    dependencies = [("scheduling", "0006_search_claims_function")]
+    dependencies = [("scheduling", "0007_offering_capacity_guard")]
 
     operations = [migrations.RunSQL(FORWARD, BACKWARD)]
