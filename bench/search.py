@@ -153,6 +153,8 @@ def _gunicorn() -> tuple[subprocess.Popen, int]:
     gunicorn = str(_common.ROOT / ".venv" / "bin" / "gunicorn")
     cmd = [gunicorn, "marketplace.wsgi:application", "--bind", f"127.0.0.1:{port}"]
     cmd += ["--workers", WORKERS, "--threads", THREADS, "--log-level", "warning"]
+    if os.environ.get("BENCH_WORKER_CLASS"):  # e.g. sync (one request at a time per worker, no keep-alive)
+        cmd += ["--worker-class", os.environ["BENCH_WORKER_CLASS"]]
     proc = subprocess.Popen(cmd, cwd=_common.ROOT, env=env)
     for _ in range(300):
         try:
