@@ -50,8 +50,8 @@ HOOK_NAMES = (
     # (booking, new_total_minor) -> None, inside the transaction before a booking's price changes
     # (profile change); raises DomainError to refuse a change the payer cannot be charged for
     "price_change_check",
-    # (booking_id) -> None, after commit: a booking's profile (its claim) and price changed; the
-    # latest audit event of the booking with a "price_schedule" says what each period costs
+    # (booking_id) -> None, after commit: a booking's profile (its claim) and price changed;
+    # Booking.price_schedule (scheduling.services.price_schedule) says what each period costs
     "on_booking_changed",
     # (booking) -> {"samples": [...], "totals": {...}, "seconds_held": int}: what provisioning metered,
     # shown by GET /api/v1/timeslots/{id}/usage; read-only, called inside a request

@@ -188,6 +188,12 @@ class Booking(models.Model):
     currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
     unit_price = models.BigIntegerField(null=True, blank=True, help_text="Price per grid unit (minor units).")
     total_price = models.BigIntegerField(null=True, blank=True, help_text="unit price × grid units (minor units).")
+    price_schedule = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="Set when the profile changed: the parts of the booking at their own prices "
+        "[{from, to, unit_price, amount}]; empty: one price for the whole booking.",
+    )
     quote = models.ForeignKey(Quote, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False)
     auction_round = models.ForeignKey(
         AuctionRound, null=True, blank=True, on_delete=models.PROTECT, related_name="bids", db_index=False

@@ -803,10 +803,9 @@ def _latest_price_event(booking_id: int) -> DomainEvent | None:
 def price_schedule(booking: Booking) -> list[PricePeriod]:
     """What each part of a booking costs. One period at its price, unless its profile was changed: then
     each part keeps the price it was used at, and the amounts sum to ``total_price``. Billing charges
-    from this (the schedule lives in the audit event of the latest change)."""
-    event = _latest_price_event(booking.pk)
-    if event is not None and event.data.get("price_schedule"):
-        return [PricePeriod.from_json(p) for p in event.data["price_schedule"]]
+    from this (Booking.price_schedule, written with the change; the audit event records it too)."""
+    if booking.price_schedule:
+        return [PricePeriod.from_json(p) for p in booking.price_schedule]
     return [
         PricePeriod(booking.starts_at, booking.ends_at, int(booking.unit_price or 0), int(booking.total_price or 0))
     ]
@@ -850,8 +849,8 @@ def booking_change_profile(*, actor: Any, booking_id: int, profile_id: int) -> B
     booking's period: checked under the offering's row lock (the capacity trigger is the backstop),
     else SliceTaken (409) and nothing changes. From now (or the start, if not started) to the end the
     booking costs the new unit price (fixed: the new profile's price; dynamic: today's dynamic price
-    for it); the part already used keeps its price. The schedule of prices is recorded in the audit
-    event (billing charges from it, see price_schedule), the funds check is asked for any extra and
+    for it); the part already used keeps its price. The schedule of prices is kept on the booking
+    and in the audit event (billing charges from it, see price_schedule), the funds check is asked for any extra and
     ``on_booking_changed`` fires after commit.
     """
     now = clock.now()
@@ -949,6 +948,7 @@ def _change_profile(*, actor: Any, booking_id: int, policy: PricingPolicy, now: 
         **profile.resources(),
         "unit_price": unit,
         "total_price": new_total,
+        "price_schedule": [p.as_json() for p in after],
         "updated_at": now,
     }
     if not Booking.objects.filter(pk=locked.pk, state=locked.state).update(**fields):
@@ -1010,6 +1010,9 @@ def booking_profile_change_undo(*, actor: Any, booking_id: int, reason: str) -> 
             **{r: int(old[r]) for r in RESOURCES},
             "unit_price": old["unit_price"],
             "total_price": old["total_price"],
+            "price_schedule": event.data["price_schedule_before"]
+            if len(event.data["price_schedule_before"]) > 1
+            else None,
             "updated_at": clock.now(),
         }
         Booking.objects.filter(pk=locked.pk, state=locked.state).update(**fields)

@@ -79,6 +79,8 @@ def test_growing_reprices_the_rest_and_the_used_part_keeps_its_price(owner, rent
         PricePeriod(T10 + 4 * MIN, T10 + 10 * MIN, 300, 1800),
     ]
     assert PriceHistory.objects.filter(profile=profile("Medium"), unit_price=300).count() == 1
+    # The schedule is kept on the booking itself (billing charges from it), not only in the audit log.
+    assert [p["amount"] for p in Booking.objects.get(pk=booking.pk).price_schedule] == [400, 1800]
 
 
 def test_shrinking_lowers_the_price_of_the_rest_only(owner, renter):
