@@ -162,3 +162,38 @@ def test_the_trigger_also_refuses_a_single_transaction_and_a_state_change(setup)
         Booking.objects.filter(pk=waiting.pk).update(state="confirmed")
     assert Booking.objects.get(pk=waiting.pk).state == "requested"
     assert overbooked_offerings() == []
+
+
+def test_a_claim_added_after_an_engine_booking_in_the_same_transaction_is_still_checked(setup):
+    """The booking function tells the deferred trigger it checked its own claim (migration 0010); a
+    claim written afterwards in the same transaction, by any path, must still be checked at commit."""
+    offer, renters = setup
+    profile = offer.pricing_policies.get().profile
+    key = factories.slice_id(offer, T10, 3600)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        for i in range(4):  # the engine fills the offering (4 Smalls), each checked under the lock
+            assert services.booking_request(actor=renters[i], slice_id=key).state == "confirmed"
+        with connection.cursor() as cur:
+            cur.execute("SELECT current_setting('scheduling.capacity_checked', true)")
+            assert f"|{offer.pk}/" in cur.fetchone()[0]  # the engine's claims are marked as checked
+        Booking.objects.create(  # a fifth claim, bypassing the engine: over capacity
+            renter=renters[4],
+            offering=offer,
+            profile=profile,
+            pricing_model="fixed",
+            state="confirmed",
+            starts_at=T10,
+            ends_at=T10 + timedelta(hours=1),
+            vcpus=1,
+            ram_mib=2048,
+            disk_gb=20,
+            bandwidth_mbps=250,
+            grid_seconds=60,
+            currency="USD",
+        )
+    assert Booking.objects.count() == 0
+    with transaction.atomic():  # the four alone commit
+        for i in range(4):
+            services.booking_request(actor=renters[i], slice_id=key)
+    assert Booking.objects.filter(state="confirmed").count() == 4
+    assert overbooked_offerings() == []
