@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 from decimal import Decimal
 from typing import Any
 
@@ -14,6 +15,7 @@ from scheduling.selectors import ORDERINGS, Slice
 from scheduling.slices import SliceKey
 
 
+@functools.lru_cache(maxsize=8192)  # pure; a search page formats the same few prices over and over
 def major(amount: int | None, currency: str) -> str | None:
     """Minor units as a major-unit decimal string ("0.50" for 50 USD cents)."""
     if amount is None:
@@ -78,6 +80,7 @@ class SliceSearchSerializer(serializers.Serializer):
         return attrs
 
 
+@functools.lru_cache(maxsize=8192)  # pure; slices of a page share their grid-aligned instants
 def _iso(value: Any) -> str:
     """A datetime as DRF's JSON encoder writes it (UTC as Z)."""
     text = value.isoformat()

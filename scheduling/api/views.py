@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import timedelta
+from types import MappingProxyType
 from urllib.parse import urlencode
 
+from django.http import QueryDict
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.generics import GenericAPIView
@@ -31,6 +34,20 @@ class _MarketView(GenericAPIView):
     filter_backends: list = []
 
 
+@functools.lru_cache(maxsize=1024)
+def _validated(items: tuple[tuple[str, tuple[str, ...]], ...]) -> MappingProxyType:
+    params = SliceSearchSerializer(data=QueryDict(urlencode([(k, v) for k, vs in items for v in vs])))
+    params.is_valid(raise_exception=True)
+    return MappingProxyType(dict(params.validated_data))
+
+
+def _search_params(query: QueryDict) -> MappingProxyType:
+    """The validated search parameters. Validation is a pure function of the query string, and
+    clients repeat theirs (pages, refreshes, the same sizes), so answers are remembered (read-only);
+    invalid input raises every time."""
+    return _validated(tuple(sorted((k, tuple(vs)) for k, vs in query.lists())))
+
+
 class TimeslotListView(_MarketView):
     """Available slices for the given needs and time range, with their price or auction state."""
 
@@ -39,9 +56,7 @@ class TimeslotListView(_MarketView):
 
     @extend_schema(parameters=[SliceSearchSerializer], responses=SliceSerializer(many=True))
     def get(self, request: Request) -> Response:
-        params = SliceSearchSerializer(data=request.query_params)
-        params.is_valid(raise_exception=True)
-        d = params.validated_data
+        d = _search_params(request.query_params)
         start = d.get("start") or clock.now()
         q = selectors.SearchQuery(
             start=start,

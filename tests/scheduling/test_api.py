@@ -265,3 +265,14 @@ def test_usage_shows_provisioning_samples_through_the_hook(renter, offer):
         assert (body["totals"], body["seconds_held"]) == ({"samples": 1}, 30)
     finally:
         hooks.unregister("usage_for_booking", usage)
+
+
+def test_search_parameters_are_checked_every_time_and_order_does_not_matter(renter, offer):
+    """Validated parameters are remembered per query string; bad input must still fail every time."""
+    c = client_for(renter)
+    for _ in range(2):
+        r = c.get(SEARCH + "&cpu=zero")
+        assert r.status_code == 400 and "cpu" in r.json()["fields"]
+    a = c.get(SEARCH + "&duration=600&ordering=start").json()
+    b = c.get("/api/v1/timeslots?ordering=start&duration=600&" + SEARCH.split("?", 1)[1]).json()
+    assert a["results"] and a["results"] == b["results"]
