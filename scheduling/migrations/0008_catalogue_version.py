@@ -9,7 +9,23 @@ catalogue does, a number is never given to two different catalogues, and a searc
 bookings never touch (they lock offerings FOR NO KEY UPDATE and write no catalogue rows).
 """
 
+import importlib
+
 from django.db import migrations
+
+# 0006's scheduling_search_claims, re-created here with the version read inline: a call to another
+# function from PL/pgSQL is planned again at every call (a fifth of a millisecond per search), a
+# statement of its own once per connection. Read from 0006 so the two cannot drift.
+_0006 = importlib.import_module("scheduling.migrations.0006_search_claims_function").FORWARD
+_CLAIMS = _0006[_0006.index("CREATE FUNCTION scheduling_search_claims(") :].replace(
+    "CREATE FUNCTION", "CREATE OR REPLACE FUNCTION"
+)
+_NESTED = "fingerprint := scheduling_catalogue_fingerprint();"
+_INLINE = (
+    "SELECT v.version::text INTO fingerprint FROM scheduling_catalogue_version v WHERE v.id = 1;\n"
+    "        fingerprint := coalesce(fingerprint, 'none');"
+)
+assert _CLAIMS.count(_NESTED) == 1
 
 TABLES = ("owners_offering", "owners_pricingpolicy", "owners_sliceprofile", "owners_availabilitywindow")
 
@@ -39,31 +55,8 @@ BEGIN
 END
 $$;
 
--- The same function as 0006 with the version read inline: a call to another function from
--- PL/pgSQL is planned again at every call (a fifth of a millisecond per search), a statement of
--- its own is planned once per connection.
-CREATE OR REPLACE FUNCTION scheduling_search_claims(
-    p_offerings bigint[], p_start timestamptz, p_end timestamptz, p_fingerprint boolean
-) RETURNS TABLE (
-    fingerprint text, offering_id bigint, starts_at timestamptz, ends_at timestamptz,
-    vcpus integer, ram_mib integer, disk_gb integer, bandwidth_mbps integer
-) LANGUAGE plpgsql STABLE AS $$
-BEGIN
-    IF p_fingerprint THEN
-        SELECT v.version::text INTO fingerprint FROM scheduling_catalogue_version v WHERE v.id = 1;
-        fingerprint := coalesce(fingerprint, 'none');
-        RETURN NEXT;  -- first row: the fingerprint alone
-    END IF;
-    RETURN QUERY
-        SELECT NULL::text, b.offering_id, b.starts_at, b.ends_at,
-               b.vcpus::integer, b.ram_mib::integer, b.disk_gb::integer, b.bandwidth_mbps::integer
-        FROM scheduling_booking b
-        WHERE b.offering_id = ANY(p_offerings)
-          AND b.state IN ('confirmed', 'provisioning', 'running', 'notice')
-          AND tstzrange(b.starts_at, b.ends_at) && tstzrange(p_start, p_end);
-END
-$$;
 """
+    + _CLAIMS.replace(_NESTED, _INLINE)
     + "".join(
         f"""
 CREATE TRIGGER scheduling_catalogue_bump AFTER INSERT OR UPDATE OR DELETE ON {table}
@@ -85,41 +78,16 @@ DROP TRIGGER IF EXISTS scheduling_catalogue_bump_truncate ON {table};
     )
     + """
 DROP FUNCTION IF EXISTS scheduling_catalogue_bump();
-CREATE OR REPLACE FUNCTION scheduling_search_claims(
-    p_offerings bigint[], p_start timestamptz, p_end timestamptz, p_fingerprint boolean
-) RETURNS TABLE (
-    fingerprint text, offering_id bigint, starts_at timestamptz, ends_at timestamptz,
-    vcpus integer, ram_mib integer, disk_gb integer, bandwidth_mbps integer
-) LANGUAGE plpgsql STABLE AS $$
-BEGIN
-    IF p_fingerprint THEN
-        fingerprint := scheduling_catalogue_fingerprint();
-        RETURN NEXT;
-    END IF;
-    RETURN QUERY
-        SELECT NULL::text, b.offering_id, b.starts_at, b.ends_at,
-               b.vcpus::integer, b.ram_mib::integer, b.disk_gb::integer, b.bandwidth_mbps::integer
-        FROM scheduling_booking b
-        WHERE b.offering_id = ANY(p_offerings)
-          AND b.state IN ('confirmed', 'provisioning', 'running', 'notice')
-          AND tstzrange(b.starts_at, b.ends_at) && tstzrange(p_start, p_end);
-END
-$$;
+"""
+    + _CLAIMS
+    + """
 DROP TABLE IF EXISTS scheduling_catalogue_version;
 DROP SEQUENCE IF EXISTS scheduling_catalogue_version_seq;
-CREATE OR REPLACE FUNCTION scheduling_catalogue_fingerprint() RETURNS text LANGUAGE plpgsql STABLE AS $$
-BEGIN
-    RETURN (SELECT count(*) || ':' || coalesce(sum(hashtextextended(t.xmin::text || t.ctid::text, 0)), 0)
-            FROM owners_offering t)
-        || '/' || (SELECT count(*) || ':' || coalesce(sum(hashtextextended(t.xmin::text || t.ctid::text, 0)), 0)
-            FROM owners_pricingpolicy t)
-        || '/' || (SELECT count(*) || ':' || coalesce(sum(hashtextextended(t.xmin::text || t.ctid::text, 0)), 0)
-            FROM owners_sliceprofile t)
-        || '/' || (SELECT count(*) || ':' || coalesce(sum(hashtextextended(t.xmin::text || t.ctid::text, 0)), 0)
-            FROM owners_availabilitywindow t);
-END
-$$;
 """
+    # 0006's fingerprint function (CREATE OR REPLACE of the one 0008 changed).
+    + _0006[: _0006.index("CREATE FUNCTION scheduling_search_claims(")].replace(
+        "CREATE FUNCTION", "CREATE OR REPLACE FUNCTION"
+    )
 )
 
 

@@ -48,6 +48,23 @@ def _run_threads(n: int, work) -> list:  # type: ignore[no-untyped-def]
     return results
 
 
+def _small_hour(offer, profile) -> dict:  # type: ignore[no-untyped-def]
+    """A Small claim on ``offer`` for T10-T11, as raw row fields (for writes that bypass the engine)."""
+    return {
+        "offering": offer,
+        "profile": profile,
+        "pricing_model": "fixed",
+        "starts_at": T10,
+        "ends_at": T10 + timedelta(hours=1),
+        "vcpus": 1,
+        "ram_mib": 2048,
+        "disk_gb": 20,
+        "bandwidth_mbps": 250,
+        "grid_seconds": 60,
+        "currency": "USD",
+    }
+
+
 @pytest.fixture
 def setup():  # type: ignore[no-untyped-def]
     owner = factories.owner()
@@ -138,19 +155,7 @@ def test_the_database_refuses_an_overbooking_even_without_the_python_check(setup
 def test_the_trigger_also_refuses_a_single_transaction_and_a_state_change(setup):
     offer, renters = setup
     profile = offer.pricing_policies.get().profile
-    fields = {
-        "offering": offer,
-        "profile": profile,
-        "pricing_model": "fixed",
-        "starts_at": T10,
-        "ends_at": T10 + timedelta(hours=1),
-        "vcpus": 1,
-        "ram_mib": 2048,
-        "disk_gb": 20,
-        "bandwidth_mbps": 250,
-        "grid_seconds": 60,
-        "currency": "USD",
-    }
+    fields = _small_hour(offer, profile)
     with pytest.raises(IntegrityError), transaction.atomic():
         for i in range(5):
             Booking.objects.create(renter=renters[i], state="confirmed", **fields)
@@ -176,21 +181,8 @@ def test_a_claim_added_after_an_engine_booking_in_the_same_transaction_is_still_
         with connection.cursor() as cur:
             cur.execute("SELECT current_setting('scheduling.capacity_checked', true)")
             assert f"|{offer.pk}/" in cur.fetchone()[0]  # the engine's claims are marked as checked
-        Booking.objects.create(  # a fifth claim, bypassing the engine: over capacity
-            renter=renters[4],
-            offering=offer,
-            profile=profile,
-            pricing_model="fixed",
-            state="confirmed",
-            starts_at=T10,
-            ends_at=T10 + timedelta(hours=1),
-            vcpus=1,
-            ram_mib=2048,
-            disk_gb=20,
-            bandwidth_mbps=250,
-            grid_seconds=60,
-            currency="USD",
-        )
+        # A fifth claim, bypassing the engine: over capacity.
+        Booking.objects.create(renter=renters[4], state="confirmed", **_small_hour(offer, profile))
     assert Booking.objects.count() == 0
     with transaction.atomic():  # the four alone commit
         for i in range(4):
