@@ -241,7 +241,9 @@ class Command(BaseCommand):
         # An open auction round: two sealed bids on the same night slice, cleared when bidding closes.
         self._bids(night, medium, [(carol, "0.06"), (dave, "0.08")], after=now + timedelta(hours=1))
         # A dynamic price: a quote, then a booking at the quoted price.
-        self._quote_and_buy(dave, burst, small, after=now + timedelta(hours=1), duration=600)
+        self._buy(
+            dave, burst, small, after=now + timedelta(hours=1), duration=600, note="quoted dynamic price", quoted=True
+        )
 
     def _attempt(self, what: str, action: Callable[[], Booking | None]) -> None:
         """One demo booking in its own savepoint: a refusal leaves nothing behind and is reported."""
@@ -260,8 +262,17 @@ class Command(BaseCommand):
             )
 
     def _buy(
-        self, renter: User, offering: Offering, profile: SliceProfile, *, after: datetime, duration: int, note: str
+        self,
+        renter: User,
+        offering: Offering,
+        profile: SliceProfile,
+        *,
+        after: datetime,
+        duration: int,
+        note: str,
+        quoted: bool = False,
     ) -> None:
+        """Buy the first slice after ``after``; ``quoted``: at a dynamic price quoted first."""
         if _has_live_booking(renter, offering, profile):
             return
 
@@ -269,7 +280,10 @@ class Command(BaseCommand):
             found = _first_slice(renter, offering, profile, after=after, duration=duration)
             if found is None:
                 return None
-            return market.booking_request(actor=renter, slice_id=found.id, duration=duration)
+            quote = market.quote_create(actor=renter, slice_id=found.id, duration=duration) if quoted else None
+            return market.booking_request(
+                actor=renter, slice_id=found.id, duration=duration, quote_id=quote.pk if quote else None
+            )
 
         self._attempt(f"{renter.email} {profile.name} on {offering.name} ({note})", book)
 
@@ -297,18 +311,3 @@ class Command(BaseCommand):
                 f"{renter.email} bid on {offering.name}",
                 lambda renter=renter, bid=bid: market.booking_request(actor=renter, slice_id=found.id, bid=bid),
             )
-
-    def _quote_and_buy(
-        self, renter: User, offering: Offering, profile: SliceProfile, *, after: datetime, duration: int
-    ) -> None:
-        if _has_live_booking(renter, offering, profile):
-            return
-
-        def book() -> Booking | None:
-            found = _first_slice(renter, offering, profile, after=after, duration=duration)
-            if found is None:
-                return None
-            quote = market.quote_create(actor=renter, slice_id=found.id, duration=duration)
-            return market.booking_request(actor=renter, slice_id=found.id, duration=duration, quote_id=quote.pk)
-
-        self._attempt(f"{renter.email} {profile.name} on {offering.name} (quoted dynamic price)", book)
