@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import functools
 from decimal import Decimal
 from typing import Any
@@ -65,12 +64,6 @@ class SliceSearchSerializer(serializers.Serializer):
         default=3,
         help_text="Slices listed per offering and profile (earliest first).",
     )
-
-    def get_fields(self) -> dict[str, serializers.Field]:
-        # Every search builds this serializer; DRF deep-copies each declared field (re-running its
-        # __init__), a tenth of a search's CPU. These fields keep no per-request state, so a shallow
-        # copy (bound to this instance by DRF as usual) is enough.
-        return {name: copy.copy(field) for name, field in self._declared_fields.items()}
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         for key in ("start", "end"):
