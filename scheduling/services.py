@@ -22,7 +22,6 @@ from datetime import datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-import psycopg
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, OperationalError, connection, transaction
@@ -32,6 +31,7 @@ from audit import context as audit_context
 from audit.models import DomainEvent
 from audit.services import record_event
 from marketplace.lib import clock
+from marketplace.lib.db import fetch_prepared
 from marketplace.lib.errors import (
     ConflictError,
     DomainError,
@@ -238,14 +238,11 @@ def _catalogue_entry(offering_id: int, profile_id: int) -> tuple[Offering | None
             "WHERE o.id = %s"
         )
     loaders = _CATALOGUE["loaders"]
-    # A server-side prepared statement: planning this join took longer than running it, on every
-    # booking. psycopg prepares it once per connection (and re-plans it after DDL by itself).
-    connection.ensure_connection()
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cur:
-        cur.execute(_CATALOGUE["sql"], [profile_id, offering_id], prepare=True)
-        row = cur.fetchone()
-    if row is None:
+    # A server-side prepared statement: planning this join took longer than running it, on every booking.
+    rows = fetch_prepared(_CATALOGUE["sql"], [profile_id, offering_id])
+    if not rows:
         return None, None, []
+    row = rows[0]
     offering = loaders[0].load(row, 0)
     policy = loaders[1].load(row, loaders[0].width)
     if policy is not None:
