@@ -154,7 +154,14 @@ def _gunicorn() -> tuple[subprocess.Popen, int]:
         "DATABASE_CONN_MAX_AGE": os.environ.get("BENCH_CONN_MAX_AGE", "60"),
     }
     gunicorn = str(_common.ROOT / ".venv" / "bin" / "gunicorn")
-    cmd = [gunicorn, "marketplace.wsgi:application", "--bind", f"127.0.0.1:{port}"]
+    cmd = [
+        gunicorn,
+        "marketplace.wsgi:application",
+        "--config",
+        "deploy/gunicorn.conf.py",
+        "--bind",
+        f"127.0.0.1:{port}",
+    ]
     cmd += ["--workers", WORKERS, "--threads", THREADS, "--log-level", "warning"]
     if os.environ.get("BENCH_WORKER_CLASS"):  # e.g. sync (one request at a time per worker, no keep-alive)
         cmd += ["--worker-class", os.environ["BENCH_WORKER_CLASS"]]

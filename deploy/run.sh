@@ -103,7 +103,7 @@ export DATABASE_CONN_MAX_AGE="${DATABASE_CONN_MAX_AGE:-60}"
 # else meanwhile; raise WEB_WORKERS, or WEB_THREADS (gthread), for portal-heavy use. bench/search.py.
 WEB_WORKERS="${WEB_WORKERS:-$(nproc)}"
 WEB_THREADS="${WEB_THREADS:-1}"
-"$VENV/bin/gunicorn" marketplace.wsgi:application --bind "127.0.0.1:$PORT" \
+"$VENV/bin/gunicorn" marketplace.wsgi:application --config deploy/gunicorn.conf.py --bind "127.0.0.1:$PORT" \
     --workers "$WEB_WORKERS" --threads "$WEB_THREADS" \
     --access-logfile "$DATA/logs/web-access.log" --error-logfile "$DATA/logs/web.log" &
 PIDS+=($!)

@@ -194,6 +194,10 @@ class _Request:
     ends_at: datetime
     units: int
     image: str
+    # The catalogue version the entry was read at (None: not checked when the booking is written),
+    # and whether the request has gone to the booking function (from then on a refusal is final).
+    version: int | None = None
+    sent: bool = False
 
 
 class _Loader:
@@ -221,9 +225,30 @@ class _Loader:
 
 _CATALOGUE: dict[str, Any] = {}
 
+# Entries booking has read, per database name: (catalogue version, {(offering id, profile id): entry}).
+# An entry is (offering, policy with offering and profile, weekly windows); shared, read-only. Only
+# fixed and dynamic prices are kept: scheduling_booking_request checks their version when the
+# booking is written (migration 0011) and says 'stale' if the catalogue has changed since; bids
+# and quotes read afresh every time.
+_ENTRIES: dict[str, tuple[int, dict[tuple[int, int], tuple[Offering, PricingPolicy, list]]]] = {}
+_ENTRIES_MAX = 4096
 
-def _catalogue_entry(offering_id: int, profile_id: int) -> tuple[Offering | None, PricingPolicy | None, list]:
-    """The offering, its price for the profile (policy.offering/profile filled) and its windows."""
+
+class _CatalogueStale(Exception):
+    """The catalogue changed after the entry a request was checked against was read."""
+
+
+def _catalogue_entry(
+    offering_id: int, profile_id: int, *, cached: bool = False
+) -> tuple[Offering | None, PricingPolicy | None, list, int | None]:
+    """The offering, its price for the profile (policy.offering/profile filled), its weekly windows
+    and the catalogue version they were read at. ``cached``: a kept entry, when there is one."""
+    db = connection.settings_dict["NAME"]
+    if cached:
+        version, entries = _ENTRIES.get(db, (None, {}))
+        hit = entries.get((offering_id, profile_id))
+        if hit is not None:
+            return (*hit, version)
     if not _CATALOGUE:
         loaders = (_Loader(Offering, "o"), _Loader(PricingPolicy, "p"), _Loader(SliceProfile, "s"))
         _CATALOGUE["loaders"] = loaders
@@ -231,7 +256,8 @@ def _catalogue_entry(offering_id: int, profile_id: int) -> tuple[Offering | None
         _CATALOGUE["sql"] = (
             f"SELECT {loaders[0].sql}, {loaders[1].sql}, {loaders[2].sql}, "  # noqa: S608
             "(SELECT coalesce(json_agg(json_build_object('weekdays', w.weekdays, 'start', w.start_time, "
-            "'end', w.end_time)), '[]')::text FROM owners_availabilitywindow w WHERE w.offering_id = o.id) "
+            "'end', w.end_time)), '[]')::text FROM owners_availabilitywindow w WHERE w.offering_id = o.id), "
+            "(SELECT v.version FROM scheduling_catalogue_version v WHERE v.id = 1) "
             "FROM owners_offering o "
             "LEFT JOIN owners_pricingpolicy p ON p.offering_id = o.id AND p.profile_id = %s "
             "LEFT JOIN owners_sliceprofile s ON s.id = p.profile_id "
@@ -241,25 +267,46 @@ def _catalogue_entry(offering_id: int, profile_id: int) -> tuple[Offering | None
     # A server-side prepared statement: planning this join took longer than running it, on every booking.
     rows = fetch_prepared(_CATALOGUE["sql"], [profile_id, offering_id])
     if not rows:
-        return None, None, []
+        return None, None, [], None
     row = rows[0]
     offering = loaders[0].load(row, 0)
     policy = loaders[1].load(row, loaders[0].width)
     if policy is not None:
         policy.offering = offering
         policy.profile = loaders[2].load(row, loaders[0].width + loaders[1].width)
-    return offering, policy, json.loads(row[-1])
+    weekly = [
+        (w["weekdays"], time.fromisoformat(w["start"]), time.fromisoformat(w["end"])) for w in json.loads(row[-2])
+    ]
+    version = row[-1]
+    if (
+        policy is not None
+        and policy.model != PricingPolicy.Model.AUCTION
+        and offering.status == Offering.Status.PUBLISHED
+    ):
+        known, entries = _ENTRIES.get(db, (None, {}))
+        if known != version or len(entries) >= _ENTRIES_MAX:
+            entries = {}
+            _ENTRIES[db] = (version, entries)
+        entries[(offering_id, profile_id)] = (offering, policy, weekly)
+    return offering, policy, weekly, version
 
 
 def _resolve(
-    *, actor: User, slice_id: str | SliceKey, duration: int | None, image: str | None, now: datetime
+    *,
+    actor: User,
+    slice_id: str | SliceKey,
+    duration: int | None,
+    image: str | None,
+    now: datetime,
+    cached: bool = False,
 ) -> _Request:
-    """Check the owner's rules for this slice: selling, priced profile, grid, length, windows, image."""
+    """Check the owner's rules for this slice: selling, priced profile, grid, length, windows, image.
+    ``cached``: against the entry this process keeps, if any (booking checks its version later)."""
     _require_renter(actor)
     key = slice_id if isinstance(slice_id, SliceKey) else decode_slice_id(slice_id)
-    # One query: the offering, the price of this profile on it (if any) with the profile, and the
-    # offering's availability windows.
-    offering, policy, window_list = _catalogue_entry(key.offering_id, key.profile_id)
+    # One query, or none with a kept entry: the offering, the price of this profile on it (if any)
+    # with the profile, and the offering's availability windows.
+    offering, policy, weekly, version = _catalogue_entry(key.offering_id, key.profile_id, cached=cached)
     if offering is None or offering.status == Offering.Status.DRAFT:
         raise NotFoundError("This slice's offering does not exist.")
     if offering.status != Offering.Status.PUBLISHED:
@@ -288,7 +335,6 @@ def _resolve(
     ends_at = starts_at + timedelta(seconds=duration)
     if starts_at + timedelta(seconds=grid) <= now:
         raise ConflictError("This slice is in the past; search again for slices from now on.")
-    weekly = [(w["weekdays"], time.fromisoformat(w["start"]), time.fromisoformat(w["end"])) for w in window_list]
     if not covers(window_intervals(weekly, offering.timezone, starts_at, ends_at), starts_at, ends_at):
         raise DomainError(
             f"The offering is not available for all of {starts_at:%Y-%m-%d %H:%M:%S} to {ends_at:%H:%M:%S} UTC "
@@ -301,7 +347,7 @@ def _resolve(
         raise ValidationFailed({"image": [f"This offering allows only these images: {', '.join(allowed)}."]})
     if not image and allowed:
         image = allowed[0]
-    return _Request(key, offering, policy, policy.profile, starts_at, ends_at, duration // grid, image)
+    return _Request(key, offering, policy, policy.profile, starts_at, ends_at, duration // grid, image, version)
 
 
 def _parse_bid(bid: Any, currency: str) -> int:
@@ -411,7 +457,30 @@ def booking_request(
     that waits for clearing.
     """
     now = clock.now()
-    req = _resolve(actor=actor, slice_id=slice_id, duration=duration, image=image, now=now)
+    # A plain purchase is first checked against the entry this process keeps (no catalogue read); the
+    # booking function then checks that entry's version. If the catalogue has changed since, or if a
+    # kept entry refuses the request, it is checked again against a fresh read (its version checked
+    # too), and should the catalogue change again in between, a last time unchecked: a busy owner
+    # cannot make a renter's request fail. Bids and quotes (whose checks write) always read afresh.
+    plain = not quote_id and (bid is None or bid == "")
+    for attempt in (0, 1, 2):
+        cached = plain and attempt == 0
+        req: _Request | None = None
+        try:
+            req = _resolve(actor=actor, slice_id=slice_id, duration=duration, image=image, now=now, cached=cached)
+            if attempt == 2:
+                req.version = None
+            return _request(actor=actor, req=req, bid=bid, quote_id=quote_id, now=now)
+        except _CatalogueStale:
+            _ENTRIES.pop(connection.settings_dict["NAME"], None)
+        except DomainError:
+            if not cached or (req is not None and req.sent):
+                raise
+            # Refused by a kept entry before the database saw it (nothing written): ask a fresh one.
+    raise AssertionError("unreachable: the last attempt is not checked")
+
+
+def _request(*, actor: User, req: _Request, bid: Any, quote_id: Any, now: datetime) -> Booking:
     model = req.policy.model
     if model == PricingPolicy.Model.AUCTION:
         if quote_id:
@@ -485,10 +554,11 @@ def _record_request(
         "end": req.ends_at.isoformat(),
         "model": policy.model,
     }
+    req.sent = True  # 'stale' is answered by its own exception, before anything is written
     with connection.cursor() as cur:
         cur.execute(
             "SELECT * FROM scheduling_booking_request(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
-            "%s, %s, %s, %s, %s::jsonb, %s::jsonb)",
+            "%s, %s, %s, %s, %s::jsonb, %s::jsonb, %s)",
             [
                 actor.pk,
                 offering.pk,
@@ -510,9 +580,12 @@ def _record_request(
                 TAKEN_REASON,
                 json.dumps(audit),
                 json.dumps(requested),
+                req.version,
             ],
         )
         booking_id, status, state, *numbers = cur.fetchone()
+    if status == "stale":
+        raise _CatalogueStale
     if booking_id is None:
         return Booking(), status, [], {}
     decided = state != S.REQUESTED
