@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -23,6 +23,7 @@ from guardian.shortcuts import get_objects_for_user
 
 from accounts.models import User
 from marketplace.lib import clock
+from marketplace.lib.db import fetch_prepared
 from marketplace.lib.errors import NotFoundError, ValidationFailed
 from marketplace.lib.money import exponent, prorate
 from owners.availability import covers, window_intervals
@@ -30,7 +31,7 @@ from owners.models import AvailabilityWindow, Offering, PricingPolicy
 from scheduling import hooks
 from scheduling.models import AuctionRound, Booking, Notification, PriceHistory, Quote
 from scheduling.pricing import dynamic_unit_price
-from scheduling.slices import RESOURCES, SliceKey, Timeline, align_up, utilisation
+from scheduling.slices import RESOURCES, SliceKey, Timeline, align_up_epoch, utilisation
 
 MAX_RANGE = timedelta(days=31)
 MAX_CANDIDATES = 2000  # grid points examined per offering/profile before giving up
@@ -295,20 +296,22 @@ def _chunk_context(
     offering_ids = sorted({p.offering_id for p in chunk})
     windows = catalogue["windows"]
     claims: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    with connection.cursor() as cur:
-        # scheduling_search_claims (migration 0006): the claims over the range through the partial GiST
-        # index, preceded by the catalogue's fingerprint when asked; PL/pgSQL, so planned once per connection.
-        cur.execute(
-            "SELECT * FROM scheduling_search_claims(%s, %s, %s, %s)", [offering_ids, q.start, q.end, check is not None]
-        )
-        rows = cur.fetchall()
-        if check is not None:
-            if rows[0][0] != check:
-                raise _CatalogueChanged
-            rows = rows[1:]
-        rows = [row[1:] for row in rows]
-        for row in rows:
-            claims[row[0]].append(dict(zip(("starts_at", "ends_at", *RESOURCES), row[1:], strict=True)))
+    # scheduling_search_claims (migration 0006): the claims over the range through the partial GiST
+    # index, preceded by the catalogue's fingerprint when asked; PL/pgSQL, so planned once per connection,
+    # and called through a prepared statement. Instants as seconds since the epoch: search works in
+    # those (parsing timestamps cost more).
+    rows = fetch_prepared(
+        "SELECT c.fingerprint, c.offering_id, extract(epoch FROM c.starts_at)::float8, "
+        "extract(epoch FROM c.ends_at)::float8, c.vcpus, c.ram_mib, c.disk_gb, c.bandwidth_mbps "
+        "FROM scheduling_search_claims(%s::bigint[], %s::timestamptz, %s::timestamptz, %s::boolean) c",
+        [offering_ids, q.start, q.end, check is not None],
+    )
+    if check is not None:
+        if rows[0][0] != check:
+            raise _CatalogueChanged
+        rows = rows[1:]
+    for row in rows:
+        claims[row[1]].append(dict(zip(("starts_at", "ends_at", *RESOURCES), row[2:], strict=True)))
     rounds = (
         {
             (r.offering_id, r.profile_id, r.starts_at, r.ends_at): r
@@ -334,7 +337,9 @@ def _chunk_context(
 def _slices_for(
     p: PricingPolicy, q: SearchQuery, ctx: dict[str, Any], begin: datetime, now: datetime, history: list[PriceHistory]
 ) -> list[Slice]:
-    """The earliest ``q.per_offering`` slices of one offering/profile that fit windows, grid and capacity."""
+    """The earliest ``q.per_offering`` slices of one offering/profile that fit windows, grid and capacity.
+
+    Works in seconds since the UNIX epoch (claims come as such); datetimes only for the slices found."""
     out: list[Slice] = []
     offering = p.offering
     length = _length_for(offering, q)
@@ -346,40 +351,45 @@ def _slices_for(
     tl = timelines.get(offering_id)
     if tl is None:
         tl = timelines[offering_id] = Timeline.build(offering.capacity(), ctx["claims"].get(offering_id, ()))
-    open_at = window_intervals(ctx["windows"].get(offering_id, []), offering.timezone, begin, q.end)
+    open_at = [
+        (lo.timestamp(), hi.timestamp())
+        for lo, hi in window_intervals(ctx["windows"].get(offering_id, []), offering.timezone, begin, q.end)
+    ]
     need = [profile.vcpus, profile.ram_mib, profile.disk_gb, profile.bandwidth_mbps]
-    closes = timedelta(seconds=int(p.bidding_closes_seconds or 0))
-    t = align_up(begin, grid)
-    step = timedelta(seconds=grid)
-    span = timedelta(seconds=length)
+    closes = int(p.bidding_closes_seconds or 0)
+    last = q.end.timestamp()
+    now_s = now.timestamp()
+    t = align_up_epoch(begin.timestamp(), grid)
     # Fast paths for the common case: open all along (no windows) and nothing claimed yet.
-    always_open = len(open_at) == 1 and open_at[0][0] <= t and open_at[0][1] >= q.end
-    unclaimed = not tl.points and tl.fits(t, t + span, need)
+    always_open = len(open_at) == 1 and open_at[0][0] <= t and open_at[0][1] >= last
+    unclaimed = not tl.points and tl.fits(t, t + length, need)
     ceiling = _minor_ceiling(q.max_price, p.currency) if q.max_price is not None else None
     examined = 0
-    while t + span <= q.end and len(out) < q.per_offering and examined < MAX_CANDIDATES:
+    while t + length <= last and len(out) < q.per_offering and examined < MAX_CANDIDATES:
         examined += 1
-        end = t + span
-        if model == AUCTION and t - closes <= now:
-            t += step
+        end = t + length
+        if model == AUCTION and t - closes <= now_s:
+            t += grid
             continue
-        if not always_open and not covers(open_at, t, end):
-            t = _next_open(open_at, t, grid) or q.end
+        if not always_open and not covers(open_at, t, end):  # type: ignore[arg-type]
+            t = _next_open(open_at, t, grid)
             continue
         if not unclaimed and not tl.fits(t, end, need):
-            t += step
+            t += grid
             continue
         util = 0.0
         auction = None
+        starts_at = datetime.fromtimestamp(t, UTC)
+        ends_at = datetime.fromtimestamp(end, UTC)
         if model == FIXED:
             unit = int(p.price_per_unit or 0)
         elif model == AUCTION:
             unit = int(p.reserve_price or 0)
-            rnd = ctx["rounds"].get((offering_id, profile_id, t, end))
+            rnd = ctx["rounds"].get((offering_id, profile_id, starts_at, ends_at))
             auction = {
                 "round": rnd.pk if rnd else None,
                 "state": "open",
-                "closes_at": t - closes,
+                "closes_at": starts_at - timedelta(seconds=closes),
                 "reserve_price": unit,
                 "clearing_rule": p.clearing_rule,
                 "bids": rnd.bids_count if rnd else 0,
@@ -389,10 +399,10 @@ def _slices_for(
             util = utilisation(tl.peak(t, end), offering.capacity())
             unit = dynamic_unit_price(p, util)
         if ceiling is not None and unit > ceiling:
-            t += step
+            t += grid
             continue
-        key = SliceKey(offering_id, profile_id, int(t.timestamp()), length)
-        out.append(Slice(key, offering, p, t, end, unit, length // grid, util, auction))
+        key = SliceKey(offering_id, profile_id, t, length)
+        out.append(Slice(key, offering, p, starts_at, ends_at, unit, length // grid, util, auction))
         if model == DYNAMIC:
             history.append(
                 PriceHistory(
@@ -405,16 +415,16 @@ def _slices_for(
                     source=PriceHistory.Source.DYNAMIC,
                 )
             )
-        t += step
+        t += grid
     return out
 
 
-def _next_open(intervals: list[tuple[datetime, datetime]], t: datetime, grid: int) -> datetime | None:
+def _next_open(intervals: list[tuple[float, float]], t: int, grid: int) -> int:
     for lo, _hi in intervals:
         if lo > t:
-            return align_up(lo, grid)
+            return align_up_epoch(lo, grid)
     # t is inside an interval that is too short from here: move one grid step.
-    return t + timedelta(seconds=grid)
+    return t + grid
 
 
 def _floor_price(p: PricingPolicy) -> int:

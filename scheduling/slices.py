@@ -96,11 +96,15 @@ def epoch(value: datetime) -> int:
 
 def align_up(value: datetime, grid: int) -> datetime:
     """The first grid point (multiples of ``grid`` seconds since the UNIX epoch, UTC) at or after value."""
-    seconds = value.timestamp()
+    return datetime.fromtimestamp(align_up_epoch(value.timestamp(), grid), tz=UTC)
+
+
+def align_up_epoch(seconds: float, grid: int) -> int:
+    """align_up in seconds since the UNIX epoch."""
     aligned = -(-int(seconds // 1) // grid) * grid
     if aligned < seconds:
         aligned += grid
-    return datetime.fromtimestamp(aligned, tz=UTC)
+    return aligned
 
 
 def is_aligned(value: datetime, grid: int) -> bool:
