@@ -7,7 +7,8 @@ JSON rendering) for random one-hour windows, in one of two set-ups:
   --threads 1`` (sync workers; ``BENCH_WORKERS``, ``BENCH_THREADS``, ``BENCH_WORKER_CLASS`` and
   ``BENCH_GUNICORN_ARGS`` to try others), DEBUG off, persistent database connections
   (``BENCH_CONN_MAX_AGE``, default 60 as deploy/run.sh), over HTTP/1.1 to the 16 client processes
-  (they keep connections alive; sync workers close them after each response).
+  (sync workers answer one request per connection: the clients send ``Connection: close`` and read
+  to the end of the response, a minimal HTTP/1.1 client; with threads they keep connections alive).
 - ``BENCH_SERVER=inprocess``: each client process runs the WSGI handler itself through
   django.test.Client: 16 single-threaded app processes on the machine's cores, no HTTP.
 
@@ -19,7 +20,6 @@ Baseline in the same run: pgbench TPC-B-like with the same client count on the s
 from __future__ import annotations
 
 import http.client
-import json
 import multiprocessing as mp
 import os
 import random
@@ -29,6 +29,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import _common
+import orjson
 
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "16"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "10"))
@@ -37,6 +38,7 @@ BOOKINGS = int(os.environ.get("BENCH_BOOKINGS", "100000"))
 SERVER = os.environ.get("BENCH_SERVER", "gunicorn")
 WORKERS = os.environ.get("BENCH_WORKERS", str(os.cpu_count() or 2))
 THREADS = os.environ.get("BENCH_THREADS", "1")
+SYNC_WORKERS = THREADS == "1" and os.environ.get("BENCH_WORKER_CLASS", "sync") == "sync"  # gunicorn's default then
 DAY0 = datetime(2027, 1, 4, tzinfo=UTC)
 
 
@@ -109,7 +111,20 @@ def _client(i: int, token: str, stop_at: float, seconds: float, out, port: int |
         def get(url: str) -> tuple[int, bytes]:
             r = client.get(url)
             return r.status_code, r.content
-    else:
+    elif SYNC_WORKERS:
+        # Sync workers answer one request per connection and close it: a minimal HTTP/1.1 client
+        # (connect, send, read to the end) keeps the load generator's share of the two cores small.
+        head = f"Host: 127.0.0.1\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+
+        def get(url: str) -> tuple[int, bytes]:
+            with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+                s.sendall(f"GET {url} HTTP/1.1\r\n{head}".encode())
+                chunks = []
+                while chunk := s.recv(262144):
+                    chunks.append(chunk)
+            status_line, _, rest = b"".join(chunks).partition(b"\r\n")
+            return int(status_line.split()[1]), rest.partition(b"\r\n\r\n")[2]
+    else:  # threaded workers keep connections alive
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         headers = {"Authorization": f"Bearer {token}", "Host": "127.0.0.1"}
 
@@ -132,7 +147,7 @@ def _client(i: int, token: str, stop_at: float, seconds: float, out, port: int |
             continue
         lat.append(time.perf_counter() - t)
         cpu += time.process_time() - c
-        if status != 200 or not json.loads(body)["results"]:
+        if status != 200 or not orjson.loads(body)["results"]:
             errors += 1
     connection.close()
     out.put((lat, errors, cpu))
