@@ -65,13 +65,14 @@ def _sign(payload: str, secret: str) -> str:
 
 
 def encode_slice_id(key: SliceKey) -> str:
-    return _encode(key, settings.SECRET_KEY)
+    return _encode(key.offering_id, key.profile_id, key.start_epoch, key.length, settings.SECRET_KEY)
 
 
 @functools.lru_cache(maxsize=65536)
-def _encode(key: SliceKey, secret: str) -> str:
-    # Memoised: a pure function of its arguments, and popular slices appear in many searches.
-    payload = f"{key.offering_id:x}-{key.profile_id:x}-{key.start_epoch:x}-{key.length:x}"
+def _encode(offering_id: int, profile_id: int, start_epoch: int, length: int, secret: str) -> str:
+    # Memoised: a pure function of its arguments, and popular slices appear in many searches. Plain
+    # arguments, not the SliceKey: the cache's key is then hashed and compared in C.
+    payload = f"{offering_id:x}-{profile_id:x}-{start_epoch:x}-{length:x}"
     return f"{payload}:{_sign(payload, secret)}"
 
 
