@@ -97,10 +97,11 @@ export DATABASE_CONN_MAX_AGE="${DATABASE_CONN_MAX_AGE:-60}"
 "$PY" manage.py seed_demo
 
 # One single-threaded (sync) worker per core: requests are CPU-bound Python, and on this 2-core machine
-# that serves the search API at ~500 req/s with p99 ~41 ms for 16 clients, against ~230 req/s and
-# p99 ~180 ms with 2 workers x 4 threads (threads contend for the GIL, and keep-alive pins clients
-# to one worker). The trade-off: a worker waiting on Stripe (STRIPE_TIMEOUT_SECONDS) serves nothing
-# else meanwhile; raise WEB_WORKERS, or WEB_THREADS (gthread), for portal-heavy use. bench/search.py.
+# that serves the search API at ~540-650 req/s with p99 ~35-48 ms for 16 clients (bench/search.py);
+# with 2 workers x 4 threads it was ~230 req/s and p99 ~180 ms (threads contend for the GIL, and
+# keep-alive pins clients to one worker). The trade-off: a worker waiting on Stripe
+# (STRIPE_TIMEOUT_SECONDS) serves nothing else meanwhile; raise WEB_WORKERS, or WEB_THREADS
+# (gthread), for portal-heavy use. deploy/gunicorn.conf.py holds the rest of gunicorn's settings.
 WEB_WORKERS="${WEB_WORKERS:-$(nproc)}"
 WEB_THREADS="${WEB_THREADS:-1}"
 "$VENV/bin/gunicorn" marketplace.wsgi:application --config deploy/gunicorn.conf.py --bind "127.0.0.1:$PORT" \
