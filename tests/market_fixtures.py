@@ -7,10 +7,13 @@ other folders, which must not see a frozen calendar or isolated hooks.
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 import time_machine
+from django.db import connection
 
 from scheduling import hooks
 
@@ -29,3 +32,19 @@ def _engine_only():  # type: ignore[no-untyped-def]
     """The engine's tests run without billing's or provisioning's hook receivers."""
     with hooks.isolated():
         yield
+
+
+def commit_elsewhere(sql: str, params: list[Any]) -> None:
+    """Run ``sql`` on a connection of its own (another thread) and commit it, as another process
+    would: raw SQL that bypasses every Python path. Needs a transaction=True test."""
+
+    def other_process() -> None:
+        try:
+            with connection.cursor() as cur:
+                cur.execute(sql, params)
+        finally:
+            connection.close()
+
+    t = threading.Thread(target=other_process)
+    t.start()
+    t.join()

@@ -5,7 +5,6 @@ nothing twice, and that a kept entry saves the catalogue read."""
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
@@ -19,6 +18,7 @@ from scheduling import services
 from scheduling.errors import OfferingNotSelling
 from scheduling.models import Booking, PriceHistory
 from tests import factories
+from tests.market_fixtures import commit_elsewhere
 
 pytestmark = pytest.mark.django_db
 
@@ -120,16 +120,7 @@ def test_a_change_committed_by_another_connection_applies_at_once(renter, offer)
     assert book(renter, offer).unit_price == 25
     policy_id = offer.pricing_policies.get().pk
 
-    def other_process() -> None:
-        try:
-            with connection.cursor() as cur:
-                cur.execute("UPDATE owners_pricingpolicy SET price_per_unit = 45 WHERE id = %s", [policy_id])
-        finally:
-            connection.close()
-
-    t = threading.Thread(target=other_process)
-    t.start()
-    t.join()
+    commit_elsewhere("UPDATE owners_pricingpolicy SET price_per_unit = 45 WHERE id = %s", [policy_id])
     assert book(renter, offer, start=T10 + timedelta(minutes=5)).unit_price == 45
 
 

@@ -5,7 +5,6 @@ window or offering that is no longer so."""
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime, time
 
 import pytest
@@ -15,6 +14,7 @@ from rest_framework.test import APIClient
 from owners import services as owner_services
 from owners.models import SliceProfile
 from tests import factories
+from tests.market_fixtures import commit_elsewhere
 
 pytestmark = pytest.mark.django_db
 
@@ -91,16 +91,7 @@ def test_a_change_committed_by_another_connection_shows_at_once(api, owner, offe
     assert prices(api) == {"0.25"}
     policy_id = offer.pricing_policies.get().pk
 
-    def other_process() -> None:
-        try:
-            with connection.cursor() as cur:
-                cur.execute("UPDATE owners_pricingpolicy SET price_per_unit = 45 WHERE id = %s", [policy_id])
-        finally:
-            connection.close()
-
-    t = threading.Thread(target=other_process)
-    t.start()
-    t.join()
+    commit_elsewhere("UPDATE owners_pricingpolicy SET price_per_unit = 45 WHERE id = %s", [policy_id])
     assert prices(api) == {"0.45"}
 
 
