@@ -123,7 +123,9 @@ def _client(i: int, token: str, stop_at: float, seconds: float, out, port: int |
                 while chunk := s.recv(262144):
                     chunks.append(chunk)
             status_line, _, rest = b"".join(chunks).partition(b"\r\n")
-            return int(status_line.split()[1]), rest.partition(b"\r\n\r\n")[2]
+            fields = status_line.split()
+            status = int(fields[1]) if len(fields) > 1 and fields[1].isdigit() else 0  # 0: no valid answer
+            return status, rest.partition(b"\r\n\r\n")[2]
     else:  # threaded workers keep connections alive
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         headers = {"Authorization": f"Bearer {token}", "Host": "127.0.0.1"}
@@ -147,14 +149,17 @@ def _client(i: int, token: str, stop_at: float, seconds: float, out, port: int |
             continue
         lat.append(time.perf_counter() - t)
         cpu += time.process_time() - c
-        if status != 200 or not orjson.loads(body)["results"]:
+        try:
+            if status != 200 or not orjson.loads(body)["results"]:
+                errors += 1
+        except (ValueError, KeyError, TypeError):  # not the JSON page it should be
             errors += 1
     connection.close()
     out.put((lat, errors, cpu))
 
 
 def _gunicorn() -> tuple[subprocess.Popen, int]:
-    """The app as deploy/run.sh serves it (gunicorn, gthread workers), DEBUG off, on the bench database."""
+    """The app as deploy/run.sh serves it (gunicorn, its config file, sync workers), DEBUG off, on the bench database."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

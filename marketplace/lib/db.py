@@ -1,6 +1,7 @@
 """Prepared statements on Django's connection, for the few hot reads where planning cost more than running.
 
-psycopg prepares a statement server-side once per connection (and re-plans it after DDL by itself);
+psycopg prepares a statement server-side once per connection (and re-plans it after DDL by itself)
+when the connection allows it, which marketplace.pgbackend does (Django's stock backend turns it off);
 Django's own cursors bind on the client and never prepare. Errors are wrapped as Django's
 (IntegrityError, OperationalError...), as with any ORM query, and the statement is logged where
 Django logs its own (DEBUG, CaptureQueriesContext).
