@@ -95,13 +95,8 @@ def epoch(value: datetime) -> int:
     return int(value.timestamp())
 
 
-def align_up(value: datetime, grid: int) -> datetime:
-    """The first grid point (multiples of ``grid`` seconds since the UNIX epoch, UTC) at or after value."""
-    return datetime.fromtimestamp(align_up_epoch(value.timestamp(), grid), tz=UTC)
-
-
 def align_up_epoch(seconds: float, grid: int) -> int:
-    """align_up in seconds since the UNIX epoch."""
+    """The first grid point (multiples of ``grid`` seconds since the UNIX epoch) at or after ``seconds``."""
     aligned = -(-int(seconds // 1) // grid) * grid
     if aligned < seconds:
         aligned += grid
