@@ -5,17 +5,12 @@ from __future__ import annotations
 
 import time
 
-import psycopg
 import pytest
-from django.conf import settings
 from django.db import connection
 
+from tests.market_fixtures import commit_elsewhere
+
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _dsn() -> str:
-    s = settings.DATABASES["default"]
-    return f"host={s['HOST'] or '127.0.0.1'} port={s['PORT'] or 5432} user={s['USER']} dbname={s['NAME']}"
 
 
 def _backend_pid() -> int:
@@ -55,8 +50,7 @@ def test_a_healthy_connection_is_kept_without_a_query():
 def test_a_connection_the_server_dropped_is_replaced_before_the_request_uses_it(how):
     pid = _backend_pid()
     if how == "terminated":  # an administrator, or a restart: the server says goodbye and closes
-        with psycopg.connect(_dsn(), autocommit=True) as admin:
-            admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+        commit_elsewhere("SELECT pg_terminate_backend(%s)", [pid])
     else:
         with connection.cursor() as cur:
             cur.execute("SET idle_session_timeout = '50ms'")
