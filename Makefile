@@ -13,7 +13,7 @@ format:
 	.venv/bin/ruff format . && .venv/bin/ruff check --fix .
 
 typecheck:
-	.venv/bin/mypy marketplace accounts audit owners renters
+	.venv/bin/mypy marketplace accounts audit owners renters scheduling provisioning billing demo
 
 vendor:         ## refresh static/vendor from npm (package.json)
 	bash deploy/vendor-static.sh

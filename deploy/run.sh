@@ -79,9 +79,18 @@ else
 fi
 export REDIS_URL
 
+# ---- demo -------------------------------------------------------------------------------------
+# The demo app (manage.py devstripe, seed_demo) is installed only with DJANGO_DEBUG on, the default here.
+export DJANGO_DEBUG="${DJANGO_DEBUG:-true}"
+case "$(echo "$DJANGO_DEBUG" | tr '[:upper:]' '[:lower:]' | tr -d '[:space:]')" in
+    1 | true | yes | on) DEMO=1 ;;
+    *) DEMO="" ;;
+esac
+
 # ---- payments ---------------------------------------------------------------------------------
-# Without a configured Stripe, the demo runs localstripe (plus a Connect stand-in) on 127.0.0.1.
-if [ -z "${STRIPE_API_BASE:-}" ]; then
+# Without a configured Stripe, the demo runs localstripe (plus a Connect stand-in, demo/stripe_connect.py)
+# on 127.0.0.1.
+if [ -z "${STRIPE_API_BASE:-}" ] && [ -n "$DEMO" ]; then
     STRIPE_PORT="${DEVSTRIPE_PORT:-8420}"
     export STRIPE_API_BASE="http://127.0.0.1:$STRIPE_PORT" STRIPE_JS_URL="http://127.0.0.1:$STRIPE_PORT/js.stripe.com/v3/"
     "$PY" manage.py devstripe --port "$STRIPE_PORT" --state "$DATA/localstripe.pickle" \
@@ -94,7 +103,11 @@ fi
 # Reuse database connections across requests (a new connection per request halves API throughput).
 export DATABASE_CONN_MAX_AGE="${DATABASE_CONN_MAX_AGE:-60}"
 "$PY" manage.py migrate --noinput >/dev/null
-"$PY" manage.py seed_demo
+if [ -n "$DEMO" ]; then
+    "$PY" manage.py seed_demo
+else
+    log "DJANGO_DEBUG is off: no demo data and no development Stripe (the demo app is not installed)"
+fi
 
 # One single-threaded (sync) worker per core: requests are CPU-bound Python, and on this 2-core machine
 # that serves the search API at ~540-650 req/s with p99 ~35-48 ms for 16 clients (bench/search.py);

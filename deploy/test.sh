@@ -20,8 +20,8 @@ log "ruff"
 "$VENV/bin/ruff" format --check . >/dev/null || { "$VENV/bin/ruff" format --check .; exit 1; }
 log "import layers"
 "$VENV/bin/lint-imports" --no-cache >/dev/null || "$VENV/bin/lint-imports" --no-cache
-log "mypy (domain modules)"
-"$VENV/bin/mypy" ${MYPY_MODULES:-marketplace accounts audit owners renters}
+log "mypy (every app)"
+"$VENV/bin/mypy" ${MYPY_MODULES:-marketplace accounts audit owners renters scheduling provisioning billing demo}
 log "django checks"
 "$PY" manage.py check
 "$PY" manage.py makemigrations --check --dry-run >/dev/null || { "$PY" manage.py makemigrations --check --dry-run; exit 1; }

@@ -56,6 +56,9 @@ INSTALLED_APPS = [
     "provisioning",
     "billing",
 ]
+# Demo and development code (seed_demo, devstripe, the Stripe Connect stand-in): never in production.
+if DEBUG:
+    INSTALLED_APPS.append("demo")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

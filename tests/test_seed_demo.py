@@ -3,11 +3,15 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import time_machine
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from accounts.models import User
 from billing.ledger import balance_of
@@ -24,6 +28,12 @@ NOW = datetime(2026, 11, 30, 8, 0, 30, tzinfo=UTC)  # a Monday morning, half a m
 def _calendar():  # type: ignore[no-untyped-def]
     with time_machine.travel(NOW, tick=True):
         yield
+
+
+@pytest.fixture(autouse=True)
+def _debug_on(settings):  # type: ignore[no-untyped-def]
+    # seed_demo runs only with DEBUG on, as `make run` has it; the test runner turns DEBUG off.
+    settings.DEBUG = True
 
 
 def _counts() -> tuple[int, ...]:
@@ -98,3 +108,41 @@ def test_a_later_run_books_a_fresh_market_once_the_demo_bookings_are_over():
     assert later == before * 2
     assert AuctionRound.objects.filter(closes_at__gt=NOW + timedelta(days=8)).count() == 1
     assert overbooked_offerings() == []
+
+
+def test_seed_demo_refuses_to_run_with_debug_off(settings):
+    settings.DEBUG = False
+    with pytest.raises(CommandError, match=r"only with DEBUG on \(DJANGO_DEBUG=true\)"):
+        call_command("seed_demo")
+    # Nothing was loaded: no demo users with the published password.
+    assert not User.objects.exists()
+    assert not Offering.objects.exists()
+
+
+@pytest.mark.parametrize(("debug", "installed"), [("true", True), ("false", False)])
+def test_the_demo_app_is_installed_only_with_debug_on(debug, installed):
+    """With DJANGO_DEBUG off there is no demo app: no seed_demo, no devstripe command at all."""
+    env = os.environ | {
+        "DJANGO_DEBUG": debug,
+        "DJANGO_SECRET_KEY": "x" * 50,
+        "MARKETPLACE_SECRETS_KEY": "A" * 43 + "=",
+        "STRIPE_SECRET_KEY": "sk_test_x",
+        "STRIPE_PUBLISHABLE_KEY": "pk_test_x",
+        "STRIPE_WEBHOOK_SECRET": "whsec_x",
+    }
+    probe = (
+        "import django; django.setup()\n"
+        "from django.apps import apps\n"
+        "from django.core.management import get_commands\n"
+        "print(apps.is_installed('demo'), 'seed_demo' in get_commands(), 'devstripe' in get_commands())"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=Path(__file__).resolve().parents[1],
+        env=env | {"DJANGO_SETTINGS_MODULE": "marketplace.settings"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout.split()
+    assert out == [str(installed)] * 3

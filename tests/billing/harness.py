@@ -29,7 +29,7 @@ class LocalStripe:
         self.state_file = state_dir / "localstripe.pickle"
         self.log = open(state_dir / "localstripe.log", "wb")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "billing.devstripe", str(self.port), str(self.state_file)],
+            [sys.executable, "-m", "demo.devstripe", str(self.port), str(self.state_file)],
             stdout=self.log,
             stderr=subprocess.STDOUT,
             cwd=ROOT,

@@ -68,6 +68,7 @@ def start(data_dir: Path, **extra: str) -> tuple[subprocess.Popen, int]:
         "EMBEDDED_REDIS_PORT": str(free_port()),
         "DEVSTRIPE_PORT": str(stripe_port),
         "MARKETPLACE_DATA_DIR": str(data_dir),
+        "DJANGO_DEBUG": "true",  # the demo app (devstripe, seed_demo) is installed only with DEBUG on
     } | extra
     proc = subprocess.Popen(
         ["bash", str(ROOT / "deploy" / "run.sh")],

@@ -24,7 +24,7 @@ class Command(BaseCommand):
         parser.add_argument("--webhook-url", default="http://127.0.0.1:8000/billing/webhooks/stripe")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from billing import devstripe
+        from demo import devstripe
 
         Path(options["state"]).parent.mkdir(parents=True, exist_ok=True)
         self.stdout.write(f"devstripe on http://127.0.0.1:{options['port']} (state {options['state']})")

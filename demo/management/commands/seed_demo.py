@@ -11,16 +11,20 @@ spent, slice taken) is reported and skipped, never fatal. Demo clouds use the si
 the booking that starts within the minute is launched by the Celery worker once it runs (the
 launch sweep would find it otherwise); the others wait for their start like any booking.
 
-It lives in billing, the top layer, because it touches every app below it.
+It lives in the demo app, the top layer, because it touches every app below it; the app is installed
+only when DJANGO_DEBUG is on, and the command refuses to run when DEBUG is off (demo users have a
+published password).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
 
 from allauth.account.models import EmailAddress
-from django.core.management.base import BaseCommand
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from accounts.models import User
@@ -108,7 +112,11 @@ class Command(BaseCommand):
     help = "Load demo owners, clouds, offerings (fixed, auction, dynamic) and renters. Safe to run twice."
 
     @transaction.atomic
-    def handle(self, *args, **options):  # type: ignore[no-untyped-def]
+    def handle(self, *args: Any, **options: Any) -> None:
+        if not settings.DEBUG:
+            raise CommandError(
+                "seed_demo loads demo users with a published password: it runs only with DEBUG on (DJANGO_DEBUG=true)."
+            )
         admin = _user(*ADMIN, owner=True, renter=True, staff=True)
         alice = _user(*OWNERS[0], owner=True, renter=False)
         bob = _user(*OWNERS[1], owner=True, renter=True)
@@ -307,7 +315,8 @@ class Command(BaseCommand):
         if found is None:
             return
         for renter, bid in bidders:
-            self._attempt(
-                f"{renter.email} bid on {offering.name}",
-                lambda renter=renter, bid=bid: market.booking_request(actor=renter, slice_id=found.id, bid=bid),
-            )
+
+            def place(renter: User = renter, bid: str = bid) -> Booking | None:
+                return market.booking_request(actor=renter, slice_id=found.id, bid=bid)
+
+            self._attempt(f"{renter.email} bid on {offering.name}", place)
