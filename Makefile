@@ -7,7 +7,7 @@ test:           ## the whole suite plus lint and Django checks (what CI runs)
 	bash deploy/test.sh
 
 lint:
-	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/lint-imports
+	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/lint-imports && .venv/bin/python deploy/check_import_cycles.py
 
 format:
 	.venv/bin/ruff format . && .venv/bin/ruff check --fix .

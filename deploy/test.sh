@@ -20,6 +20,13 @@ log "ruff"
 "$VENV/bin/ruff" format --check . >/dev/null || { "$VENV/bin/ruff" format --check .; exit 1; }
 log "import layers"
 "$VENV/bin/lint-imports" --no-cache >/dev/null || "$VENV/bin/lint-imports" --no-cache
+log "import circles (lazy imports included)"
+# IMPORT_CYCLES_CHECK=warn prints the circles without failing the run.
+if [ "${IMPORT_CYCLES_CHECK:-}" = warn ]; then
+    "$PY" deploy/check_import_cycles.py --warn
+else
+    "$PY" deploy/check_import_cycles.py
+fi
 log "mypy (every app)"
 "$VENV/bin/mypy" ${MYPY_MODULES:-marketplace accounts audit owners renters scheduling provisioning billing demo}
 log "django checks"
