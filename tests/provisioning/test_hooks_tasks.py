@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
+import time_machine
+from rest_framework.test import APIClient
 
 from marketplace.lib import clock
 from provisioning import hooks, services, tasks
 from provisioning.drivers import CloudError
 from scheduling import hooks as engine_hooks
-from tests.provisioning.helpers import booking
+from tests import factories
+from tests.conftest import login
+from tests.provisioning.helpers import add_ssh_key, booking, fund
 
 pytestmark = pytest.mark.django_db
+
+T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
 
 def test_registered_with_the_engine():  # type: ignore[no-untyped-def]
@@ -41,12 +47,39 @@ def test_ended_hook_reclaims_live_servers_only(sim_offering, renter, monkeypatch
     assert sent == [(b.pk, "booking released")]
 
 
+@pytest.mark.django_db(transaction=True)  # the hooks run on a real commit, inside the request, as in production
 def test_broker_down_does_not_break_the_engine(sim_offering, renter, monkeypatch):  # type: ignore[no-untyped-def]
+    """With the broker down, a renter who buys a slice starting now sees what they would with it up: the
+    request answers 201, the booking is confirmed in their API list and on "My bookings"; the launch sweep
+    launches it once messages flow again."""
+
     def boom(*a, **k):  # type: ignore[no-untyped-def]
         raise ConnectionError("redis is down")
 
     monkeypatch.setattr(tasks.launch_booking, "apply_async", boom)
-    hooks.booking_confirmed(booking(renter, sim_offering).pk)  # logged; the sweep finds it
+    add_ssh_key(renter)
+    fund(renter, 10_000)
+    api = APIClient()
+    api.force_authenticate(renter)
+    with time_machine.travel(T0 - timedelta(seconds=30), tick=False):
+        sid = factories.slice_id(sim_offering, T0, 600)
+        r = api.post(f"/api/v1/timeslots/{sid}/request", {}, format="json")  # the launch could not be sent
+        assert r.status_code == 201, r.content
+        assert r.json()["state"] == "confirmed"
+        listed = api.get("/api/v1/bookings").json()["results"]
+        assert [(b["id"], b["state"]) for b in listed] == [(r.json()["id"], "confirmed")]
+        page = login(renter).get("/market/bookings/")
+        assert page.status_code == 200
+        assert "Confirmed" in page.content.decode() and sim_offering.name in page.content.decode()
+
+        # The broker is back: the beat's launch sweep finds the booking and the worker launches it.
+        monkeypatch.setattr(
+            tasks.launch_booking, "apply_async", lambda args=(), kwargs=None, **kw: tasks.launch_booking.run(*args)
+        )
+        assert tasks.launch_due() == 1
+        listed = api.get("/api/v1/bookings").json()["results"]
+        assert [(b["id"], b["state"]) for b in listed] == [(r.json()["id"], "running")]
+        assert tasks.launch_due() == 0  # launched once
 
 
 def test_tasks_retry_transient_errors_only(monkeypatch):  # type: ignore[no-untyped-def]
