@@ -35,19 +35,3 @@ def api_token_revoke(*, actor: User, token_id: int) -> ApiToken:
         token.save(update_fields=["revoked_at"])
         record_event(actor=actor, verb="api_token.revoked", target=token, data={})
     return token
-
-
-@transaction.atomic
-def user_set_roles(*, actor: User, user: User, is_owner: bool, is_renter: bool) -> User:
-    if not (is_owner or is_renter):
-        raise ValidationFailed({"__all__": ["Choose at least one role: owner or renter."]})
-    before = {"is_owner": user.is_owner, "is_renter": user.is_renter}
-    user.is_owner, user.is_renter = is_owner, is_renter
-    user.save(update_fields=["is_owner", "is_renter"])
-    record_event(
-        actor=actor,
-        verb="user.roles_changed",
-        target=user,
-        data={"before": before, "after": {"is_owner": is_owner, "is_renter": is_renter}},
-    )
-    return user

@@ -6,16 +6,9 @@ import json
 from decimal import Decimal
 
 from django import forms
-from django.db import models
 
 from marketplace.lib.money import CURRENCY_CHOICES, MoneyError, to_minor
 from owners.models import WEEKDAYS, Cloud, Offering, PricingPolicy, SliceProfile
-
-
-def _https_urls(field, **kwargs):  # type: ignore[no-untyped-def]
-    if isinstance(field, models.URLField):
-        return field.formfield(assume_scheme="https", **kwargs)
-    return field.formfield(**kwargs)
 
 
 class CloudForm(forms.ModelForm):

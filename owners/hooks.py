@@ -6,9 +6,8 @@ per driver name in its AppConfig.ready().
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from owners.models import Cloud
@@ -20,7 +19,16 @@ class ConnectionResult:
     message: str
 
 
-ConnectionTester = Callable[["Cloud"], ConnectionResult]
+class ConnectionTester(Protocol):
+    """A driver's connection test: try the cloud's credentials and endpoints, say what happened.
+
+    Called by owners.services.cloud_test_connection outside any transaction; an exception is reported
+    to the owner as an unexpected failure.
+    """
+
+    def __call__(self, cloud: Cloud, /) -> ConnectionResult: ...
+
+
 _testers: dict[str, ConnectionTester] = {}
 
 

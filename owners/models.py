@@ -130,10 +130,6 @@ class SliceProfile(models.Model):
     def is_predefined(self) -> bool:
         return self.owner_id is None
 
-    @property
-    def ram_gib(self) -> float:
-        return self.ram_mib / 1024
-
     def resources(self) -> dict[str, int]:
         return {
             "vcpus": self.vcpus,
@@ -253,10 +249,6 @@ class Offering(models.Model):
         labels = {"vcpus": "vCPU", "ram_mib": "RAM", "disk_gb": "disk", "bandwidth_mbps": "bandwidth"}
         cap = self.capacity()
         return [labels[k] for k, v in profile.resources().items() if v > cap[k]]
-
-    @property
-    def is_sellable(self) -> bool:
-        return self.status == self.Status.PUBLISHED
 
 
 class AvailabilityWindow(models.Model):

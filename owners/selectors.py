@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from guardian.shortcuts import get_objects_for_user
 
 from accounts.models import User
-from owners.models import AvailabilityWindow, Cloud, Offering, PricingPolicy, SliceProfile
+from owners.models import Cloud, Offering, PricingPolicy, SliceProfile
 
 
 def clouds_for(user: User) -> QuerySet[Cloud]:
@@ -92,11 +91,3 @@ def regions() -> list[str]:
         .values_list("region", flat=True)
         .distinct()
     )
-
-
-def windows_of(offering: Offering) -> QuerySet[AvailabilityWindow]:
-    return offering.windows.all()
-
-
-def pricing_summary(offering: Offering) -> list[dict[str, Any]]:
-    return [{"profile": p.profile, "policy": p} for p in offering.pricing_policies.all()]

@@ -8,9 +8,3 @@ from datetime import UTC, datetime
 def now() -> datetime:
     """The current instant, timezone-aware in UTC."""
     return datetime.now(tz=UTC)
-
-
-def ensure_aware(value: datetime) -> datetime:
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError("naive datetime: every time in the marketplace carries a timezone")
-    return value.astimezone(UTC)
