@@ -36,3 +36,15 @@ class SSHKeyForm(forms.Form):
     public_key = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}), help_text="One line from your ~/.ssh/id_ed25519.pub (or similar)."
     )
+
+
+class SpendLimitForm(forms.Form):
+    """The limit in major units, as renters think of it; the view converts it, the service checks it."""
+
+    spend_limit = forms.DecimalField(
+        required=False,
+        label="Monthly spend limit",
+        help_text="A booking that would take this calendar month's spending above it is refused. "
+        "Leave empty for no limit.",
+    )
+    currency = forms.ChoiceField(choices=CURRENCY_CHOICES, initial="USD")

@@ -12,11 +12,6 @@ from marketplace.lib.errors import ConflictError, NotFoundError, ValidationFaile
 from renters.models import RenterSettings, SSHPublicKey
 
 
-def renter_settings(user: User) -> RenterSettings:
-    settings_row, _ = RenterSettings.objects.get_or_create(user=user)
-    return settings_row
-
-
 @transaction.atomic
 def ssh_key_add(*, actor: User, name: str, public_key: str) -> SSHPublicKey:
     """Add a public key after checking its type, encoding and that it is not already there."""
@@ -45,6 +40,8 @@ def ssh_key_remove(*, actor: User, key_id: int) -> None:
 
 @transaction.atomic
 def renter_settings_update(*, actor: User, spend_limit: int | None, currency: str) -> RenterSettings:
+    """Set the renter's monthly spend limit (minor units of ``currency``; None: no limit). Billing's funds
+    check refuses a booking that would take this calendar month's spending above it."""
     row = RenterSettings.objects.select_for_update().get_or_create(user=actor)[0]
     if spend_limit is not None and spend_limit < 0:
         raise ValidationFailed({"spend_limit": ["A spend limit cannot be negative."]})

@@ -1,4 +1,4 @@
-"""The user portal: browse published offerings, manage SSH keys."""
+"""The user portal: browse published offerings, manage SSH keys and the spend limit."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ from django.views.decorators.http import require_POST
 from accounts.requests import actor
 from marketplace.lib.errors import DomainError
 from marketplace.lib.forms import apply_domain_error
-from marketplace.lib.money import MoneyError, to_minor
+from marketplace.lib.money import Money, MoneyError, to_minor
 from owners import selectors as catalogue
 from owners.models import Offering
-from renters import services
-from renters.forms import OfferingFilterForm, SSHKeyForm
+from renters import selectors, services
+from renters.forms import OfferingFilterForm, SpendLimitForm, SSHKeyForm
 
 
 def offering_browse(request: HttpRequest) -> HttpResponse:
@@ -78,3 +78,32 @@ def ssh_key_remove(request: HttpRequest, pk: int) -> HttpResponse:
     except DomainError as exc:
         messages.error(request, exc.message)
     return redirect("renters:ssh_keys")
+
+
+@login_required
+def renter_settings(request: HttpRequest) -> HttpResponse:
+    """The renter's spend limit, set through renters.services.renter_settings_update."""
+    user = actor(request)
+    current = selectors.renter_settings_of(user)
+    initial: dict[str, object] = {"currency": current.currency if current else "USD"}
+    if current is not None and current.spend_limit is not None:
+        initial["spend_limit"] = Money(current.spend_limit, current.currency).major()
+    form = SpendLimitForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            limit = None if data["spend_limit"] is None else to_minor(data["spend_limit"], data["currency"])
+        except MoneyError as exc:
+            form.add_error("spend_limit", str(exc))
+        else:
+            try:
+                services.renter_settings_update(actor=user, spend_limit=limit, currency=data["currency"])
+            except DomainError as exc:
+                apply_domain_error(form, exc)
+            else:
+                messages.success(request, "Spend limit saved.")
+                return redirect("renters:settings")
+    limit_text = None
+    if current is not None and current.spend_limit is not None:
+        limit_text = str(Money(current.spend_limit, current.currency))
+    return render(request, "renters/settings.html", {"form": form, "limit": limit_text})
