@@ -23,7 +23,8 @@
 --    caller decides (dynamic prices, quotes, billing's funds check) through services._move.
 --
 -- The booking row is written once, in its decided state (the requested -> decided move happens
--- inside one transaction, so nobody could have seen it in between); both audit events are written.
+-- inside one transaction, so nobody could have seen it in between); both audit events are written,
+-- through audit's one SQL writer, audit_record_event() (audit/sql/record_event.sql, migration 0013).
 -- The deferred constraint trigger scheduling_booking_capacity (booking_capacity.sql) stays the
 -- backstop for every claim; after inserting a confirmed booking, checked here under the offering's
 -- row lock held until commit, the function adds its (offering, period) key to the trigger's
@@ -96,18 +97,12 @@ BEGIN
             coalesce(current_setting('scheduling.capacity_checked', true), '') || '|' || p_offering || '/'
             || extract(epoch FROM p_starts) || '/' || extract(epoch FROM p_ends) || '|', true);
     END IF;
-    INSERT INTO audit_domainevent (
-        created_at, actor_id, actor_label, verb, target_type_id, target_id, target_repr,
-        data, request_id, ip, source
-    ) VALUES (
+    PERFORM audit_record_event(
         p_now, v_actor, v_label, 'booking.requested', v_type, booking_id::text,
         format('booking %s (requested)', booking_id), p_requested, v_request, v_ip, v_source
     );
     IF state = 'confirmed' THEN
-        INSERT INTO audit_domainevent (
-            created_at, actor_id, actor_label, verb, target_type_id, target_id, target_repr,
-            data, request_id, ip, source
-        ) VALUES (
+        PERFORM audit_record_event(
             p_now, v_actor, v_label, 'booking.confirmed', v_type, booking_id::text,
             format('booking %s (confirmed)', booking_id),
             jsonb_build_object('from', 'requested', 'to', 'confirmed', 'unit_price', p_unit,
@@ -117,10 +112,7 @@ BEGIN
         INSERT INTO scheduling_pricehistory (offering_id, profile_id, at, unit_price, currency, utilisation, source)
         VALUES (p_offering, p_profile, p_now, p_unit, p_currency, NULL, p_model);
     ELSIF state = 'rejected' THEN
-        INSERT INTO audit_domainevent (
-            created_at, actor_id, actor_label, verb, target_type_id, target_id, target_repr,
-            data, request_id, ip, source
-        ) VALUES (
+        PERFORM audit_record_event(
             p_now, v_actor, v_label, 'booking.rejected', v_type, booking_id::text,
             format('booking %s (rejected)', booking_id),
             jsonb_build_object('from', 'requested', 'to', 'rejected', 'reason', p_reject_reason),
