@@ -1,6 +1,6 @@
 """An owner cannot shrink an offering below what live bookings hold, through any door.
 
-The rule is the database guard owners_offering_capacity_covers_claims (scheduling migration 0007);
+The rule is the database guard owners_offering_capacity_covers_claims (scheduling/sql/offering_capacity_guard.sql);
 offering_update, the owner portal and the admin show its message as a field error, plain SQL meets
 it at commit, and a shrink racing a booking for the last capacity cannot both commit.
 """

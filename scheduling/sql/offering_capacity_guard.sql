@@ -1,43 +1,38 @@
-"""The other half of the no-overbooking backstop: an offering's capacity may not shrink below its claims.
+-- scheduling_offering_capacity_guard() (migration 0007): the other half of the no-overbooking
+-- backstop, an offering's capacity may not shrink below its claims.
+--
+-- scheduling_booking_capacity (booking_capacity.sql) refuses a claim that would exceed the capacity; this deferred
+-- constraint trigger on owners_offering refuses the opposite move, a capacity lowered (by the owner
+-- portal, the admin, or plain SQL) below what live claims hold at some instant from now on.
+--
+-- Locking: the trigger takes the offering row FOR NO KEY UPDATE, the lock the booking path takes
+-- first (scheduling_booking_request) and the booking trigger takes at commit. The UPDATE that
+-- shrinks the offering already holds that lock until commit, so a booking racing the shrink either
+-- committed before it (and this check, in a fresh READ COMMITTED snapshot, sees it) or waits for it
+-- (and then reads the new capacity). Capacity is re-read from the row rather than taken from NEW, so
+-- that at commit every queued event is judged against the final row (shrink-then-grow passes).
+--
+-- "From now on" is the application's clock when the caller has set ``marketplace.now`` in the
+-- transaction (owners.services does, so the check agrees with clock.now() under time-machine), else
+-- the database's now().
+--
+-- The refusal: SQLSTATE 23514 with constraint name ``owners_offering_capacity_covers_claims`` (the
+-- table it guards), a MESSAGE written for the owner, and a DETAIL holding a JSON object
+-- {field: message} naming each capacity field at fault, so that any caller can show it as field
+-- errors without knowing anything of bookings (owners.services does exactly that).
+--
+-- The trigger names no column in its definition (no UPDATE OF, no WHEN): those would make
+-- PostgreSQL refuse a later owners migration that alters a capacity column's type. The function
+-- returns at once for an update that shrinks nothing.
 
-scheduling_booking_capacity (0002) refuses a claim that would exceed the capacity; this deferred
-constraint trigger on owners_offering refuses the opposite move, a capacity lowered (by the owner
-portal, the admin, or plain SQL) below what live claims hold at some instant from now on.
-
-Locking: the trigger takes the offering row FOR NO KEY UPDATE, the lock the booking path takes
-first (scheduling_booking_request, 0004) and the booking trigger takes at commit. The UPDATE that
-shrinks the offering already holds that lock until commit, so a booking racing the shrink either
-committed before it (and this check, in a fresh READ COMMITTED snapshot, sees it) or waits for it
-(and then reads the new capacity). Capacity is re-read from the row rather than taken from NEW, so
-that at commit every queued event is judged against the final row (shrink-then-grow passes).
-
-"From now on" is the application's clock when the caller has set ``marketplace.now`` in the
-transaction (owners.services does, so the check agrees with clock.now() under time-machine), else
-the database's now().
-
-The refusal: SQLSTATE 23514 with constraint name ``owners_offering_capacity_covers_claims`` (the
-table it guards), a MESSAGE written for the owner, and a DETAIL holding a JSON object
-{field: message} naming each capacity field at fault, so that any caller can show it as field
-errors without knowing anything of bookings (owners.services does exactly that).
-
-The trigger names no column in its definition (no UPDATE OF, no WHEN): those would make
-PostgreSQL refuse a later owners migration that alters a capacity column's type. The function
-returns at once for an update that shrinks nothing.
-"""
-
-from django.db import migrations
-
-CLAIMING = "('confirmed', 'provisioning', 'running', 'notice')"
-
-FORWARD = f"""
-CREATE FUNCTION scheduling_offering_capacity_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION scheduling_offering_capacity_guard() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     cap record;
     hit record;
     v_from timestamptz := coalesce(nullif(current_setting('marketplace.now', true), '')::timestamptz, now());
     v_at text;
-    parts text[] := '{{}}';
-    fields jsonb := '{{}}';
+    parts text[] := '{}';
+    fields jsonb := '{}';
     part text;
 BEGIN
     IF NEW.vcpus >= OLD.vcpus AND NEW.ram_mib >= OLD.ram_mib
@@ -56,11 +51,11 @@ BEGIN
       FROM (
           SELECT DISTINCT greatest(o.starts_at, v_from) AS t
             FROM scheduling_booking o
-           WHERE o.offering_id = NEW.id AND o.state IN {CLAIMING}
+           WHERE o.offering_id = NEW.id AND o.state IN {{ CLAIMING_STATES }}
              AND tstzrange(o.starts_at, o.ends_at) && tstzrange(v_from, 'infinity')
       ) pts
       JOIN scheduling_booking b
-        ON b.offering_id = NEW.id AND b.state IN {CLAIMING}
+        ON b.offering_id = NEW.id AND b.state IN {{ CLAIMING_STATES }}
        AND tstzrange(b.starts_at, b.ends_at) @> pts.t
      GROUP BY pts.t
     HAVING sum(b.vcpus) > cap.vcpus OR sum(b.ram_mib) > cap.ram_mib
@@ -105,19 +100,8 @@ BEGIN
 END
 $$;
 
+DROP TRIGGER IF EXISTS owners_offering_capacity_covers_claims ON owners_offering;
 CREATE CONSTRAINT TRIGGER owners_offering_capacity_covers_claims
     AFTER UPDATE ON owners_offering
     DEFERRABLE INITIALLY DEFERRED
     FOR EACH ROW EXECUTE FUNCTION scheduling_offering_capacity_guard();
-"""
-
-BACKWARD = """
-DROP TRIGGER IF EXISTS owners_offering_capacity_covers_claims ON owners_offering;
-DROP FUNCTION IF EXISTS scheduling_offering_capacity_guard();
-"""
-
-
-class Migration(migrations.Migration):
-    dependencies = [("scheduling", "0006_search_claims_function")]
-
-    operations = [migrations.RunSQL(FORWARD, BACKWARD)]
