@@ -31,13 +31,13 @@ from marketplace.lib.errors import (
     ValidationFailed,
 )
 from owners.models import Offering, PricingPolicy
-from scheduling import hooks
+from scheduling import catalogue, hooks
 from scheduling.errors import BiddingClosed, OfferingNotSelling, SliceTaken
 from scheduling.models import CLAIMING_STATES, AuctionRound, Booking, BookingState, PriceHistory, Quote
 from scheduling.pricing import dynamic_unit_price
 from scheduling.services.bids import _bid_place, _parse_bid
 from scheduling.services.quotes import _quote_for
-from scheduling.services.resolve import _ENTRIES, _CatalogueStale, _Request, _request_fields, _resolve
+from scheduling.services.resolve import _Request, _request_fields, _resolve
 from scheduling.services.state import _fits, _move, _need, is_capacity_violation
 from scheduling.slices import RESOURCES, SliceKey, utilisation
 
@@ -75,7 +75,7 @@ def booking_request(
                 req.version = None
             return _request(actor=actor, req=req, bid=bid, quote_id=quote_id, now=now)
         except _CatalogueStale:
-            _ENTRIES.pop(connection.settings_dict["NAME"], None)
+            catalogue.forget()
         except DomainError:
             if not cached or (req is not None and req.sent):
                 raise
@@ -99,6 +99,10 @@ def _request(*, actor: User, req: _Request, bid: Any, quote_id: Any, now: dateti
             raise ValidationFailed({"quote": ["Quotes are only for dynamically priced slices."]})
         quote = _quote_for(actor=actor, req=req, quote_id=quote_id, now=now)
     return _buy(actor=actor, req=req, quote=quote, now=now)
+
+
+class _CatalogueStale(Exception):
+    """The catalogue changed after the entry a request was checked against was read."""
 
 
 TAKEN_REASON = "Taken: the offering has no capacity left for this profile over that period."

@@ -8,19 +8,15 @@ inside its availability windows, and use one of its allowed images (the first by
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import connection
-
 from accounts.models import User
-from marketplace.lib.db import fetch_prepared
 from marketplace.lib.errors import ConflictError, DomainError, NotFoundError, PermissionDeniedError, ValidationFailed
 from owners.availability import covers, window_intervals
 from owners.models import Offering, PricingPolicy, SliceProfile
+from scheduling import catalogue
 from scheduling.errors import OfferingNotSelling
 from scheduling.slices import SliceKey, decode_slice_id, is_aligned
 
@@ -48,97 +44,6 @@ class _Request:
     sent: bool = False
 
 
-class _Loader:
-    """Model instances from the columns of a hand-written SELECT (the ORM's compile step costs more
-    than the query on the booking path). Columns come from the model's own metadata, so a new field
-    is read without touching the SQL; converters (JSON) are applied as the ORM would."""
-
-    def __init__(self, model: type[Any], alias: str) -> None:
-        fields = model._meta.concrete_fields
-        self.model = model
-        self.names = [f.attname for f in fields]
-        self.sql = ", ".join(f"{alias}.{connection.ops.quote_name(f.column)}" for f in fields)
-        self.converters = [(i, f.from_db_value) for i, f in enumerate(fields) if hasattr(f, "from_db_value")]
-        self.width = len(fields)
-
-    def load(self, row: Sequence[Any], offset: int) -> Any:
-        values = list(row[offset : offset + self.width])
-        if values[0] is None:  # outer join found nothing
-            return None
-        for i, convert in self.converters:
-            if values[i] is not None:
-                values[i] = convert(values[i], None, connection)
-        return self.model.from_db(connection.alias, self.names, values)
-
-
-_CATALOGUE: dict[str, Any] = {}
-
-# Entries booking has read, per database name: (catalogue version, {(offering id, profile id): entry}).
-# An entry is (offering, policy with offering and profile, weekly windows); shared, read-only. Only
-# fixed and dynamic prices are kept: scheduling_booking_request checks their version when the
-# booking is written (migration 0011) and says 'stale' if the catalogue has changed since; bids
-# and quotes read afresh every time.
-_ENTRIES: dict[str, tuple[int, dict[tuple[int, int], tuple[Offering, PricingPolicy, list]]]] = {}
-_ENTRIES_MAX = 4096
-
-
-class _CatalogueStale(Exception):
-    """The catalogue changed after the entry a request was checked against was read."""
-
-
-def _catalogue_entry(
-    offering_id: int, profile_id: int, *, cached: bool = False
-) -> tuple[Offering | None, PricingPolicy | None, list, int | None]:
-    """The offering, its price for the profile (policy.offering/profile filled), its weekly windows
-    and the catalogue version they were read at. ``cached``: a kept entry, when there is one."""
-    db = connection.settings_dict["NAME"]
-    if cached:
-        version, entries = _ENTRIES.get(db, (None, {}))
-        hit = entries.get((offering_id, profile_id))
-        if hit is not None:
-            return (*hit, version)
-    if not _CATALOGUE:
-        loaders = (_Loader(Offering, "o"), _Loader(PricingPolicy, "p"), _Loader(SliceProfile, "s"))
-        _CATALOGUE["loaders"] = loaders
-        # Column names come from model metadata (quoted); every value is a bound parameter.
-        _CATALOGUE["sql"] = (
-            f"SELECT {loaders[0].sql}, {loaders[1].sql}, {loaders[2].sql}, "  # noqa: S608
-            "(SELECT coalesce(json_agg(json_build_object('weekdays', w.weekdays, 'start', w.start_time, "
-            "'end', w.end_time)), '[]')::text FROM owners_availabilitywindow w WHERE w.offering_id = o.id), "
-            "(SELECT v.version FROM scheduling_catalogue_version v WHERE v.id = 1) "
-            "FROM owners_offering o "
-            "LEFT JOIN owners_pricingpolicy p ON p.offering_id = o.id AND p.profile_id = %s "
-            "LEFT JOIN owners_sliceprofile s ON s.id = p.profile_id "
-            "WHERE o.id = %s"
-        )
-    loaders = _CATALOGUE["loaders"]
-    # A server-side prepared statement: planning this join took longer than running it, on every booking.
-    rows = fetch_prepared(_CATALOGUE["sql"], [profile_id, offering_id])
-    if not rows:
-        return None, None, [], None
-    row = rows[0]
-    offering = loaders[0].load(row, 0)
-    policy = loaders[1].load(row, loaders[0].width)
-    if policy is not None:
-        policy.offering = offering
-        policy.profile = loaders[2].load(row, loaders[0].width + loaders[1].width)
-    weekly = [
-        (w["weekdays"], time.fromisoformat(w["start"]), time.fromisoformat(w["end"])) for w in json.loads(row[-2])
-    ]
-    version = row[-1]
-    if (
-        policy is not None
-        and policy.model != PricingPolicy.Model.AUCTION
-        and offering.status == Offering.Status.PUBLISHED
-    ):
-        known, entries = _ENTRIES.get(db, (None, {}))
-        if known != version or len(entries) >= _ENTRIES_MAX:
-            entries = {}
-            _ENTRIES[db] = (version, entries)
-        entries[(offering_id, profile_id)] = (offering, policy, weekly)
-    return offering, policy, weekly, version
-
-
 def _resolve(
     *,
     actor: User,
@@ -154,7 +59,7 @@ def _resolve(
     key = slice_id if isinstance(slice_id, SliceKey) else decode_slice_id(slice_id)
     # One query, or none with a kept entry: the offering, the price of this profile on it (if any)
     # with the profile, and the offering's availability windows.
-    offering, policy, weekly, version = _catalogue_entry(key.offering_id, key.profile_id, cached=cached)
+    offering, policy, weekly, version = catalogue.entry(key.offering_id, key.profile_id, cached=cached)
     if offering is None or offering.status == Offering.Status.DRAFT:
         raise NotFoundError("This slice's offering does not exist.")
     if offering.status != Offering.Status.PUBLISHED:
