@@ -16,7 +16,7 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, OperationalError, connection, transaction
@@ -28,7 +28,7 @@ from marketplace.lib import clock
 from marketplace.lib.errors import DomainError
 from owners.models import Offering, SliceProfile
 from scheduling import hooks
-from scheduling.models import AuctionRound, Booking, Notification, PriceHistory
+from scheduling.models import CLAIMING_STATES, AuctionRound, Booking, Notification, PriceHistory
 from scheduling.services.state import _money, is_capacity_violation
 from scheduling.slices import RESOURCES, Timeline, resource_weight
 
@@ -111,6 +111,26 @@ def _clear_offerings_retrying(offering_ids: list[int], now: datetime) -> Clearin
     raise AssertionError("unreachable")
 
 
+class Bid(NamedTuple):
+    """A bid as clearing reads it (_BIDS_SQL, same order): a requested auction booking."""
+
+    id: int
+    renter_id: int
+    round_id: int
+    amount: int  # per grid unit, minor units
+    sequence: int  # arrival order of its last change
+    priority: int  # the renter's priority tier (0 without settings)
+    vcpus: int
+    ram_mib: int
+    disk_gb: int
+    bandwidth_mbps: int
+    offering_id: int
+
+    def need(self) -> tuple[int, int, int, int]:
+        """What the bid claims of each resource (RESOURCES order)."""
+        return (self.vcpus, self.ram_mib, self.disk_gb, self.bandwidth_mbps)
+
+
 _BIDS_SQL = """
 SELECT b.id, b.renter_id, b.auction_round_id, b.bid_amount, b.bid_sequence, coalesce(rs.priority_tier, 0),
        b.vcpus, b.ram_mib, b.disk_gb, b.bandwidth_mbps, b.offering_id
@@ -133,25 +153,26 @@ SELECT lost.renter_id, lost.id, 'outbid',
        %s
 FROM lost JOIN owners_offering o ON o.id = lost.offering_id
 """
-_CLAIMS_SQL = """
+# The claiming states spelled from the Python constant (the same text as the partial index's predicate).
+_CLAIMS_SQL = f"""
 SELECT offering_id, starts_at, ends_at, vcpus, ram_mib, disk_gb, bandwidth_mbps FROM scheduling_booking
-WHERE offering_id = ANY(%s) AND state IN ('confirmed', 'provisioning', 'running', 'notice')
+WHERE offering_id = ANY(%s) AND state IN ({", ".join(f"'{s}'" for s in CLAIMING_STATES)})
   AND tstzrange(starts_at, ends_at) && tstzrange(%s, %s)
-"""
+"""  # noqa: S608
 
 
 def _allocate(
-    group: list[tuple], offering: Offering, claims: Any, by_round: dict[int, AuctionRound], skip: Any
-) -> tuple[list[tuple], list[tuple]]:
+    group: list[Bid], offering: Offering, claims: Any, by_round: dict[int, AuctionRound], skip: Any
+) -> tuple[list[Bid], list[Bid]]:
     """One greedy pass over an offering's bids in rank order: (winners, losers); bids in ``skip`` take part not."""
     timeline = Timeline.build(offering.capacity(), claims)
-    won: list[tuple] = []
-    lost: list[tuple] = []
+    won: list[Bid] = []
+    lost: list[Bid] = []
     for b in group:
-        if b[0] in skip:
+        if b.id in skip:
             continue
-        need = (b[6], b[7], b[8], b[9])
-        r = by_round[b[2]]  # a bid's period is its round's
+        need = b.need()
+        r = by_round[b.round_id]  # a bid's period is its round's
         if timeline.fits(r.starts_at, r.ends_at, need):
             timeline.claim(r.starts_at, r.ends_at, need)
             won.append(b)
@@ -160,9 +181,9 @@ def _allocate(
     return won, lost
 
 
-def _uniform_price(r: AuctionRound, lost: list[tuple]) -> int:
+def _uniform_price(r: AuctionRound, lost: list[Bid]) -> int:
     """The uniform price of a round: its highest losing bid, at least the reserve."""
-    return max(max((b[3] for b in lost), default=r.reserve_price), r.reserve_price)
+    return max(max((b.amount for b in lost), default=r.reserve_price), r.reserve_price)
 
 
 def _units(r: AuctionRound, offering: Offering) -> int:
@@ -187,39 +208,41 @@ class _ClearingFunds:
     def __init__(self, by_round: dict[int, AuctionRound], offerings: dict[int, Offering]) -> None:
         self.by_round = by_round
         self.offerings = offerings
-        self.refused: dict[int, tuple[tuple, str]] = {}  # bid id -> (bid row, the check's reason)
+        self.refused: dict[int, tuple[Bid, str]] = {}  # bid id -> (bid row, the check's reason)
         self.committed: dict[int, int] = defaultdict(int)  # renter -> wins approved on earlier offerings
         self.renters: dict[int, User] = {}
         self.profiles: dict[int, SliceProfile] = {}
 
-    def _load(self, group: list[tuple]) -> None:
-        renter_ids = {b[1] for b in group} - set(self.renters)
-        profile_ids = {self.by_round[b[2]].profile_id for b in group} - set(self.profiles)
+    def _load(self, group: list[Bid]) -> None:
+        renter_ids = {b.renter_id for b in group} - set(self.renters)
+        profile_ids = {self.by_round[b.round_id].profile_id for b in group} - set(self.profiles)
         self.renters.update(User.objects.in_bulk(renter_ids))
         self.profiles.update(SliceProfile.objects.in_bulk(profile_ids))
 
-    def allocate(self, group: list[tuple], offering: Offering, claims: Any) -> tuple[list[tuple], list[tuple]]:
+    def allocate(self, group: list[Bid], offering: Offering, claims: Any) -> tuple[list[Bid], list[Bid]]:
         self._load(group)
         approved: dict[int, int] = {}  # bid id -> the amount its check passed at
         while True:
             won, lost = _allocate(group, offering, claims, self.by_round, self.refused)
-            lost_of: dict[int, list[tuple]] = defaultdict(list)
+            lost_of: dict[int, list[Bid]] = defaultdict(list)
             for b in lost:
-                lost_of[b[2]].append(b)
+                lost_of[b.round_id].append(b)
             in_offering: dict[int, int] = defaultdict(int)
             for b in won:
-                r = self.by_round[b[2]]
-                unit = min(_uniform_price(r, lost_of[r.pk]), b[3]) if r.clearing_rule == "uniform" else b[3]
+                r = self.by_round[b.round_id]
+                unit = min(_uniform_price(r, lost_of[r.pk]), b.amount) if r.clearing_rule == "uniform" else b.amount
                 amount = unit * _units(r, offering)
-                asked = self.committed[b[1]] + in_offering[b[1]] + amount
-                if asked > approved.get(b[0], -1):
+                asked = self.committed[b.renter_id] + in_offering[b.renter_id] + amount
+                if asked > approved.get(b.id, -1):
                     try:
-                        hooks.funds_check(self.renters[b[1]], offering, self.profiles[r.profile_id], asked, r.currency)
+                        hooks.funds_check(
+                            self.renters[b.renter_id], offering, self.profiles[r.profile_id], asked, r.currency
+                        )
                     except DomainError as exc:
-                        self.refused[b[0]] = (b, exc.message)
+                        self.refused[b.id] = (b, exc.message)
                         break
-                    approved[b[0]] = asked
-                in_offering[b[1]] += amount
+                    approved[b.id] = asked
+                in_offering[b.renter_id] += amount
             else:
                 for renter_id, amount in in_offering.items():
                     self.committed[renter_id] += amount
@@ -230,15 +253,15 @@ def _refusal_reason(reason: str) -> str:
     return f"Refused at clearing: {reason} The capacity went to the next bid."[:300]
 
 
-def _refusal_message(b: tuple, r: AuctionRound, offering: Offering, reason: str) -> str:
+def _refusal_message(b: Bid, r: AuctionRound, offering: Offering, reason: str) -> str:
     return (
-        f"Your bid of {_money(b[3], r.currency)} on {offering.name} ({r.starts_at:%Y-%m-%d %H:%M} UTC) won capacity "
+        f"Your bid of {_money(b.amount, r.currency)} on {offering.name} ({r.starts_at:%Y-%m-%d %H:%M} UTC) won capacity "
         f"but could not be confirmed: {reason} The capacity went to the next bid."
     )
 
 
 def _refusal_events(
-    refused: dict[int, tuple[tuple, str]], by_round: dict[int, AuctionRound], now: datetime, ctx: Any
+    refused: dict[int, tuple[Bid, str]], by_round: dict[int, AuctionRound], now: datetime, ctx: Any
 ) -> list[DomainEvent]:
     """One audit record per refused win (requested -> rejected), as _move would write it."""
     booking_type = ContentType.objects.get_for_model(Booking)
@@ -256,9 +279,9 @@ def _refusal_events(
                 "from": "requested",
                 "to": "rejected",
                 "reason": _refusal_reason(reason),
-                "round": b[2],
-                "bid": b[3],
-                "currency": by_round[b[2]].currency,
+                "round": b.round_id,
+                "bid": b.amount,
+                "currency": by_round[b.round_id].currency,
             },
         )
         for bid_id, (b, reason) in refused.items()
@@ -286,42 +309,42 @@ def _clear_offerings(offering_ids: list[int], now: datetime) -> ClearingResult:
         by_round = {r.pk: r for r in rounds}
         with connection.cursor() as cur:
             cur.execute(_BIDS_SQL, [list(by_round)])
-            bids = cur.fetchall()
+            bids = list(map(Bid._make, cur.fetchall()))
             cur.execute(_CLAIMS_SQL, [oids, min(r.starts_at for r in rounds), max(r.ends_at for r in rounds)])
             claim_rows = cur.fetchall()
         claims: dict[int, list[dict[str, Any]]] = defaultdict(list)
         for row in claim_rows:
             claims[row[0]].append(dict(zip(("starts_at", "ends_at", *RESOURCES), row[1:], strict=True)))
-        bids_of: dict[int, list[tuple]] = defaultdict(list)
+        bids_of: dict[int, list[Bid]] = defaultdict(list)
         for b in bids:
-            bids_of[b[10]].append(b)
+            bids_of[b.offering_id].append(b)
         # Price per resource-second of a bid = amount × units / (share of the offering × seconds);
         # within a round only the amount varies, so one factor per round.
         factor: dict[int, float] = {}
-        first_bid: dict[int, tuple] = {}
+        first_bid: dict[int, Bid] = {}
         for b in bids:
-            first_bid.setdefault(b[2], b)
+            first_bid.setdefault(b.round_id, b)
         for r in rounds:
             o = offerings[r.offering_id]
             seconds = (r.ends_at - r.starts_at).total_seconds()
             sample = first_bid.get(r.pk)
-            shape = dict(zip(RESOURCES, sample[6:10], strict=True)) if sample else None
+            shape = dict(zip(RESOURCES, sample.need(), strict=True)) if sample else None
             weight = resource_weight(shape, o.capacity()) if shape else 1.0
             factor[r.pk] = (seconds / o.grid_seconds) / (weight * seconds)
-        winners: list[tuple] = []
-        losers: dict[int, list[tuple]] = defaultdict(list)
+        winners: list[Bid] = []
+        losers: dict[int, list[Bid]] = defaultdict(list)
         # Without a funds check (the engine alone, the benchmark) each offering is one greedy pass.
         funds = _ClearingFunds(by_round, offerings) if hooks.receivers("funds_check") else None
         for oid in sorted(bids_of):
             group = bids_of[oid]
-            group.sort(key=lambda b: (-b[3] * factor[b[2]], -b[5], b[4], b[0]))
+            group.sort(key=lambda b: (-b.amount * factor[b.round_id], -b.priority, b.sequence, b.id))
             if funds is None:
                 served, unserved = _allocate(group, offerings[oid], claims.get(oid, ()), by_round, {})
             else:
                 served, unserved = funds.allocate(group, offerings[oid], claims.get(oid, ()))
             winners.extend(served)
             for b in unserved:
-                losers[b[2]].append(b)
+                losers[b.round_id].append(b)
         refused = funds.refused if funds is not None else {}
         for r in rounds:
             if r.clearing_rule == "uniform":
@@ -329,17 +352,17 @@ def _clear_offerings(offering_ids: list[int], now: datetime) -> ClearingResult:
         win_ids, win_prices, win_totals = [], [], []
         round_winners: dict[int, list[list[int]]] = defaultdict(list)
         for b in winners:
-            r = by_round[b[2]]
-            price = min(r.clearing_price, b[3]) if r.clearing_rule == "uniform" else b[3]
-            units = int((r.ends_at - r.starts_at).total_seconds()) // offerings[b[10]].grid_seconds
-            win_ids.append(b[0])
+            r = by_round[b.round_id]
+            price = min(r.clearing_price, b.amount) if r.clearing_rule == "uniform" else b.amount
+            units = int((r.ends_at - r.starts_at).total_seconds()) // offerings[b.offering_id].grid_seconds
+            win_ids.append(b.id)
             win_prices.append(price)
             win_totals.append(price * units)
-            round_winners[r.pk].append([b[0], price])
-        lose_ids = [b[0] for group in losers.values() for b in group]
+            round_winners[r.pk].append([b.id, price])
+        lose_ids = [b.id for group in losers.values() for b in group]
         refused_of: dict[int, list[list[Any]]] = defaultdict(list)
         for bid_id, (b, reason) in refused.items():
-            refused_of[b[2]].append([bid_id, reason])
+            refused_of[b.round_id].append([bid_id, reason])
         event_ctx = audit_context.current()
         round_type = ContentType.objects.get_for_model(AuctionRound)
         events, history = [], []
@@ -375,7 +398,7 @@ def _clear_offerings(offering_ids: list[int], now: datetime) -> ClearingResult:
                         "clearing_price": r.clearing_price,
                         "reserve": r.reserve_price,
                         "confirmed": won,
-                        "outbid": [b[0] for b in losers[r.pk]],
+                        "outbid": [b.id for b in losers[r.pk]],
                         # [bid, reason]: winners the funds check refused (their capacity went to the next bid)
                         "rejected": refused_of[r.pk],
                         "transition": {
@@ -424,10 +447,10 @@ def _clear_offerings(offering_ids: list[int], now: datetime) -> ClearingResult:
             events.extend(_refusal_events(refused, by_round, now, event_ctx))
             Notification.objects.bulk_create(
                 Notification(
-                    user_id=b[1],
+                    user_id=b.renter_id,
                     booking_id=bid_id,
                     kind=Notification.Kind.INFO,
-                    message=_refusal_message(b, by_round[b[2]], offerings[b[10]], reason)[:500],
+                    message=_refusal_message(b, by_round[b.round_id], offerings[b.offering_id], reason)[:500],
                     created_at=now,
                 )
                 for bid_id, (b, reason) in refused.items()
