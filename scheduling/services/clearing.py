@@ -346,14 +346,15 @@ def _clear_offerings(offering_ids: list[int], now: datetime) -> ClearingResult:
             for b in unserved:
                 losers[b.round_id].append(b)
         refused = funds.refused if funds is not None else {}
+        uniform: dict[int, int] = {}  # round id -> its uniform price
         for r in rounds:
             if r.clearing_rule == "uniform":
-                r.clearing_price = _uniform_price(r, losers[r.pk])
+                r.clearing_price = uniform[r.pk] = _uniform_price(r, losers[r.pk])
         win_ids, win_prices, win_totals = [], [], []
         round_winners: dict[int, list[list[int]]] = defaultdict(list)
         for b in winners:
             r = by_round[b.round_id]
-            price = min(r.clearing_price, b.amount) if r.clearing_rule == "uniform" else b.amount
+            price = min(uniform[r.pk], b.amount) if r.clearing_rule == "uniform" else b.amount
             units = int((r.ends_at - r.starts_at).total_seconds()) // offerings[b.offering_id].grid_seconds
             win_ids.append(b.id)
             win_prices.append(price)
