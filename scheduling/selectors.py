@@ -16,9 +16,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db import connection
-from django.db.models import ExpressionWrapper, F, FloatField, QuerySet, Value
-from django.db.models.functions import Cast, Coalesce
+from django.db.models import QuerySet
 from guardian.shortcuts import get_objects_for_user
 
 from accounts.models import User
@@ -27,8 +25,8 @@ from marketplace.lib.db import fetch_prepared
 from marketplace.lib.errors import NotFoundError, ValidationFailed
 from marketplace.lib.money import exponent, prorate
 from owners.availability import covers, window_intervals
-from owners.models import AvailabilityWindow, Offering, PricingPolicy
-from scheduling import hooks
+from owners.models import Offering, PricingPolicy
+from scheduling import catalogue, hooks
 from scheduling.models import AuctionRound, Booking, Notification, PriceHistory, Quote
 from scheduling.pricing import dynamic_unit_price
 from scheduling.slices import RESOURCES, SliceKey, Timeline, align_up_epoch, utilisation
@@ -121,11 +119,11 @@ def slices_search(*, user: User | None, q: SearchQuery, limit: int | None = None
     begin = max(q.start, now)
     sort_key = ORDERINGS[q.ordering]
     try:
-        found, history = _search(user, q, limit, _catalogue(), begin, now, sort_key, check=True)
+        found, history = _search(user, q, limit, catalogue.for_search(), begin, now, sort_key, check=True)
     except _CatalogueChanged:
         # Reload once; should it change again meanwhile, this search uses the catalogue it just read.
-        _CATALOGUE.pop(connection.settings_dict["NAME"], None)
-        found, history = _search(user, q, limit, _catalogue(), begin, now, sort_key, check=False)
+        catalogue.forget()
+        found, history = _search(user, q, limit, catalogue.for_search(), begin, now, sort_key, check=False)
     if history:
         PriceHistory.objects.bulk_create(history)
     found.sort(key=sort_key)
@@ -205,64 +203,14 @@ def _search(
 
 # ---- the catalogue: published prices with their offering, profile and windows --------------------
 #
-# Every search needs the whole published catalogue (about 1,000 policies here) in price order, and
-# it changes rarely; reading and building it per request was most of a search's cost. Each process
-# keeps the last one it read, keyed by the catalogue's version (migration 0008: a row that triggers
-# on the four tables it comes from set to a fresh sequence number in every writing transaction, so
-# any insert, update or delete, committed or made earlier in the same transaction, changes it, and
-# a rolled-back change's number is never reused). Every search checks the version in the same call
-# as its claims query (one round trip, no extra query) and reloads on a mismatch, so a search never
-# uses a catalogue older than the snapshot its claims come from.
-
-# database name -> {"fingerprint", "rows", "windows", "candidates"}; entries are replaced whole
-# (the candidates memo only gains entries), so threads of one process can share them.
-_CATALOGUE: dict[str, dict[str, Any]] = {}
+# Every search needs the whole published catalogue (about 1,000 policies here) in price order; the
+# process keeps it (scheduling.catalogue, shared with booking). Every search checks its version in
+# the same call as its claims query (one round trip, no extra query) and reloads on a mismatch, so a
+# search never uses a catalogue older than the snapshot its claims come from.
 
 
 class _CatalogueChanged(Exception):
     pass
-
-
-def _catalogue() -> dict[str, Any]:
-    cached = _CATALOGUE.get(connection.settings_dict["NAME"])
-    if cached is not None:
-        return cached
-    with connection.cursor() as cur:
-        cur.execute("SELECT scheduling_catalogue_fingerprint()")
-        fingerprint = cur.fetchone()[0]
-    # Read after the fingerprint: if anything changes in between, the next check reloads.
-    lower_bound = ExpressionWrapper(
-        Cast(Coalesce("price_per_unit", "reserve_price", "floor_price", Value(0)), FloatField())
-        / F("offering__grid_seconds"),
-        output_field=FloatField(),
-    )
-    policies = list(
-        PricingPolicy.objects.filter(offering__status=Offering.Status.PUBLISHED)
-        .select_related("offering", "profile")
-        .annotate(lower_per_second=lower_bound)
-        .order_by("lower_per_second", "offering_id", "profile_id")
-    )
-    windows: dict[int, list] = defaultdict(list)
-    for w in AvailabilityWindow.objects.filter(offering__status=Offering.Status.PUBLISHED):
-        windows[w.offering_id].append((w.weekdays, w.start_time, w.end_time))
-    # What the filters look at, unpacked once (attribute access through the ORM's descriptors was
-    # most of the filtering time).
-    rows = [
-        (
-            p.profile.vcpus,
-            p.profile.ram_mib,
-            p.profile.disk_gb,
-            p.profile.bandwidth_mbps,
-            p.profile_id,
-            p.offering_id,
-            p.offering.region.upper(),
-            p,
-        )
-        for p in policies
-    ]
-    fresh = {"fingerprint": fingerprint, "rows": rows, "windows": dict(windows), "candidates": {}}
-    _CATALOGUE[connection.settings_dict["NAME"]] = fresh
-    return fresh
 
 
 CHUNK = 200

@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from audit.models import DomainEvent
 from marketplace.lib.errors import DomainError
 from owners import services as owner_services
-from scheduling import services
+from scheduling import catalogue, services
 from scheduling.errors import OfferingNotSelling
 from scheduling.models import Booking, PriceHistory
 from tests import factories
@@ -126,7 +126,7 @@ def test_a_change_committed_by_another_connection_applies_at_once(renter, offer)
 
 def test_a_catalogue_that_keeps_changing_cannot_fail_a_request(renter, offer, monkeypatch):
     """Every checked attempt finds the catalogue changed: the third, unchecked, books, once."""
-    real = services._catalogue_entry
+    real = catalogue.entry
     calls: list[bool] = []
 
     def always_outdated(offering_id, profile_id, *, cached=False):  # type: ignore[no-untyped-def]
@@ -134,7 +134,7 @@ def test_a_catalogue_that_keeps_changing_cannot_fail_a_request(renter, offer, mo
         offering, policy, weekly, _version = real(offering_id, profile_id, cached=cached)
         return offering, policy, weekly, -1  # never the database's version
 
-    monkeypatch.setattr(services, "_catalogue_entry", always_outdated)
+    monkeypatch.setattr(catalogue, "entry", always_outdated)
     booking = book(renter, offer)
     assert calls == [True, False, False]
     assert booking.state == "confirmed"
