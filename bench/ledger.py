@@ -80,7 +80,7 @@ def client(
 
     from accounts.models import User
     from billing import ledger
-    from billing.services import platform_fee
+    from billing.charges import platform_fee
 
     renter, owner = User.objects.get(pk=renter_id), User.objects.get(pk=owner_id)
     holds = ledger.account("renter_holds", "USD", renter)

@@ -1,4 +1,8 @@
-"""Wiring billing to the market engine (scheduling): its hooks when they fire, a sweep always.
+"""Billing's adapter to the market engine: its hook receivers when they fire, a sweep always.
+
+The only billing module that imports ``scheduling`` (and provisioning's metering, through its
+selectors): it reads bookings into ``services.BookingFacts`` / ``charges.BookingEnd``, calls billing's
+services, and tells the engine when a booking's card payment failed.
 
 Hooks run after the engine's commit; an exception there would reach the
 renter's request, so each reaction here logs and leaves the work to the sweep
@@ -15,17 +19,19 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.apps import apps
 from django.conf import settings
-from django.db import transaction
 from django.db.models import F, OuterRef, Q, Subquery, Sum
 
-from audit.services import record_event
-from billing import ledger, services
-from billing.models import BookingCharge, LedgerAccount, LedgerTransaction, Payment
+from billing import enqueue, hooks, ledger, services
+from billing.charges import BookingEnd
+from billing.models import BookingCharge, LedgerAccount, Payment
 from marketplace.lib import clock
 from marketplace.lib.errors import DomainError
 from owners.models import PricingPolicy
+from provisioning import selectors as provisioning
+from scheduling import hooks as engine_hooks
+from scheduling import services as engine
+from scheduling.models import Booking
 
 log = logging.getLogger(__name__)
 
@@ -33,18 +39,11 @@ CLAIMING = ("confirmed", "provisioning", "running", "notice")
 ENDED = ("completed", "released", "preempted", "failed")
 
 
-def _booking_model() -> Any:
-    from scheduling.models import Booking
-
-    return Booking
-
-
 # ---------------------------------------------------------------- funds check (inside the engine's transaction)
 
 
 def unheld_commitments(renter: Any, currency: str) -> int:
     """Confirmed bookings whose hold is not placed yet (the hook runs after commit): already spoken for."""
-    Booking = _booking_model()
     held = BookingCharge.objects.filter(renter=renter).values_list("booking_id", flat=True)
     total = (
         Booking.objects.filter(renter=renter, currency=currency, state__in=CLAIMING)
@@ -96,19 +95,11 @@ def booking_facts(booking: Any) -> services.BookingFacts:
 
 
 def server_hold(booking_id: int) -> tuple[bool, datetime | None, datetime | None]:
-    """(servers exist, held from, held until) from provisioning's metering, read through the app registry.
+    """(servers exist, held from, held until) from provisioning's metering.
 
-    ``held until`` is None while a server is still held. Billing may not import provisioning (the two
-    apps are one layer), so the model is looked up by name.
+    ``held until`` is None while a server is still held.
     """
-    try:
-        server_model = apps.get_model("provisioning", "Server")
-    except LookupError:
-        return False, None, None
-    fields = {f.name for f in server_model._meta.get_fields()}
-    if not {"held_from", "held_until", "booking"} <= fields:
-        return False, None, None
-    rows = list(server_model.objects.filter(booking_id=booking_id).values_list("held_from", "held_until"))
+    rows = provisioning.hold_periods(booking_id)
     if not rows:
         return False, None, None
     held = [(f, u) for f, u in rows if f is not None]
@@ -139,19 +130,17 @@ def _notice_given(booking: Any) -> tuple[datetime | None, int | None]:
 
 def price_schedule(booking: Any) -> tuple[tuple[datetime, datetime, int], ...]:
     """(from, to, amount) parts of a booking whose profile (and price) changed; empty if it never did."""
-    from scheduling import services as engine
-
     periods = engine.price_schedule(booking)
     if len(periods) < 2:
         return ()
     return tuple((p.starts_at, p.ends_at, p.amount) for p in periods)
 
 
-def booking_end(booking: Any) -> services.BookingEnd:
+def booking_end(booking: Any) -> BookingEnd:
     outcome = booking.state
     given_at, _ = _notice_given(booking) if booking.state == "preempted" else (None, None)
     has_servers, held_from, held_until = server_hold(booking.pk)
-    return services.BookingEnd(
+    return BookingEnd(
         price_schedule=price_schedule(booking),
         outcome=outcome,
         held_until=booking.ended_at,
@@ -167,7 +156,6 @@ def booking_end(booking: Any) -> services.BookingEnd:
 
 
 def hold_for_booking(booking_id: int) -> BookingCharge | None:
-    Booking = _booking_model()
     booking = Booking.objects.select_related("renter", "offering__owner").filter(pk=booking_id).first()
     if booking is None or booking.total_price is None:
         return None
@@ -175,90 +163,16 @@ def hold_for_booking(booking_id: int) -> BookingCharge | None:
         return None
     charge = services.booking_hold_place(facts=booking_facts(booking))
     if charge.mode == "card_per_booking" and charge.payment_id:
-        transaction.on_commit(lambda: _enqueue_payment(charge.payment_id))
+        enqueue.send_on_commit("billing.tasks.process_payment", charge.payment_id)
     return charge
-
-
-def _enqueue_payment(payment_id: int | None) -> None:
-    from billing import tasks
-
-    try:
-        tasks.process_payment.delay(payment_id)
-    except Exception:
-        log.warning("could not queue payment %s; the sweep will pick it up", payment_id, exc_info=True)
 
 
 def hold_adjust(booking_id: int) -> BookingCharge | None:
-    """Bring a booking's hold to its price after a profile change repriced it. Idempotent: under the
-    charge's row lock the held price is compared with the booking's total and only the difference moves.
-
-    Prepaid: the difference is held from (or released to) the balance; the engine asked the funds check
-    for a rise before it committed. Card per booking: the authorization on the ledger follows a fall
-    (the capture is then smaller); a rise is refused by ``price_change_check`` before the change, and
-    an undone fall never goes above what the card authorized.
-    """
-    Booking = _booking_model()
+    """Bring a booking's hold to the price the engine now has for it (``services.booking_hold_adjust``)."""
     total = Booking.objects.filter(pk=booking_id).values_list("total_price", flat=True).first()
     if total is None:
         return None
-    with transaction.atomic():
-        charge = BookingCharge.objects.select_for_update().filter(booking_id=booking_id).first()
-        if charge is None or charge.state not in (BookingCharge.State.HELD, BookingCharge.State.AUTHORIZING):
-            return charge  # no hold yet (it will be placed at the new price) or already settled
-        new = int(total)
-        payment = charge.payment
-        if charge.mode != "prepaid" and payment is not None and new > payment.amount:
-            log.warning("booking %s: price %s above the card authorization %s", booking_id, new, payment.amount)
-            new = payment.amount
-        delta = new - charge.price
-        if delta == 0:
-            return charge
-        cur, renter = charge.currency, charge.renter
-        holds = ledger.account(LedgerAccount.Kind.RENTER_HOLDS, cur, renter)
-        other_kind = (
-            LedgerAccount.Kind.RENTER_BALANCE if charge.mode == "prepaid" else LedgerAccount.Kind.CARD_AUTHORIZATIONS
-        )
-        other = ledger.account(other_kind, cur, renter)
-        prefix = f"booking-{booking_id}-hold-adjust-"
-        rise = delta > 0
-        # The first hold (or card authorization) is on the ledger unless it was for nothing or is to come.
-        first = f"booking-{booking_id}-hold"
-        if not LedgerTransaction.objects.filter(idempotency_key=first).exists():
-            if charge.mode == "prepaid" and rise:  # a hold of nothing, now for something: it becomes the hold
-                ledger.lock(holds, other)
-                ledger.post_transaction(
-                    kind=LedgerTransaction.Kind.HOLD,
-                    idempotency_key=first,
-                    lines=[(other, delta), (holds, -delta)],
-                    booking_id=booking_id,
-                    offering_id=charge.offering_id,
-                    memo=f"Hold for booking #{booking_id} (profile change)",
-                )
-        else:
-            ledger.lock(holds, other)
-            done = LedgerTransaction.objects.filter(booking_id=booking_id, idempotency_key__startswith=prefix).count()
-            hold_kind = (
-                LedgerTransaction.Kind.HOLD if charge.mode == "prepaid" else LedgerTransaction.Kind.CARD_AUTHORIZATION
-            )
-            ledger.post_transaction(
-                kind=hold_kind if rise else LedgerTransaction.Kind.HOLD_RELEASE,
-                idempotency_key=f"{prefix}{done + 1}",
-                lines=[(other, delta), (holds, -delta)],
-                booking_id=booking_id,
-                offering_id=charge.offering_id,
-                memo=f"Hold for booking #{booking_id} {'raised' if rise else 'lowered'} to {new} (profile change)",
-            )
-        before = charge.price
-        charge.price, charge.updated_at = new, clock.now()
-        charge.save(update_fields=["price", "updated_at"])
-        record_event(
-            actor=None,
-            verb="billing.hold.adjusted",
-            target=charge,
-            data={"booking_id": booking_id, "from": before, "to": new, "currency": cur, "mode": charge.mode},
-            source="task",
-        )
-    return charge
+    return services.booking_hold_adjust(booking_id=booking_id, total=int(total))
 
 
 def price_change_check(booking: Any, new_total: int) -> None:
@@ -276,7 +190,6 @@ def price_change_check(booking: Any, new_total: int) -> None:
 
 
 def settle_booking_from_engine(booking_id: int) -> str:
-    Booking = _booking_model()
     booking = Booking.objects.select_related("renter", "offering__owner").get(pk=booking_id)
     if booking.state not in ENDED:
         return "not-ended"
@@ -292,9 +205,6 @@ def settle_booking_from_engine(booking_id: int) -> str:
 
 def fail_booking_for_payment(booking_id: int, message: str) -> None:
     """Card per booking: the authorization was declined, so the booking cannot go ahead."""
-    from scheduling import services as engine
-
-    Booking = _booking_model()
     booking = Booking.objects.filter(pk=booking_id).first()
     if booking is None or booking.state not in CLAIMING:
         return
@@ -329,26 +239,14 @@ def on_booking_ended(booking_id: int, reason: str) -> None:
 
 
 def register_with_engine() -> None:
-    """Register billing's reactions with scheduling's hook registry (scheduling/hooks.py)."""
-    try:
-        from scheduling import hooks
-    except ImportError:
-        return
-    hooks.register("funds_check", funds_check)
-    hooks.register("price_change_check", price_change_check)
-    hooks.register("on_booking_confirmed", on_booking_confirmed)
-    hooks.register("on_booking_changed", on_booking_changed)
-    hooks.register("on_booking_ended", on_booking_ended)
-
-
-def unregister_from_engine() -> None:
-    from scheduling import hooks
-
-    hooks.unregister("funds_check", funds_check)
-    hooks.unregister("price_change_check", price_change_check)
-    hooks.unregister("on_booking_confirmed", on_booking_confirmed)
-    hooks.unregister("on_booking_changed", on_booking_changed)
-    hooks.unregister("on_booking_ended", on_booking_ended)
+    """Register billing's reactions with scheduling's hook registry (scheduling/hooks.py), and the engine
+    with billing's own (billing/hooks.py: a booking's card payment failed)."""
+    engine_hooks.register("funds_check", funds_check)
+    engine_hooks.register("price_change_check", price_change_check)
+    engine_hooks.register("on_booking_confirmed", on_booking_confirmed)
+    engine_hooks.register("on_booking_changed", on_booking_changed)
+    engine_hooks.register("on_booking_ended", on_booking_ended)
+    hooks.on_booking_payment_failed(fail_booking_for_payment)
 
 
 # ---------------------------------------------------------------- the sweep
@@ -357,7 +255,6 @@ def unregister_from_engine() -> None:
 def sweep(*, now: datetime | None = None, batch: int = 200) -> dict[str, int]:
     """Find billing work the hooks missed, by booking state and time. Idempotent."""
     now = now or clock.now()
-    Booking = _booking_model()
     counts = {"held": 0, "settled": 0, "failed": 0, "errors": 0}
     charged = BookingCharge.objects.values_list("booking_id", flat=True)
     for booking_id in (
@@ -411,14 +308,14 @@ def sweep(*, now: datetime | None = None, batch: int = 200) -> dict[str, int]:
         except Exception:
             counts["errors"] += 1
             log.warning("sweep: settlement of booking %s failed", booking_id, exc_info=True)
-    for booking_id in Payment.objects.filter(
+    for failed_id in Payment.objects.filter(
         purpose=Payment.Purpose.BOOKING,
         status=Payment.Status.FAILED,
         booking_id__in=Booking.objects.filter(state__in=CLAIMING).values("pk"),
     ).values_list("booking_id", flat=True):
-        if booking_id is None:
+        if failed_id is None:
             continue
-        payment = Payment.objects.filter(booking_id=booking_id, status=Payment.Status.FAILED).first()
-        fail_booking_for_payment(booking_id, payment.failure_message if payment else "declined")
+        payment = Payment.objects.filter(booking_id=failed_id, status=Payment.Status.FAILED).first()
+        fail_booking_for_payment(failed_id, payment.failure_message if payment else "declined")
         counts["failed"] += 1
     return counts

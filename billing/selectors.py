@@ -10,7 +10,17 @@ from typing import Any
 from django.db.models import Q, QuerySet
 
 from billing import ledger
-from billing.models import BookingCharge, LedgerAccount, LedgerEntry, LedgerTransaction, Payment, PaymentMethod, Payout
+from billing.charges import fee_basis_points
+from billing.models import (
+    BookingCharge,
+    LedgerAccount,
+    LedgerEntry,
+    LedgerTransaction,
+    OfferingBillingPolicy,
+    Payment,
+    PaymentMethod,
+    Payout,
+)
 from marketplace.lib import clock
 from marketplace.lib.money import prorate
 
@@ -152,9 +162,6 @@ def owner_payable(owner: Any) -> dict[str, int]:
 
 def offering_terms(offering: Any) -> dict[str, Any]:
     """What a renter is told before buying: release charge per profile, notice promised, short-notice credit."""
-    from billing.models import OfferingBillingPolicy
-    from billing.services import fee_basis_points
-
     policy = OfferingBillingPolicy.objects.filter(offering=offering).first()
     percent = policy.short_notice_credit_percent if policy else 200
     return {

@@ -7,10 +7,11 @@ from datetime import timedelta
 
 from celery import shared_task
 
-from billing import services, webhooks
+from billing import integration, services, webhooks
 from billing import stripe_gateway as gateway
 from billing.models import Payment, Payout, Refund, WebhookEvent
 from marketplace.lib import clock
+from marketplace.lib.errors import DomainError
 
 log = logging.getLogger(__name__)
 
@@ -37,18 +38,6 @@ def process_refund(refund_id: int) -> str:
 @shared_task(name="billing.tasks.process_payout", **RETRY)
 def process_payout(payout_id: int) -> str:
     return services.payout_process(payout_id=payout_id).status
-
-
-@shared_task(name="billing.tasks.settle_booking", **RETRY)
-def settle_booking(booking_id: int) -> str:
-    from billing import integration
-
-    return integration.settle_booking_from_engine(booking_id)
-
-
-@shared_task(name="billing.tasks.process_webhook_event", acks_late=True)
-def process_webhook_event(event_id: int) -> str:
-    return webhooks.event_process(event_id=event_id).status
 
 
 @shared_task(name="billing.tasks.retry_webhook_events", acks_late=True)
@@ -90,8 +79,6 @@ def sweep_payments() -> int:
 
 @shared_task(name="billing.tasks.sweep_bookings", acks_late=True)
 def sweep_bookings() -> dict[str, int]:
-    from billing import integration
-
     return integration.sweep()
 
 
@@ -105,7 +92,7 @@ def run_scheduled_payouts() -> int:
             payout = services.payout_request(
                 actor=None, owner=User.objects.get(pk=owner_id), currency=currency, trigger="schedule"
             )
-        except services.DomainError as exc:
+        except DomainError as exc:
             log.info("scheduled payout for owner %s skipped: %s", owner_id, exc)
             continue
         process_payout.delay(payout.pk)

@@ -123,12 +123,8 @@ def topup(request: HttpRequest) -> HttpResponse:
         except DomainError as exc:
             apply_domain_error(form, exc)
         else:
-            try:
-                payment = services.payment_process(payment_id=payment.pk)
-            except gateway.GatewayError:
-                from billing import tasks
-
-                tasks.process_payment.delay(payment.pk)
+            payment, queued = services.payment_submit(payment=payment)
+            if queued:
                 messages.info(request, "Your top-up is being processed; your balance updates when the card is charged.")
                 return redirect("billing:overview")
             if payment.status == "succeeded":
@@ -291,12 +287,7 @@ def payout_request(request: HttpRequest) -> HttpResponse:
     except DomainError as exc:
         messages.error(request, exc.message)
         return redirect("billing:owner_revenue")
-    try:
-        payout = services.payout_process(payout_id=payout.pk)
-    except gateway.GatewayError:
-        from billing import tasks
-
-        tasks.process_payout.delay(payout.pk)
+    payout, _ = services.payout_submit(payout=payout)
     messages.info(request, f"Payout of {format_minor(payout.amount, payout.currency)}: {payout.get_status_display()}.")
     return redirect("billing:owner_revenue")
 

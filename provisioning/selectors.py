@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.db.models import QuerySet
@@ -35,6 +36,14 @@ def seconds_held(booking: Booking) -> int:
     """Seconds the renter held a server within the booking's window: the figure billing charges."""
     now = clock.now()
     return sum(s.seconds_held(now) for s in Server.objects.filter(booking=booking, held_from__isnull=False))
+
+
+def hold_periods(booking_id: int) -> list[tuple[datetime | None, datetime | None]]:
+    """(held from, held until) of each server launched for the booking, for billing's charge.
+
+    ``held from`` is None for a server that never reached the renter; ``held until`` is None while it is held.
+    """
+    return list(Server.objects.filter(booking_id=booking_id).values_list("held_from", "held_until"))
 
 
 def usage_for_booking(booking: Booking) -> dict[str, Any]:

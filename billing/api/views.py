@@ -6,7 +6,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing import selectors, services
-from billing import stripe_gateway as gateway
 from billing.api.serializers import (
     BookingChargeOut,
     CardInput,
@@ -38,12 +37,7 @@ class TopUpView(APIView):
         data = TopUpInput(data=request.data)
         data.is_valid(raise_exception=True)
         payment = services.topup_create(actor=request.user, **data.validated_data)
-        try:
-            payment = services.payment_process(payment_id=payment.pk)
-        except gateway.GatewayError:
-            from billing import tasks
-
-            tasks.process_payment.delay(payment.pk)
+        payment, _ = services.payment_submit(payment=payment)
         return Response(PaymentOut(payment).data, status=201)
 
 
@@ -114,10 +108,5 @@ class PayoutListView(APIView):
         payout = services.payout_request(
             actor=request.user, owner=request.user, trigger="on_demand", **data.validated_data
         )
-        try:
-            payout = services.payout_process(payout_id=payout.pk)
-        except gateway.GatewayError:
-            from billing import tasks
-
-            tasks.process_payout.delay(payout.pk)
+        payout, _ = services.payout_submit(payout=payout)
         return Response(PayoutOut(payout).data, status=201)

@@ -1,0 +1,56 @@
+"""Staff adjustments: a credit or debit to a renter's balance or an owner's earnings."""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from accounts.models import User
+from audit.services import record_event
+from billing import ledger
+from billing.models import LedgerTransaction
+from billing.services.common import TX, K
+from marketplace.lib.errors import PermissionDeniedError, ValidationFailed
+from marketplace.lib.money import exponent
+
+ADJUSTABLE = {K.RENTER_BALANCE: "renter", K.OWNER_PAYABLE: "owner"}
+
+
+def adjustment_post(
+    *, actor: User, user: User, account_kind: str, amount: int, currency: str, reason: str, idempotency_key: str
+) -> LedgerTransaction:
+    """A staff credit (amount > 0) or debit (< 0) to a renter's balance or owner's earnings, against platform adjustments."""
+    if not actor.is_staff:
+        raise PermissionDeniedError("Only staff post adjustments.")
+    if account_kind not in ADJUSTABLE:
+        raise ValidationFailed({"account_kind": ["Adjust a renter balance or an owner's earnings."]})
+    if not (reason or "").strip():
+        raise ValidationFailed({"reason": ["An adjustment needs a reason."]})
+    if not isinstance(amount, int) or amount == 0:
+        raise ValidationFailed({"amount": ["The amount must be a non-zero number of minor units."]})
+    exponent(currency)
+    with transaction.atomic():
+        replay = LedgerTransaction.objects.filter(idempotency_key=f"adjustment-{idempotency_key}").first()
+        if replay is not None:
+            return replay  # a double submit of the same form: already posted and audited
+        target = ledger.account(account_kind, currency, user)
+        txn = ledger.post_transaction(
+            kind=TX.ADJUSTMENT,
+            idempotency_key=f"adjustment-{idempotency_key}",
+            lines=[(ledger.account(K.PLATFORM_ADJUSTMENTS, currency), amount), (target, -amount)],
+            actor=actor,
+            memo=reason.strip(),
+        )
+        record_event(
+            actor=actor,
+            verb="billing.adjustment.posted",
+            target=txn,
+            data={
+                "user": user.pk,
+                "account": account_kind,
+                "amount": amount,
+                "currency": currency,
+                "reason": reason.strip(),
+            },
+            source="admin",
+        )
+    return txn
