@@ -13,9 +13,9 @@ to its ``on_booking_ended`` hook. Services never import tasks: they send them
 by name on commit (provisioning.enqueue).
 """
 
-from provisioning.services.common import active_timeout, lead_seconds, lease_seconds
-from provisioning.services.handover import awaits_hand_over, server_hand_over
-from provisioning.services.launch import Prepared, launch_prepare, server_launch
+from provisioning.services.common import lead_seconds, lease_seconds
+from provisioning.services.handover import server_hand_over
+from provisioning.services.launch import launch_prepare, server_launch
 from provisioning.services.metering import meter_due, server_meter
 from provisioning.services.reclaim import booking_reclaim, server_reclaim
 from provisioning.services.reconcile import ReconcileResult, reconcile
@@ -29,10 +29,7 @@ from provisioning.services.sweeps import (
 )
 
 __all__ = [
-    "Prepared",
     "ReconcileResult",
-    "active_timeout",
-    "awaits_hand_over",
     "booking_change_profile",
     "booking_reclaim",
     "hand_over_or_reclaim_due",
