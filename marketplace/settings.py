@@ -295,6 +295,10 @@ CELERY_BEAT_SCHEDULE.update(
             "task": "provisioning.reclaim_due",
             "schedule": timedelta(seconds=PROVISIONING_SWEEP_SECONDS),
         },
+        "provisioning-resize-due": {
+            "task": "provisioning.resize_due",
+            "schedule": timedelta(seconds=PROVISIONING_SWEEP_SECONDS),
+        },
         "provisioning-reconcile": {
             "task": "provisioning.reconcile",
             "schedule": timedelta(seconds=RECONCILE_INTERVAL_SECONDS),
@@ -315,6 +319,11 @@ CELERY_BEAT_SCHEDULE.update(
         "scheduling-end-due-preemptions": {
             "task": "scheduling.tasks.end_due_preemptions",
             "schedule": timedelta(seconds=5),
+        },
+        # Slices that are over end here (the engine's rule); provisioning reacts to the on_booking_ended hook.
+        "scheduling-end-due-bookings": {
+            "task": "scheduling.tasks.end_due_bookings",
+            "schedule": timedelta(seconds=PROVISIONING_SWEEP_SECONDS),
         },
     }
 )

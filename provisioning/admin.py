@@ -1,4 +1,6 @@
 from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
 from provisioning import services
 from provisioning.drivers import CloudError
@@ -25,7 +27,7 @@ class ServerAdmin(admin.ModelAdmin):
     actions = ["reclaim"]
 
     @admin.action(description="Reclaim (delete in the cloud)")
-    def reclaim(self, request, queryset):  # type: ignore[no-untyped-def]
+    def reclaim(self, request: HttpRequest, queryset: QuerySet[Server]) -> None:
         for server in queryset:
             try:
                 services.server_reclaim(server_id=server.pk, reason="admin", actor=request.user)

@@ -8,8 +8,12 @@ class ProvisioningConfig(AppConfig):
         from auditlog.registry import auditlog
 
         from owners.hooks import register_connection_tester
-        from provisioning import hooks, models, openstack, simulator
+        from provisioning import hooks, models
+        from provisioning.drivers import openstack, register_driver, simulator
 
+        # The built-in drivers are registered here, so the registry never imports them (no circle).
+        register_driver("simulator", simulator.SimulatorDriver)
+        register_driver("openstack", openstack.OpenStackDriver)
         register_connection_tester("openstack", openstack.test_connection)
         register_connection_tester("simulator", simulator.test_connection)
         auditlog.register(models.Server, exclude_fields=["lease_until", "lease_token", "updated_at"])

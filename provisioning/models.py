@@ -10,6 +10,8 @@ holds adjacent slices the cloud server is handed over: the old row ends in
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.db import models
 from django.db.models import Q
 
@@ -38,7 +40,6 @@ LIVE_STATES = (
     ServerState.DELETING,
     ServerState.ERROR,
 )
-ENDED_STATES = (ServerState.DELETED, ServerState.HANDED_OVER)
 
 
 class Server(models.Model):
@@ -98,11 +99,7 @@ class Server(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.state})"
 
-    @property
-    def is_live(self) -> bool:
-        return self.state in LIVE_STATES
-
-    def seconds_held(self, now=None) -> int:  # type: ignore[no-untyped-def]
+    def seconds_held(self, now: datetime | None = None) -> int:
         """Seconds the renter held this server within the booking's window (what billing charges)."""
         if self.held_from is None:
             return 0

@@ -88,14 +88,22 @@ def launch_due() -> int:
 
 @shared_task(name="provisioning.reclaim_due", acks_late=True, ignore_result=True)
 def reclaim_due() -> int:
-    ids = services.end_due()
+    ids = services.hand_over_or_reclaim_due()
     for server_id in ids:
         reclaim_server.delay(server_id, "sweep")
     return len(ids)
 
 
+@shared_task(name="provisioning.resize_due", acks_late=True, ignore_result=True)
+def resize_due() -> int:
+    ids = services.resize_due()
+    for server_id in ids:
+        resize_server.delay(server_id)
+    return len(ids)
+
+
 @shared_task(name="provisioning.reconcile", acks_late=True, ignore_result=True)
-def reconcile() -> dict:
+def reconcile() -> dict[str, object]:
     result = services.reconcile()
     return {
         "orphans_deleted": len(result.orphans_deleted),

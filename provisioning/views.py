@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
@@ -50,14 +49,11 @@ def booking_resize(request: HttpRequest, booking_id: int) -> HttpResponse:
     booking = _own_booking(request, booking_id)
     try:
         profile_id = int(request.POST.get("profile", ""))
-        server = services.booking_change_profile(actor=request.user, booking_id=booking.pk, profile_id=profile_id)
+        services.booking_change_profile(actor=request.user, booking_id=booking.pk, profile_id=profile_id)
     except ValueError:
         messages.error(request, "Choose a profile.")
     except DomainError as exc:
         messages.error(request, exc.message)
     else:
-        from provisioning import tasks
-
-        transaction.on_commit(lambda: tasks.resize_server.delay(server.pk))
         messages.success(request, "Resizing your server: it restarts on the new profile in a minute or so.")
     return redirect("provisioning:booking_server", booking_id=booking.pk)

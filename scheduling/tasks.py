@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from audit import context
-from scheduling import services
+from scheduling import ending, services
 
 
 @shared_task(acks_late=True, ignore_result=True)
@@ -25,5 +25,15 @@ def end_due_preemptions() -> int:
     token = context.bind(context.RequestContext(source="task"))
     try:
         return services.preemptions_end_due()
+    finally:
+        context.reset(token)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def end_due_bookings() -> int:
+    """Bookings whose slice is over end (completed, or failed if never running); due preemptions end too."""
+    token = context.bind(context.RequestContext(source="task"))
+    try:
+        return ending.bookings_end_due()
     finally:
         context.reset(token)

@@ -18,6 +18,7 @@ from owners import services as owner_services
 from owners.models import SliceProfile
 from provisioning import selectors, tasks
 from provisioning.models import Server
+from scheduling import tasks as scheduling_tasks
 from scheduling.models import Booking
 from tests import factories
 from tests.provisioning import nova
@@ -123,8 +124,8 @@ def test_confirmed_booking_active_resized_metered_reclaimed(nova_offering, proje
 
     # Resize to Medium and confirm.
     medium = SliceProfile.objects.get(owner=None, name="Medium")
-    server = services.booking_change_profile(actor=renter, booking_id=b.pk, profile_id=medium.pk)
-    tasks.resize_server.delay(server.pk)
+    # The service sends provisioning.resize_server on commit (the worker runs it).
+    services.booking_change_profile(actor=renter, booking_id=b.pk, profile_id=medium.pk)
     wait_for(
         lambda: (
             Server.objects.get(pk=row.pk).state == "active"
@@ -245,10 +246,11 @@ def test_worker_killed_mid_launch_on_nova_leaves_one_server(nova_offering, proje
         wait_for(running, 120, "the sweep to finish the launch", interval=1)
         assert len(project.servers()) == 1
         assert project.servers()[0].id == Server.objects.get(booking=b, state="active").external_id
-        # The slice ends (moved to the past): the reclaim sweep completes it and Nova is empty.
+        # The slice ends (moved to the past): the engine's end sweep completes it, the reclaim empties Nova.
         Booking.objects.filter(pk=b.pk).update(
             ends_at=clock.now() - timedelta(seconds=1), starts_at=clock.now() - timedelta(seconds=3600)
         )
+        scheduling_tasks.end_due_bookings.delay()
         tasks.reclaim_due.delay()
         wait_for(lambda: not project.servers(), 90, "the reclaim")
     finally:

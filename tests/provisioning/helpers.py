@@ -80,3 +80,13 @@ def fund(user: Any, amount: int, currency: str = "USD") -> None:
         reason="test funds",
         idempotency_key=f"fund-{user.pk}",
     )
+
+
+def end_due() -> list[int]:
+    """What beat does once slices are over: the engine's end sweep (scheduling.ending ends the bookings),
+    then provisioning's reclaim sweep (hand-overs to adjacent slices first). The ids of servers to reclaim."""
+    from provisioning import services
+    from scheduling import ending
+
+    ending.bookings_end_due()
+    return services.hand_over_or_reclaim_due()

@@ -9,12 +9,12 @@ import pytest
 import time_machine
 
 from provisioning import hooks as prov_hooks
-from provisioning import services, tasks
+from provisioning import tasks
 from provisioning.models import Server, SimulatedResource
 from scheduling import services as engine
 from scheduling.models import Booking
 from tests import factories
-from tests.provisioning.helpers import add_ssh_key, fund
+from tests.provisioning.helpers import add_ssh_key, end_due, fund
 
 pytestmark = pytest.mark.django_db
 
@@ -44,7 +44,7 @@ def test_bought_slice_runs_and_completes(
         assert Booking.objects.get(pk=booking.pk).state == "running", Booking.objects.get(pk=booking.pk).reason
     with time_machine.travel(T0 + timedelta(seconds=121), tick=False):
         with django_capture_on_commit_callbacks(execute=True):
-            ids = services.end_due()
+            ids = end_due()
         assert Booking.objects.get(pk=booking.pk).state == "completed"
         for server_id in ids:
             tasks.reclaim_server.run(server_id)

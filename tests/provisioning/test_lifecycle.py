@@ -13,7 +13,7 @@ from owners.models import SliceProfile
 from provisioning import selectors, services
 from provisioning.models import Server, SimulatedResource
 from scheduling.models import Booking
-from tests.provisioning.helpers import add_ssh_key, booking
+from tests.provisioning.helpers import add_ssh_key, booking, end_due
 
 pytestmark = pytest.mark.django_db
 
@@ -116,7 +116,7 @@ def test_slice_end_completes_and_reclaims(sim_offering, renter):  # type: ignore
     b = booking(renter, sim_offering, seconds=120)
     server = services.server_launch(booking_id=b.pk)
     with time_machine.travel(b.ends_at + timedelta(seconds=1)):
-        ids = services.end_due()
+        ids = end_due()
         assert ids == [server.pk]
         services.server_reclaim(server_id=server.pk)
     b.refresh_from_db()
@@ -148,9 +148,9 @@ def test_preemption_deadline_reclaims(sim_offering, renter, owner):  # type: ign
     b = booking(renter, sim_offering, seconds=600)
     server = services.server_launch(booking_id=b.pk)
     engine.booking_preempt(actor=owner, booking=Booking.objects.get(pk=b.pk), notice_seconds=30)
-    assert services.end_due() == []  # still within the notice
+    assert end_due() == []  # still within the notice
     with time_machine.travel(clock.now() + timedelta(seconds=31)):
-        assert services.end_due() == [server.pk]
+        assert end_due() == [server.pk]
         services.server_reclaim(server_id=server.pk)
     b.refresh_from_db()
     assert b.state == "preempted"
@@ -165,7 +165,7 @@ def test_adjacent_slices_keep_the_same_server(sim_offering, renter):  # type: ig
         assert second.pk in services.launch_due()
         assert services.server_launch(booking_id=second.pk) is None  # waits for the hand-over
     with time_machine.travel(first.ends_at + timedelta(seconds=1)):
-        assert services.end_due() == []  # nothing to reclaim: handed over
+        assert end_due() == []  # nothing to reclaim: handed over
     first.refresh_from_db()
     second.refresh_from_db()
     assert (first.state, second.state) == ("completed", "running")
@@ -175,7 +175,7 @@ def test_adjacent_slices_keep_the_same_server(sim_offering, renter):  # type: ig
     (cs,) = sim_servers(sim_offering.cloud)
     assert cs.data["metadata"]["marketplace_booking"] == str(second.pk)
     with time_machine.travel(second.ends_at + timedelta(seconds=1)):
-        ids = services.end_due()
+        ids = end_due()
         assert ids == [new.pk]
         services.server_reclaim(server_id=new.pk)
     assert not sim_servers(sim_offering.cloud).exists()

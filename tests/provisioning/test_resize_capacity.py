@@ -39,7 +39,7 @@ def test_resize_reprices_the_rest_and_a_refused_resize_puts_profile_and_price_ba
     import time_machine
 
     from marketplace.lib import clock
-    from provisioning.simulator import SimulatorDriver
+    from provisioning.drivers.simulator import SimulatorDriver
     from scheduling import services as engine
     from scheduling.services import PricePeriod
     from tests.provisioning.helpers import fund

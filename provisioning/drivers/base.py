@@ -1,9 +1,9 @@
-"""The cloud driver protocol and the registry that picks a driver for a Cloud.
+"""The cloud driver protocol: what a driver reports, what it is asked, and the error it raises.
 
-Two drivers implement it: provisioning.openstack (openstacksdk, the owner's
-credentials) and provisioning.simulator (a pretend cloud for the demo). The
-services talk only to this protocol, so nothing outside provisioning/openstack.py
-imports openstacksdk.
+Two drivers implement it: provisioning.drivers.openstack (openstacksdk, the
+owner's credentials) and provisioning.drivers.simulator (a pretend cloud for
+the demo). The services talk only to this protocol, so nothing outside
+provisioning/drivers/openstack.py imports openstacksdk.
 
 Every driver raises CloudError for anything the cloud refuses or fails to do:
 ``transient=True`` means "try again later" (timeouts, 5xx, connection
@@ -14,7 +14,6 @@ which fails the booking with a reason the renter can read.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -156,31 +155,3 @@ def wait_for_status(
         if time.monotonic() >= deadline:
             raise CloudError(f"{subject} stayed {server.status} for more than {timeout:.0f} s.")
         time.sleep(poll_seconds)
-
-
-_factories: dict[str, Callable[[Any], CloudDriver]] = {}
-
-
-def register_driver(kind: str, factory: Callable[[Any], CloudDriver]) -> None:
-    _factories[kind] = factory
-
-
-def _register_builtin() -> None:
-    if "simulator" not in _factories:
-        from provisioning import simulator
-
-        register_driver("simulator", simulator.SimulatorDriver)
-    if "openstack" not in _factories:
-        from provisioning import openstack
-
-        register_driver("openstack", openstack.OpenStackDriver)
-
-
-def driver_for(cloud: Any) -> CloudDriver:
-    """The driver of ``cloud`` (an owners.models.Cloud), by its ``driver`` field."""
-    _register_builtin()
-    try:
-        factory = _factories[cloud.driver]
-    except KeyError:
-        raise CloudError(f"No driver for clouds of kind {cloud.driver!r}.") from None
-    return factory(cloud)

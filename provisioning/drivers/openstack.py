@@ -22,8 +22,7 @@ from openstack import exceptions as os_exc
 
 from owners.hooks import ConnectionResult
 from owners.models import Cloud
-from provisioning import drivers
-from provisioning.drivers import (
+from provisioning.drivers.base import (
     META_BOOKING,
     NAME_PREFIX,
     TAG_MARKETPLACE,
@@ -32,6 +31,9 @@ from provisioning.drivers import (
     CloudServer,
     LaunchSpec,
     booking_tag,
+)
+from provisioning.drivers.base import (
+    wait_for_status as poll_until,
 )
 
 CONNECT_TIMEOUT = 10
@@ -351,7 +353,7 @@ class OpenStackDriver:
             raise wrap(exc) from exc
 
     def wait_for_status(self, server_id: str, statuses: tuple[str, ...], timeout: float) -> CloudServer:
-        return drivers.wait_for_status(self, server_id, statuses, timeout, poll_seconds=_poll_seconds())
+        return poll_until(self, server_id, statuses, timeout, poll_seconds=_poll_seconds())
 
     def resize_server(self, server_id: str, flavor_id: str) -> None:
         self._call(self.conn.compute.resize_server, server_id, flavor_id)

@@ -1,6 +1,6 @@
 """The local SIMULATOR driver: a pretend cloud for the demo. It launches no real server.
 
-Same protocol as the OpenStack driver (provisioning.drivers.CloudDriver); its
+Same protocol as the OpenStack driver (provisioning.drivers.base.CloudDriver); its
 "servers", key pairs and security groups are rows of SimulatedResource so the
 web process, workers and beat all see the same pretend cloud. Timings and
 failures come from settings (read at each call, so tests can change them):
@@ -23,12 +23,12 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db.models import QuerySet
 
 from marketplace.lib import clock
 from owners.hooks import ConnectionResult
 from owners.models import Cloud
-from provisioning import drivers
-from provisioning.drivers import (
+from provisioning.drivers.base import (
     META_BOOKING,
     NAME_PREFIX,
     TAG_MARKETPLACE,
@@ -37,6 +37,10 @@ from provisioning.drivers import (
     CloudServer,
     LaunchSpec,
 )
+from provisioning.drivers.base import (
+    wait_for_status as poll_until,
+)
+from provisioning.models import SimulatedResource
 
 POLL_SECONDS = 0.1
 
@@ -55,16 +59,11 @@ class SimulatorDriver:
     def __init__(self, cloud: Cloud):
         self.cloud = cloud
 
-    # The model is imported lazily: drivers are constructed from app code only.
     @property
-    def _rows(self):  # type: ignore[no-untyped-def]
-        from provisioning.models import SimulatedResource
-
+    def _rows(self) -> QuerySet[SimulatedResource]:
         return SimulatedResource.objects.filter(cloud=self.cloud)
 
-    def _create(self, **fields: Any):  # type: ignore[no-untyped-def]
-        from provisioning.models import SimulatedResource
-
+    def _create(self, **fields: Any) -> SimulatedResource:
         return SimulatedResource.objects.create(cloud=self.cloud, external_id=str(uuid.uuid4()), **fields)
 
     def capabilities(self) -> Capabilities:
@@ -95,7 +94,7 @@ class SimulatorDriver:
     def delete_security_group(self, name: str) -> None:
         self._rows.filter(kind="secgroup", name=name).delete()
 
-    def _view(self, row) -> CloudServer | None:  # type: ignore[no-untyped-def]
+    def _view(self, row: SimulatedResource) -> CloudServer | None:
         status = row.status
         if status == "DELETING":
             if row.ready_at is None or clock.now() >= row.ready_at:
@@ -165,9 +164,7 @@ class SimulatorDriver:
 
     def wait_for_status(self, server_id: str, statuses: tuple[str, ...], timeout: float) -> CloudServer:
         poll = float(_setting("SIMULATOR_POLL_SECONDS", POLL_SECONDS))
-        return drivers.wait_for_status(
-            self, server_id, statuses, timeout, poll_seconds=poll, subject="Simulator: the server"
-        )
+        return poll_until(self, server_id, statuses, timeout, poll_seconds=poll, subject="Simulator: the server")
 
     def resize_server(self, server_id: str, flavor_id: str) -> None:
         row = self._rows.filter(kind="server", external_id=server_id).first()
