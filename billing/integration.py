@@ -22,10 +22,10 @@ from typing import Any
 from django.conf import settings
 from django.db.models import F, OuterRef, Q, Subquery, Sum
 
-from billing import enqueue, hooks, ledger, services
+from billing import hooks, ledger, services
 from billing.charges import BookingEnd
 from billing.models import BookingCharge, LedgerAccount, Payment
-from marketplace.lib import clock
+from marketplace.lib import clock, enqueue
 from marketplace.lib.errors import DomainError
 from owners.models import PricingPolicy
 from provisioning import selectors as provisioning

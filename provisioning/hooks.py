@@ -7,26 +7,20 @@ interval, never a booking.
 
 from __future__ import annotations
 
-import logging
 from datetime import timedelta
 from typing import Any
 
 from celery import Task
 
-from marketplace.lib import clock
+from marketplace.lib import clock, enqueue
 from provisioning import selectors, services, tasks
 from provisioning.models import LIVE_STATES, Server
 from scheduling import hooks
 from scheduling.models import Booking
 
-log = logging.getLogger(__name__)
-
 
 def _enqueue(task: Task, *args: Any) -> None:
-    try:
-        task.apply_async(args=args, retry=False)
-    except Exception as exc:  # noqa: BLE001 - the broker may be down: the sweep finds the work later
-        log.warning("could not enqueue %s%r (%s); the next sweep will do it", task.name, args, exc)
+    enqueue.send(task.name, *args)
 
 
 def booking_confirmed(booking_id: int) -> None:

@@ -12,7 +12,7 @@ One module per concern, re-exported here (callers use ``from billing import serv
 (funds check, booking holds), ``settlement`` (a booking's charge), ``refunds`` (and disputes),
 ``payouts`` (Connect, payouts), ``adjustments`` (staff credits and debits); ``postings`` holds the
 ledger side of a booking's charge that several of them share. The arithmetic is in ``billing.charges``.
-Services never import ``billing.tasks``: work for a worker is sent by name (``billing.enqueue``).
+Services never import ``billing.tasks``: work for a worker is sent by name (``marketplace.lib.enqueue``).
 """
 
 from billing.charges import BookingEnd, compute_charge, fee_basis_points, platform_fee

@@ -11,13 +11,13 @@ from django.db.models import F
 
 from accounts.models import User
 from audit.services import record_event
-from billing import enqueue, hooks, ledger
+from billing import hooks, ledger
 from billing import stripe_gateway as gateway
 from billing.models import BookingCharge, LedgerTransaction, Payment
 from billing.services.common import TX, K, NoPaymentMethod, assert_no_open_transaction, billing_mode, renter_currency
 from billing.services.customers import customer_ensure, default_payment_method
 from billing.services.postings import post_card_authorization, post_hold_release, post_settlement, set_state
-from marketplace.lib import clock
+from marketplace.lib import clock, enqueue
 from marketplace.lib.errors import DomainError, PermissionDeniedError, ValidationFailed
 from marketplace.lib.money import exponent, format_minor
 

@@ -10,11 +10,11 @@ from django.db import transaction
 
 from accounts.models import User
 from audit.services import record_event
-from billing import enqueue, ledger
+from billing import ledger
 from billing import stripe_gateway as gateway
 from billing.models import ConnectedAccount, LedgerAccount, Payout
 from billing.services.common import TX, K, assert_no_open_transaction
-from marketplace.lib import clock
+from marketplace.lib import clock, enqueue
 from marketplace.lib.errors import ConflictError, DomainError, NotFoundError, PermissionDeniedError
 from marketplace.lib.money import format_minor
 

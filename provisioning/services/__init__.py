@@ -10,7 +10,7 @@ lease on the Server row (one short transaction, committed), call the cloud
 states move only through scheduling.services.booking_transition; the engine
 ends bookings whose slice is over (scheduling.ending) and provisioning reacts
 to its ``on_booking_ended`` hook. Services never import tasks: they send them
-by name on commit (provisioning.enqueue).
+by name on commit (marketplace.lib.enqueue).
 """
 
 from provisioning.services.common import lead_seconds, lease_seconds

@@ -7,9 +7,8 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from audit.services import record_event
-from marketplace.lib import clock
+from marketplace.lib import clock, enqueue
 from marketplace.lib.errors import ConflictError, InvalidTransition, NotFoundError
-from provisioning import enqueue
 from provisioning.drivers import CloudError, driver_for
 from provisioning.models import Server, ServerState
 from provisioning.services.common import _take_lease, _update_if_leased, active_timeout
