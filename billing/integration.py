@@ -112,20 +112,10 @@ def server_hold(booking_id: int) -> tuple[bool, datetime | None, datetime | None
 
 
 def _notice_given(booking: Any) -> tuple[datetime | None, int | None]:
-    """(when notice was given, seconds of notice given), from the engine's audited notice event."""
-    from audit.models import DomainEvent
-
-    event = (
-        DomainEvent.objects.filter(target_id=str(booking.pk), verb="booking.notice", target_type__model="booking")
-        .order_by("-created_at")
-        .first()
-    )
-    if event is None or booking.preempt_deadline is None:
+    """(when notice was given, seconds of notice given), as the engine keeps them on the booking."""
+    if booking.notice_given_at is None or booking.preempt_deadline is None:
         return None, None
-    seconds = event.data.get("notice_seconds")
-    if isinstance(seconds, int):
-        return booking.preempt_deadline - timedelta(seconds=seconds), seconds
-    return event.created_at, None
+    return booking.notice_given_at, booking.notice_seconds
 
 
 def price_schedule(booking: Any) -> tuple[tuple[datetime, datetime, int], ...]:

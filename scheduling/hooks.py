@@ -18,50 +18,152 @@ AppConfig.ready(). Two kinds of hooks:
   booking's id; they must be idempotent, as sweeps may also find the same work
   by state and time (Booking.state / start / end / preempt_deadline are indexed).
 
+Each hook's signature is a Protocol below (receivers are called positionally);
+``register`` and the decorators take receivers of that type, so mypy checks them.
 Register with the decorators or the ``register`` function, e.g.::
 
     from scheduling import hooks
     hooks.register("on_booking_confirmed", my_function)
+
+Who registers today: billing (funds_check, price_change_check,
+on_booking_confirmed, on_booking_changed, on_booking_ended) and provisioning
+(on_booking_confirmed, on_booking_ended, usage_for_booking). on_booking_notice,
+on_bid_won and on_bid_lost have no receiver yet: they are extension points
+(renter webhooks and notifications), fired as documented and tested in
+tests/scheduling/test_hook_extension_points.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, Protocol, overload
 
 from django.db import transaction
 
-HOOK_NAMES = (
-    # (renter, offering, profile, amount_minor, currency) -> None, raises DomainError to refuse
+if TYPE_CHECKING:
+    from accounts.models import User
+    from owners.models import Offering, SliceProfile
+    from scheduling.models import Booking
+
+# ---- each hook's signature (receivers are called positionally) ---------------------------------
+
+
+class FundsCheck(Protocol):
+    """Inside the transaction, before a booking is confirmed, a bid accepted, an auction win
+    confirmed at clearing, or a price raised by a profile change (``amount``: the extra, minor
+    units). Reads only; raises DomainError to refuse; monotone in ``amount``."""
+
+    def __call__(
+        self, renter: User, offering: Offering, profile: SliceProfile, amount: int, currency: str, /
+    ) -> None: ...
+
+
+class PriceChangeCheck(Protocol):
+    """Inside the transaction, before a booking's price changes (profile change); raises DomainError
+    to refuse a change the payer cannot be charged for."""
+
+    def __call__(self, booking: Booking, new_total: int, /) -> None: ...
+
+
+class OnBookingConfirmed(Protocol):
+    """After commit: a booking was confirmed (fixed, dynamic, or auction win)."""
+
+    def __call__(self, booking_id: int, /) -> object: ...
+
+
+class OnBookingEnded(Protocol):
+    """After commit: a booking ended; ``outcome`` is released, preempted, completed or failed."""
+
+    def __call__(self, booking_id: int, outcome: str, /) -> object: ...
+
+
+class OnBookingNotice(Protocol):
+    """After commit: a preemption notice started (state notice, preempt_deadline set).
+
+    Extension point: no receiver in this project yet (renter webhooks and notifications will use it)."""
+
+    def __call__(self, booking_id: int, /) -> object: ...
+
+
+class OnBidWon(Protocol):
+    """After commit: an auction bid won (the booking is confirmed) at ``clearing_price`` per grid unit.
+
+    Extension point: no receiver in this project yet (webhooks and notifications will use it)."""
+
+    def __call__(self, booking_id: int, clearing_price: int, /) -> object: ...
+
+
+class OnBidLost(Protocol):
+    """After commit: an auction bid lost (outbid, or rejected because the funds check refused the win
+    at clearing; Booking.state and .reason tell which).
+
+    Extension point: no receiver in this project yet (webhooks and notifications will use it)."""
+
+    def __call__(self, booking_id: int, /) -> object: ...
+
+
+class OnBookingChanged(Protocol):
+    """After commit: a booking's profile (its claim) and price changed; Booking.price_schedule
+    (scheduling.pricing.price_schedule) says what each period costs."""
+
+    def __call__(self, booking_id: int, /) -> object: ...
+
+
+class UsageForBooking(Protocol):
+    """Read-only, inside a request: what provisioning metered for GET /api/v1/timeslots/{id}/usage,
+    {"samples": [...], "totals": {...}, "seconds_held": int}."""
+
+    def __call__(self, booking: Booking, /) -> Mapping[str, Any] | None: ...
+
+
+HookName = Literal[
     "funds_check",
-    # (booking_id) -> None, after commit: a booking was confirmed (fixed, dynamic, or auction win)
     "on_booking_confirmed",
-    # (booking_id, reason) -> None, after commit: reason in released, preempted, completed, failed
     "on_booking_ended",
-    # (booking_id) -> None, after commit: a preemption notice started (state notice, preempt_deadline set)
     "on_booking_notice",
-    # (booking_id, clearing_price_minor) -> None, after commit: an auction bid won (booking is confirmed)
     "on_bid_won",
-    # (booking_id) -> None, after commit: an auction bid lost (booking outbid, or rejected because the
-    # funds check refused the win at clearing; Booking.state and .reason tell which)
     "on_bid_lost",
-    # (booking, new_total_minor) -> None, inside the transaction before a booking's price changes
-    # (profile change); raises DomainError to refuse a change the payer cannot be charged for
     "price_change_check",
-    # (booking_id) -> None, after commit: a booking's profile (its claim) and price changed;
-    # Booking.price_schedule (scheduling.services.price_schedule) says what each period costs
     "on_booking_changed",
-    # (booking) -> {"samples": [...], "totals": {...}, "seconds_held": int}: what provisioning metered,
-    # shown by GET /api/v1/timeslots/{id}/usage; read-only, called inside a request
+    "usage_for_booking",
+]
+HOOK_NAMES: tuple[HookName, ...] = (
+    "funds_check",
+    "on_booking_confirmed",
+    "on_booking_ended",
+    "on_booking_notice",
+    "on_bid_won",
+    "on_bid_lost",
+    "price_change_check",
+    "on_booking_changed",
     "usage_for_booking",
 )
 
 _registry: dict[str, list[Callable[..., Any]]] = {name: [] for name in HOOK_NAMES}
 
 
+@overload
+def register(name: Literal["funds_check"], fn: FundsCheck) -> FundsCheck: ...
+@overload
+def register(name: Literal["price_change_check"], fn: PriceChangeCheck) -> PriceChangeCheck: ...
+@overload
+def register(name: Literal["on_booking_confirmed"], fn: OnBookingConfirmed) -> OnBookingConfirmed: ...
+@overload
+def register(name: Literal["on_booking_ended"], fn: OnBookingEnded) -> OnBookingEnded: ...
+@overload
+def register(name: Literal["on_booking_notice"], fn: OnBookingNotice) -> OnBookingNotice: ...
+@overload
+def register(name: Literal["on_bid_won"], fn: OnBidWon) -> OnBidWon: ...
+@overload
+def register(name: Literal["on_bid_lost"], fn: OnBidLost) -> OnBidLost: ...
+@overload
+def register(name: Literal["on_booking_changed"], fn: OnBookingChanged) -> OnBookingChanged: ...
+@overload
+def register(name: Literal["usage_for_booking"], fn: UsageForBooking) -> UsageForBooking: ...
 def register(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Add a receiver to a hook (once); mypy checks it against the hook's Protocol above."""
     if name not in _registry:
         raise ValueError(f"unknown scheduling hook {name!r}; known: {', '.join(HOOK_NAMES)}")
     if fn not in _registry[name]:
@@ -78,19 +180,19 @@ def receivers(name: str) -> list[Callable[..., Any]]:
     return list(_registry[name])
 
 
-def funds_check(renter: Any, offering: Any, profile: Any, amount: int, currency: str) -> None:
+def funds_check(renter: User, offering: Offering, profile: SliceProfile, amount: int, currency: str) -> None:
     """Ask every registered funds check; any may refuse by raising a DomainError."""
     for fn in _registry["funds_check"]:
         fn(renter, offering, profile, amount, currency)
 
 
-def price_change_check(booking: Any, new_total: int) -> None:
+def price_change_check(booking: Booking, new_total: int) -> None:
     """Ask every registered price-change check; any may refuse by raising a DomainError."""
     for fn in _registry["price_change_check"]:
         fn(booking, new_total)
 
 
-def usage_for_booking(booking: Any) -> dict[str, Any]:
+def usage_for_booking(booking: Booking) -> dict[str, Any]:
     """Metered usage from the first registered provider (provisioning); empty until one is registered."""
     for fn in _registry["usage_for_booking"]:
         return dict(fn(booking) or {})
@@ -106,32 +208,31 @@ def fire_on_commit(name: str, *args: Any) -> None:
         transaction.on_commit(partial(fn, *args))
 
 
-def on_booking_confirmed(fn: Callable[[int], Any]) -> Callable[[int], Any]:
+# Decorators, one per after-commit hook, for receivers defined at module level.
+
+
+def on_booking_confirmed(fn: OnBookingConfirmed) -> OnBookingConfirmed:
     return register("on_booking_confirmed", fn)
 
 
-def on_booking_ended(fn: Callable[[int, str], Any]) -> Callable[[int, str], Any]:
+def on_booking_ended(fn: OnBookingEnded) -> OnBookingEnded:
     return register("on_booking_ended", fn)
 
 
-def on_booking_notice(fn: Callable[[int], Any]) -> Callable[[int], Any]:
+def on_booking_notice(fn: OnBookingNotice) -> OnBookingNotice:
     return register("on_booking_notice", fn)
 
 
-def on_bid_won(fn: Callable[[int, int], Any]) -> Callable[[int, int], Any]:
+def on_bid_won(fn: OnBidWon) -> OnBidWon:
     return register("on_bid_won", fn)
 
 
-def on_bid_lost(fn: Callable[[int], Any]) -> Callable[[int], Any]:
+def on_bid_lost(fn: OnBidLost) -> OnBidLost:
     return register("on_bid_lost", fn)
 
 
-def on_booking_changed(fn: Callable[[int], Any]) -> Callable[[int], Any]:
+def on_booking_changed(fn: OnBookingChanged) -> OnBookingChanged:
     return register("on_booking_changed", fn)
-
-
-def register_funds_check(fn: Callable[..., None]) -> Callable[..., None]:
-    return register("funds_check", fn)
 
 
 @contextmanager

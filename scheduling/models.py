@@ -202,6 +202,16 @@ class Booking(models.Model):
     bid_sequence = models.BigIntegerField(null=True, blank=True, help_text="Arrival order of the bid's last change.")
     reason = models.CharField(max_length=300, blank=True, help_text="Why it was rejected, outbid, failed or ended.")
     preempt_deadline = models.DateTimeField(null=True, blank=True)
+    # Facts kept on the booking (not read back from the audit log): when preemption notice was given
+    # and how many seconds it gave; and its latest profile change while it can still be undone.
+    notice_given_at = models.DateTimeField(null=True, blank=True, help_text="When preemption notice was given.")
+    notice_seconds = models.PositiveIntegerField(null=True, blank=True, help_text="Seconds of notice given.")
+    profile_change = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="The latest profile change, until undone: {event, from, to, price_schedule_before} "
+        "(event: its audit record; from/to: profile, resources and prices).",
+    )
     created_at = models.DateTimeField(default=clock.now)
     updated_at = models.DateTimeField(default=clock.now)
     confirmed_at = models.DateTimeField(null=True, blank=True)

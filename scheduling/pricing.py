@@ -37,15 +37,6 @@ def dynamic_unit_price(policy: PricingPolicy, utilisation: float) -> int:
     return max(int(policy.floor_price or 0), min(int(policy.cap_price or price), price))
 
 
-def listed_unit_price(policy: PricingPolicy, utilisation: float = 0.0) -> int:
-    """The price per grid unit a renter would see now: fixed price, reserve, or the dynamic price."""
-    if policy.model == PricingPolicy.Model.FIXED:
-        return int(policy.price_per_unit or 0)
-    if policy.model == PricingPolicy.Model.AUCTION:
-        return int(policy.reserve_price or 0)
-    return dynamic_unit_price(policy, utilisation)
-
-
 @dataclass(frozen=True)
 class PricePeriod:
     """Part of a booking's period at one unit price; ``amount`` is what the whole part costs (minor units)."""

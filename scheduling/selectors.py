@@ -27,7 +27,7 @@ from marketplace.lib.money import exponent, prorate
 from owners.availability import covers, window_intervals
 from owners.models import Offering, PricingPolicy
 from scheduling import catalogue, hooks
-from scheduling.models import AuctionRound, Booking, Notification, PriceHistory, Quote
+from scheduling.models import AuctionRound, Booking, Notification, PriceHistory
 from scheduling.pricing import dynamic_unit_price
 from scheduling.slices import RESOURCES, SliceKey, Timeline, align_up_epoch, utilisation
 
@@ -430,10 +430,6 @@ def notifications_for(user: User) -> QuerySet[Notification]:
     return Notification.objects.filter(user=user).select_related("booking")
 
 
-def quotes_for(user: User) -> QuerySet[Quote]:
-    return Quote.objects.filter(renter=user) if user.is_authenticated else Quote.objects.none()
-
-
 def booking_usage(user: User, booking_id: int) -> dict[str, Any]:
     """Times, state and charges so far, plus the series, totals and seconds held that provisioning
     metered (hook ``usage_for_booking``)."""
@@ -457,10 +453,3 @@ def booking_usage(user: User, booking_id: int) -> dict[str, Any]:
         "total_price_minor": b.total_price,
         "charges_so_far_minor": charged,
     } | {k: v for k, v in hooks.usage_for_booking(b).items() if k in ("samples", "totals", "seconds_held")}
-
-
-def price_history(*, offering_id: int, profile_id: int | None = None, limit: int = 100) -> QuerySet[PriceHistory]:
-    qs = PriceHistory.objects.filter(offering_id=offering_id)
-    if profile_id:
-        qs = qs.filter(profile_id=profile_id)
-    return qs.order_by("-at", "-id")[:limit]

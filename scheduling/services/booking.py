@@ -19,8 +19,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, connection, transaction
 
 from accounts.models import User
-from audit import context as audit_context
-from audit.services import record_event
+from audit.services import actor_context, record_event
 from marketplace.lib import clock
 from marketplace.lib.errors import (
     ConflictError,
@@ -117,16 +116,8 @@ def _record_request(
     Returns the booking (as written), the offering's status, the peak before this booking and the
     offering's capacity as read under the lock."""
     policy, offering, profile = req.policy, req.offering, req.profile
-    ctx = audit_context.current()
-    user = actor if getattr(actor, "pk", None) and getattr(actor, "is_authenticated", False) else None
-    audit = {
-        "actor_id": user.pk if user else None,
-        "actor_label": str(getattr(user, "email", "")) if user else "",
-        "target_type_id": ContentType.objects.get_for_model(Booking).pk,
-        "request_id": ctx.request_id,
-        "ip": ctx.ip,
-        "source": ctx.source,
-    }
+    # Who and where, as audit.services records it; the function writes the audit rows with it.
+    audit = {**actor_context(actor=actor), "target_type_id": ContentType.objects.get_for_model(Booking).pk}
     requested = {
         "offering": offering.pk,
         "profile": profile.pk,

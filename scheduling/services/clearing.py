@@ -18,21 +18,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, OperationalError, connection, transaction
 
 from accounts.models import User
 from audit import context as audit_context
-from audit.models import DomainEvent
+from audit.services import Event, record_events
 from marketplace.lib import clock
 from marketplace.lib.errors import DomainError
 from owners.models import Offering, SliceProfile
 from scheduling import hooks
-from scheduling.models import CLAIMING_STATES, AuctionRound, Booking, Notification, PriceHistory
+from scheduling.models import CLAIMING_STATES, AuctionRound, Booking, BookingState, Notification, PriceHistory
 from scheduling.services.state import _money, is_capacity_violation
 from scheduling.slices import RESOURCES, Timeline, resource_weight
 
 log = logging.getLogger(__name__)
+S = BookingState
 
 
 @dataclass
@@ -260,22 +260,13 @@ def _refusal_message(b: Bid, r: AuctionRound, offering: Offering, reason: str) -
     )
 
 
-def _refusal_events(
-    refused: dict[int, tuple[Bid, str]], by_round: dict[int, AuctionRound], now: datetime, ctx: Any
-) -> list[DomainEvent]:
+def _refusal_events(refused: dict[int, tuple[Bid, str]], by_round: dict[int, AuctionRound]) -> list[Event]:
     """One audit record per refused win (requested -> rejected), as _move would write it."""
-    booking_type = ContentType.objects.get_for_model(Booking)
     return [
-        DomainEvent(
-            created_at=now,
-            verb="booking.rejected",
-            target_type=booking_type,
-            target_id=str(bid_id),
-            target_repr=f"booking {bid_id} (rejected)",
-            request_id=ctx.request_id,
-            ip=ctx.ip,
-            source=ctx.source if ctx.source != "system" else "task",
-            data={
+        Event(
+            "booking.rejected",
+            Booking(pk=bid_id, state=S.REJECTED),  # names the booking as it now is; not saved
+            {
                 "from": "requested",
                 "to": "rejected",
                 "reason": _refusal_reason(reason),
@@ -364,9 +355,8 @@ def _clear_offerings(offering_ids: list[int], now: datetime) -> ClearingResult:
         refused_of: dict[int, list[list[Any]]] = defaultdict(list)
         for bid_id, (b, reason) in refused.items():
             refused_of[b.round_id].append([bid_id, reason])
-        event_ctx = audit_context.current()
-        round_type = ContentType.objects.get_for_model(AuctionRound)
-        events, history = [], []
+        events: list[Event] = []
+        history: list[PriceHistory] = []
         for r in rounds:
             won = round_winners[r.pk]
             if r.clearing_rule != "uniform":
@@ -385,16 +375,10 @@ def _clear_offerings(offering_ids: list[int], now: datetime) -> ClearingResult:
                 )
             # One audit record per round, naming every bid's move (requested -> confirmed / outbid).
             events.append(
-                DomainEvent(
-                    created_at=now,
-                    verb="auction.cleared",
-                    target_type=round_type,
-                    target_id=str(r.pk),
-                    target_repr=str(r)[:255],
-                    request_id=event_ctx.request_id,
-                    ip=event_ctx.ip,
-                    source=event_ctx.source if event_ctx.source != "system" else "task",
-                    data={
+                Event(
+                    "auction.cleared",
+                    r,
+                    {
                         "rule": r.clearing_rule,
                         "clearing_price": r.clearing_price,
                         "reserve": r.reserve_price,
@@ -445,7 +429,7 @@ def _clear_offerings(offering_ids: list[int], now: datetime) -> ClearingResult:
         for r in rounds:
             r.state, r.cleared_at = AuctionRound.State.CLEARED, now
         if refused:
-            events.extend(_refusal_events(refused, by_round, now, event_ctx))
+            events.extend(_refusal_events(refused, by_round))
             Notification.objects.bulk_create(
                 Notification(
                     user_id=b.renter_id,
@@ -457,7 +441,9 @@ def _clear_offerings(offering_ids: list[int], now: datetime) -> ClearingResult:
                 for bid_id, (b, reason) in refused.items()
             )
         PriceHistory.objects.bulk_create(history)
-        DomainEvent.objects.bulk_create(events)
+        # Engine work (a beat task) unless a request or a task said who is acting.
+        source = "task" if audit_context.current().source == "system" else None
+        record_events(events, source=source, at=now)
         prices = dict(zip(win_ids, win_prices, strict=True))
         for booking_id in win_ids:
             hooks.fire_on_commit("on_booking_confirmed", booking_id)

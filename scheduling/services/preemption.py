@@ -53,6 +53,8 @@ def _give_notice(*, actor: Any, booking: Booking, notice: int, reason: str, now:
         now=now,
         reason=reason,
         preempt_deadline=deadline,
+        notice_given_at=now,
+        notice_seconds=notice,
         data={"deadline": deadline.isoformat(), "notice_seconds": notice},
         verb="booking.notice",
     )

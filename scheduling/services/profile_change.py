@@ -13,11 +13,9 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, transaction
 
 from accounts.models import User
-from audit.models import DomainEvent
 from audit.services import record_event
 from marketplace.lib import clock
 from marketplace.lib.errors import (
@@ -42,18 +40,6 @@ S = BookingState
 CHANGEABLE_STATES = (S.CONFIRMED, S.PROVISIONING, S.RUNNING)
 PROFILE_CHANGED = "booking.profile_changed"
 PROFILE_CHANGE_UNDONE = "booking.profile_change_undone"
-
-
-def _latest_price_event(booking_id: int) -> DomainEvent | None:
-    return (
-        DomainEvent.objects.filter(
-            target_type=ContentType.objects.get_for_model(Booking),
-            target_id=str(booking_id),
-            verb__in=(PROFILE_CHANGED, PROFILE_CHANGE_UNDONE),
-        )
-        .order_by("-id")
-        .first()
-    )
 
 
 def _claim(booking: Booking) -> dict[str, Any]:
@@ -185,13 +171,14 @@ def _change_profile(*, actor: Any, booking_id: int, policy: PricingPolicy, now: 
     for key, value in fields.items():
         setattr(locked, key, value)
     locked.profile = profile
-    record_event(
+    new = {**_claim(locked), "unit_price": unit, "total_price": new_total}
+    event = record_event(
         actor=actor,
         verb=PROFILE_CHANGED,
         target=locked,
         data={
             "from": old,
-            "to": {**_claim(locked), "unit_price": unit, "total_price": new_total},
+            "to": new,
             "at": at.isoformat(),
             "extra": extra,
             "currency": locked.currency,
@@ -200,6 +187,14 @@ def _change_profile(*, actor: Any, booking_id: int, policy: PricingPolicy, now: 
             "price_schedule": [p.as_json() for p in after],
         },
     )
+    # What an undo puts back (booking_profile_change_undo), kept on the booking with its audit record.
+    locked.profile_change = {
+        "event": event.pk,
+        "from": old,
+        "to": new,
+        "price_schedule_before": [p.as_json() for p in before],
+    }
+    Booking.objects.filter(pk=locked.pk).update(profile_change=locked.profile_change)
     PriceHistory.objects.create(
         offering=offering,
         profile=profile,
@@ -225,10 +220,10 @@ def booking_profile_change_undo(*, actor: Any, booking_id: int, reason: str) -> 
         locked = Booking.objects.select_for_update().filter(pk=booking_id).first()
         if locked is None or locked.state not in CLAIMING_STATES:
             return None
-        event = _latest_price_event(locked.pk)
-        if event is None or event.verb != PROFILE_CHANGED or event.data["to"]["profile"] != locked.profile_id:
+        change = locked.profile_change  # the latest change, unless undone since
+        if not change or change["to"]["profile"] != locked.profile_id:
             return None
-        old = event.data["from"]
+        old = change["from"]
         offering = Offering.objects.select_for_update(no_key=True).get(pk=locked.offering_id)
         need = [int(old[r]) for r in RESOURCES]
         if not _fits(_others_peak(offering.pk, locked, locked.starts_at, locked.ends_at), need, offering.capacity()):
@@ -239,9 +234,8 @@ def booking_profile_change_undo(*, actor: Any, booking_id: int, reason: str) -> 
             **{r: int(old[r]) for r in RESOURCES},
             "unit_price": old["unit_price"],
             "total_price": old["total_price"],
-            "price_schedule": event.data["price_schedule_before"]
-            if len(event.data["price_schedule_before"]) > 1
-            else None,
+            "price_schedule": change["price_schedule_before"] if len(change["price_schedule_before"]) > 1 else None,
+            "profile_change": None,
             "updated_at": clock.now(),
         }
         Booking.objects.filter(pk=locked.pk, state=locked.state).update(**fields)
@@ -252,12 +246,12 @@ def booking_profile_change_undo(*, actor: Any, booking_id: int, reason: str) -> 
             verb=PROFILE_CHANGE_UNDONE,
             target=locked,
             data={
-                "from": event.data["to"],
+                "from": change["to"],
                 "to": old,
-                "undoes": event.pk,
+                "undoes": change["event"],
                 "reason": reason,
                 "currency": locked.currency,
-                "price_schedule": event.data["price_schedule_before"],
+                "price_schedule": change["price_schedule_before"],
             },
         )
         hooks.fire_on_commit("on_booking_changed", locked.pk)
