@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from audit import context
-from scheduling import ending, services
+from scheduling import services
 
 
 @shared_task(acks_late=True, ignore_result=True)
@@ -34,6 +34,6 @@ def end_due_bookings() -> int:
     """Bookings whose slice is over end (completed, or failed if never running); due preemptions end too."""
     token = context.bind(context.RequestContext(source="task"))
     try:
-        return ending.bookings_end_due()
+        return services.bookings_end_due()
     finally:
         context.reset(token)

@@ -8,7 +8,7 @@ Every cloud action follows the same three steps: record the intent and take a
 lease on the Server row (one short transaction, committed), call the cloud
 (outside any transaction), record the outcome (one short transaction). Booking
 states move only through scheduling.services.booking_transition; the engine
-ends bookings whose slice is over (scheduling.ending) and provisioning reacts
+ends bookings whose slice is over (scheduling.services.ending) and provisioning reacts
 to its ``on_booking_ended`` hook. Services never import tasks: they send them
 by name on commit (marketplace.lib.enqueue).
 """

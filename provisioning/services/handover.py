@@ -1,6 +1,6 @@
 """Adjacent slices: the renter's next booking keeps the running server (no reclaim, no relaunch).
 
-The engine owns the end of a slice (scheduling.ending completes a booking whose
+The engine owns the end of a slice (scheduling.services.ending completes a booking whose
 slice is over, after commit its ``on_booking_ended`` hook fires). Provisioning
 reacts: the hook's reclaim (services.booking_reclaim) hands the server to the
 renter's next adjacent booking instead, and the hand-over sweep does the same

@@ -3,7 +3,7 @@
 Each returns the ids its task then sends one message for; a message that is
 lost (broker down, worker killed) is found again by the next sweep, because
 the work is still there in the database. Ending bookings whose slice is over
-is the engine's (scheduling.ending); provisioning only reacts to it.
+is the engine's (scheduling.services.ending); provisioning only reacts to it.
 """
 
 from __future__ import annotations

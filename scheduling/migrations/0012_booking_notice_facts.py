@@ -61,7 +61,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ("audit", "0001_initial"),
         ("contenttypes", "0002_remove_content_type_name"),
-        ("scheduling", "0011_booking_request_checks_catalogue"),
+        ("scheduling", "0002_squashed_0011_sql_files"),
     ]
 
     operations = [

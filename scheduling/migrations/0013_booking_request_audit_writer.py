@@ -15,7 +15,7 @@ SQL = Path(__file__).resolve().parent / "sql"
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("scheduling", "0002_squashed_0011_sql_files"),
+        ("scheduling", "0012_booking_notice_facts"),
         ("audit", "0002_record_event"),
     ]
 

@@ -8,7 +8,8 @@ One module per concern, each stating the rules it enforces:
 - ``quotes``: dynamic prices held for a while; ``bids``: sealed auction bids;
 - ``clearing``: serving the bids of rounds whose bidding has closed;
 - ``profile_change``: moving a live booking to another profile (and undoing it);
-- ``preemption``: owners taking capacity back after notice.
+- ``preemption``: owners taking capacity back after notice;
+- ``ending``: bookings whose slice is over end at its end (completed or failed).
 
 Every state change of a Booking goes through ``_move`` (a conditional
 ``UPDATE ... WHERE id = %s AND state = old`` whose row count says whether this
@@ -35,6 +36,7 @@ from scheduling.services.clearing import (
     ClearingResult,
     auctions_clear_due,
 )
+from scheduling.services.ending import bookings_end_due
 from scheduling.services.preemption import _end_preempted as _end_preempted
 from scheduling.services.preemption import _give_notice as _give_notice
 from scheduling.services.preemption import _notify as _notify
@@ -78,6 +80,7 @@ __all__ = [
     "ClearingResult",
     "PricePeriod",
     "auctions_clear_due",
+    "bookings_end_due",
     "booking_change_profile",
     "booking_preempt",
     "booking_profile_change_undo",

@@ -83,10 +83,10 @@ def fund(user: Any, amount: int, currency: str = "USD") -> None:
 
 
 def end_due() -> list[int]:
-    """What beat does once slices are over: the engine's end sweep (scheduling.ending ends the bookings),
+    """What beat does once slices are over: the engine's end sweep (scheduling.services.bookings_end_due ends the bookings),
     then provisioning's reclaim sweep (hand-overs to adjacent slices first). The ids of servers to reclaim."""
     from provisioning import services
-    from scheduling import ending
+    from scheduling import services as engine
 
-    ending.bookings_end_due()
+    engine.bookings_end_due()
     return services.hand_over_or_reclaim_due()

@@ -11,7 +11,7 @@ from marketplace.lib import clock
 from owners.models import SliceProfile
 from provisioning import hooks, services, tasks
 from provisioning.models import Server
-from scheduling import ending
+from scheduling import services as engine
 from scheduling import tasks as engine_tasks
 from scheduling.models import Booking
 from tests.provisioning.helpers import booking
@@ -25,7 +25,7 @@ def test_the_engine_ends_due_bookings(sim_offering, renter):  # type: ignore[no-
     never_ready = booking(renter, sim_offering, seconds=120, profile="Medium")
     later = booking(renter, sim_offering, seconds=600, profile="Medium", starts_at=running.ends_at)
     with time_machine.travel(running.ends_at + timedelta(seconds=1)):
-        assert ending.bookings_end_due() == 2
+        assert engine.bookings_end_due() == 2
         assert engine_tasks.end_due_bookings() == 0  # idempotent
     states = dict(Booking.objects.filter(pk__in=[running.pk, never_ready.pk, later.pk]).values_list("pk", "state"))
     assert states == {running.pk: "completed", never_ready.pk: "failed", later.pk: "confirmed"}
@@ -46,7 +46,7 @@ def test_completed_before_the_hand_over_keeps_its_server(sim_offering, renter, m
     second = booking(renter, sim_offering, starts_at=first.ends_at, seconds=120)
     server = services.server_launch(booking_id=first.pk)
     with time_machine.travel(first.ends_at + timedelta(seconds=1)):
-        ending.bookings_end_due()
+        engine.bookings_end_due()
         assert Booking.objects.get(pk=first.pk).state == "completed"
         # The reclaim sweep and a reclaim asked for the server itself leave it alone ...
         assert services.reclaim_due() == []
@@ -69,21 +69,20 @@ def test_hand_over_sweep_catches_a_lost_end_message(sim_offering, renter):  # ty
     second = booking(renter, sim_offering, starts_at=first.ends_at, seconds=120)
     server = services.server_launch(booking_id=first.pk)
     with time_machine.travel(first.ends_at + timedelta(seconds=1)):
-        ending.bookings_end_due()  # its on_booking_ended message is lost (on_commit does not run here)
+        engine.bookings_end_due()  # its on_booking_ended message is lost (on_commit does not run here)
         assert services.hand_over_or_reclaim_due() == []
     assert Server.objects.get(pk=server.pk).state == "handed_over"
     assert Booking.objects.get(pk=second.pk).state == "running"
 
 
 def test_a_notice_at_the_end_is_not_handed_over(sim_offering, renter, owner):  # type: ignore[no-untyped-def]
-    from scheduling import services as engine
 
     first = booking(renter, sim_offering, seconds=120)
     second = booking(renter, sim_offering, starts_at=first.ends_at, seconds=120)
     server = services.server_launch(booking_id=first.pk)
     engine.booking_preempt(actor=owner, booking=Booking.objects.get(pk=first.pk), notice_seconds=3600)
     with time_machine.travel(first.ends_at + timedelta(seconds=1)):
-        ending.bookings_end_due()
+        engine.bookings_end_due()
         assert Booking.objects.get(pk=first.pk).state == "completed"
         assert services.hand_over_or_reclaim_due() == [server.pk]
     assert Booking.objects.get(pk=second.pk).state == "confirmed"

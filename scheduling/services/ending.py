@@ -1,4 +1,4 @@
-"""The engine's time-based rule: a booking whose slice is over ends (beat task scheduling.tasks.end_due_bookings).
+"""The engine's time-based rule: a booking whose slice is over ends (beat task scheduling.tasks.end_due_bookings)..
 
 - under notice with its deadline passed: preempted (preemptions_end_due, first, so
   the deadline wins over the slice's end when both have passed);
@@ -19,10 +19,9 @@ from datetime import datetime
 from django.db import transaction
 
 from marketplace.lib import clock
-from scheduling import services as engine
-from scheduling.models import Booking, BookingState
-
-S = BookingState
+from scheduling.models import Booking
+from scheduling.services.preemption import preemptions_end_due
+from scheduling.services.state import S, _move
 
 SLICE_ENDED = "Slice ended."
 NOT_READY = "The server was not ready before the slice ended. The booking was cancelled and will be refunded."
@@ -36,7 +35,7 @@ def bookings_end_due(*, now: datetime | None = None, batch: int = 200) -> int:
     two sweepers share the work and a booking another worker holds is ended by
     the next sweep. Returns how many bookings ended.
     """
-    done = engine.preemptions_end_due()
+    done = preemptions_end_due()
     now = now or clock.now()
     while True:
         with transaction.atomic():
@@ -47,9 +46,9 @@ def bookings_end_due(*, now: datetime | None = None, batch: int = 200) -> int:
             )
             for booking in due:
                 if booking.state in (S.RUNNING, S.NOTICE):
-                    engine._move(booking, S.COMPLETED, actor=None, reason=SLICE_ENDED)
+                    _move(booking, S.COMPLETED, actor=None, reason=SLICE_ENDED)
                 else:
-                    engine._move(booking, S.FAILED, actor=None, reason=NOT_READY)
+                    _move(booking, S.FAILED, actor=None, reason=NOT_READY)
         done += len(due)
         if len(due) < batch:
             return done
