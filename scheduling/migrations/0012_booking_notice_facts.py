@@ -9,25 +9,31 @@ event named no seconds); the profile change if a booking's latest price event is
 its undoing).
 """
 
+from __future__ import annotations
+
+from collections.abc import Iterable
 from datetime import timedelta
+from typing import Any
 
 from django.db import migrations, models
+from django.db.backends.base.schema import BaseDatabaseSchemaEditor
+from django.db.migrations.state import StateApps
 
 PROFILE_CHANGED = "booking.profile_changed"
 PROFILE_CHANGE_UNDONE = "booking.profile_change_undone"
 
 
-def _booking_events(apps, verbs):  # type: ignore[no-untyped-def]
+def _booking_events(apps: StateApps, verbs: Iterable[str]) -> Any:
     DomainEvent = apps.get_model("audit", "DomainEvent")
     return DomainEvent.objects.filter(
-        target_type__app_label="scheduling", target_type__model="booking", verb__in=verbs
+        target_type__app_label="scheduling", target_type__model="booking", verb__in=list(verbs)
     ).only("id", "created_at", "verb", "target_id", "data")
 
 
-def backfill(apps, schema_editor):  # type: ignore[no-untyped-def]
+def backfill(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor | None) -> None:
     Booking = apps.get_model("scheduling", "Booking")
     # The latest notice event of each booking (as billing read it: latest by time).
-    notices = {}
+    notices: dict[str, Any] = {}
     for event in _booking_events(apps, ["booking.notice"]).order_by("created_at", "id").iterator():
         notices[event.target_id] = event
     for booking in Booking.objects.filter(pk__in=[int(k) for k in notices if k.isdigit()]).only(
@@ -41,7 +47,7 @@ def backfill(apps, schema_editor):  # type: ignore[no-untyped-def]
             given_at, kept_seconds = event.created_at, None
         Booking.objects.filter(pk=booking.pk).update(notice_given_at=given_at, notice_seconds=kept_seconds)
     # The latest price event of each booking (as the undo read it: latest by id); kept if a change.
-    latest = {}
+    latest: dict[str, Any] = {}
     for event in _booking_events(apps, [PROFILE_CHANGED, PROFILE_CHANGE_UNDONE]).order_by("id").iterator():
         latest[event.target_id] = event
     for target_id, event in latest.items():
