@@ -72,7 +72,7 @@ CAPACITY_FIELDS = ("vcpus", "ram_mib", "disk_gb", "bandwidth_mbps")
 # Guards written in SQL on owners' tables by the apps that own what they protect (owners may not
 # import those apps). Each refuses with SQLSTATE 23xxx, this constraint name, and a DETAIL holding
 # a JSON object {field: message} written for the owner; _validated_save shows it as field errors.
-# owners_offering_capacity_covers_claims (scheduling migration 0007): a capacity below what live
+# owners_offering_capacity_covers_claims (scheduling/sql/offering_capacity_guard.sql): a capacity below what live
 # bookings hold at some instant from now on.
 CAPACITY_GUARD = "owners_offering_capacity_covers_claims"
 DATABASE_GUARDS = frozenset({CAPACITY_GUARD})
@@ -259,7 +259,7 @@ def offering_update(*, actor: User, offering: Offering, cloud: Cloud | None = No
     "Capacity cannot go below what current bookings hold: 12 vCPU booked at ... UTC.").
 
     The second rule belongs to the market (scheduling), which owners may not import: it is the
-    database guard owners_offering_capacity_covers_claims (scheduling migration 0007), a deferred
+    database guard owners_offering_capacity_covers_claims (scheduling/sql/offering_capacity_guard.sql), a deferred
     constraint trigger that every door (portal, admin, plain SQL) meets at commit. This service
     runs it right after the save and shows its message (see DATABASE_GUARDS). The offering row is
     locked FOR NO KEY UPDATE first, as the booking path locks it, so a shrink and a booking

@@ -2,7 +2,7 @@
 
 Booking and search both read the owners' catalogue on every request, and it changes rarely;
 reading it each time was a third of a booking's time and most of a search's. So each process
-keeps ONE copy per database (``Catalogue``), tagged with the catalogue version of migration 0008:
+keeps ONE copy per database (``Catalogue``), tagged with the catalogue version (scheduling/sql/catalogue_version.sql):
 a row that triggers on the four tables it comes from set to a fresh sequence number in every
 writing transaction, so any insert, update or delete, committed or made earlier in the same
 transaction, changes it, and a rolled-back change's number is never reused. Whoever uses the copy
@@ -10,7 +10,7 @@ checks that version in the same round trip as its own work, and forgets the copy
 
 - booking (``entry``) keeps the entries it has read, (offering, policy, weekly windows) per
   (offering, profile), for fixed and dynamic prices only; scheduling_booking_request compares
-  the entry's version under the offering's lock (migration 0011) and answers 'stale' if the
+  the entry's version under the offering's lock (scheduling/sql/booking_request.sql) and answers 'stale' if the
   catalogue has changed since; bids and quotes read afresh every time;
 - search (``for_search``) keeps the whole published catalogue in price order, and checks the
   version in the same call as its claims query (scheduling_search_claims).

@@ -6,7 +6,7 @@ arrival sequence), then moves through the state machine in
 scheduling.services. A Booking in a *claiming* state holds capacity on its
 offering for [starts_at, ends_at); the database refuses any claim that would
 take the offering over its capacity (constraint trigger
-``scheduling_booking_capacity``, see migration 0001).
+``scheduling_booking_capacity``, see scheduling/sql/booking_capacity.sql).
 
 An auction bid is a Booking in ``requested`` with ``auction_round`` and
 ``bid_amount`` set: clearing turns it ``confirmed`` (won) or ``outbid`` (lost);
@@ -40,7 +40,8 @@ class BookingState(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
-# States that hold capacity on the offering. Kept in step with the trigger in migration 0001.
+# States that hold capacity on the offering. The SQL files in scheduling/sql/ ({{ CLAIMING_STATES }}) are
+# rendered from this tuple; changing it needs a migration that runs new frozen copies of them.
 CLAIMING_STATES = (
     BookingState.CONFIRMED,
     BookingState.PROVISIONING,

@@ -244,7 +244,7 @@ def _chunk_context(
     offering_ids = sorted({p.offering_id for p in chunk})
     windows = catalogue["windows"]
     claims: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    # scheduling_search_claims (migration 0006): the claims over the range through the partial GiST
+    # scheduling_search_claims (scheduling/sql/search_claims.sql): the claims over the range through the partial GiST
     # index, preceded by the catalogue's fingerprint when asked; PL/pgSQL, so planned once per connection,
     # and called through a prepared statement. Instants as seconds since the epoch: search works in
     # those (parsing timestamps cost more).

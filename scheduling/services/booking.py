@@ -111,7 +111,7 @@ def _record_request(
     *, actor: User, req: _Request, quote: Quote | None, now: datetime, unit: int | None
 ) -> tuple[Booking, str, list[int], dict[str, int]]:
     """Lock the offering, run the SQL peak check and record the booking with its audit event(s), in one
-    call to scheduling_booking_request (migration 0004). With ``unit`` (a fixed price and no funds
+    call to scheduling_booking_request (scheduling/sql/booking_request.sql). With ``unit`` (a fixed price and no funds
     check to ask) PostgreSQL also decides: confirmed (audit, price history) or rejected (audit).
     Returns the booking (as written), the offering's status, the peak before this booking and the
     offering's capacity as read under the lock."""

@@ -170,7 +170,7 @@ def test_the_trigger_also_refuses_a_single_transaction_and_a_state_change(setup)
 
 
 def test_a_claim_added_after_an_engine_booking_in_the_same_transaction_is_still_checked(setup):
-    """The booking function tells the deferred trigger it checked its own claim (migration 0010); a
+    """The booking function tells the deferred trigger it checked its own claim (scheduling/sql/booking_request.sql); a
     claim written afterwards in the same transaction, by any path, must still be checked at commit."""
     offer, renters = setup
     profile = offer.pricing_policies.get().profile

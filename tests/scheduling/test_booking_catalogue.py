@@ -1,5 +1,5 @@
 """Booking keeps the catalogue entries it has read per process and lets the booking function check
-their version (scheduling migration 0011). These tests change the catalogue between two bookings in
+their version (scheduling/sql/booking_request.sql). These tests change the catalogue between two bookings in
 every way that matters to a purchase and check that the second one follows the change at once, writes
 nothing twice, and that a kept entry saves the catalogue read."""
 

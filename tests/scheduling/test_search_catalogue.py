@@ -1,5 +1,5 @@
 """Search keeps the published catalogue per process, keyed by a version the database bumps on every
-catalogue write (scheduling migration 0008). These tests change the catalogue in every way an owner
+catalogue write (scheduling/sql/catalogue_version.sql). These tests change the catalogue in every way an owner
 or another process can and check that the very next search shows it: a renter never sees a price,
 window or offering that is no longer so."""
 
