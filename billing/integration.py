@@ -16,6 +16,7 @@ renter's request, so each reaction here logs and leaves the work to the sweep
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,7 +24,7 @@ from django.conf import settings
 from django.db.models import F, OuterRef, Q, Subquery, Sum
 
 from billing import hooks, ledger, services
-from billing.charges import BookingEnd
+from billing.charges import BookingEnd, compute_charge
 from billing.models import BookingCharge, LedgerAccount, Payment
 from marketplace.lib import clock, enqueue
 from marketplace.lib.errors import DomainError
@@ -179,6 +180,32 @@ def price_change_check(booking: Any, new_total: int) -> None:
         )
 
 
+def charge_preview(booking: Any, end_at: datetime, outcome: str) -> engine_hooks.Preview | None:
+    """The engine's charge_preview hook: what settlement would charge were the booking to end at ``end_at``
+    as ``outcome``, by billing's own compute_charge on that hypothetical end (its hold brought to the
+    booking's price first, as settlement does); once settled, the amount it was charged. Reads only."""
+    if booking.total_price is None:
+        return None
+    charge = BookingCharge.objects.filter(booking_id=booking.pk).first()
+    if charge is not None and charge.charged_amount is not None:
+        return engine_hooks.Preview(charge.charged_amount, charge.currency, charge.price, settled=True)
+    if charge is None:
+        facts = booking_facts(booking)
+        charge = BookingCharge(
+            booking_id=facts.booking_id,
+            offering_id=facts.offering_id,
+            currency=facts.currency,
+            starts_at=facts.starts_at,
+            ends_at=facts.ends_at,
+            release_charge=facts.release_charge,
+            promised_notice_seconds=facts.preemption_notice_seconds,
+        )
+    charge.price = int(booking.total_price)  # unsaved: settlement's hold_adjust makes it so first
+    end = replace(booking_end(booking), outcome=outcome, held_until=end_at)
+    _, amount, _ = compute_charge(charge, end, credit_percent=services.credit_percent_for(charge.offering_id))
+    return engine_hooks.Preview(amount, charge.currency, charge.price)
+
+
 def settle_booking_from_engine(booking_id: int) -> str:
     booking = Booking.objects.select_related("renter", "offering__owner").get(pk=booking_id)
     if booking.state not in ENDED:
@@ -233,6 +260,7 @@ def register_with_engine() -> None:
     with billing's own (billing/hooks.py: a booking's card payment failed)."""
     engine_hooks.register("funds_check", funds_check)
     engine_hooks.register("price_change_check", price_change_check)
+    engine_hooks.register("charge_preview", charge_preview)
     engine_hooks.register("on_booking_confirmed", on_booking_confirmed)
     engine_hooks.register("on_booking_changed", on_booking_changed)
     engine_hooks.register("on_booking_ended", on_booking_ended)

@@ -14,6 +14,11 @@ AppConfig.ready(). Two kinds of hooks:
   ``price_change_check(booking, new_total)`` also runs inside the transaction,
   before a booking's price changes, for a payer who cannot collect a new total
   (e.g. a card authorized for the old one).
+- ``charge_preview(booking, end_at, outcome)`` only reads: what billing would charge for the
+  booking were it to end at ``end_at`` with ``outcome`` (released, completed), computed by the
+  function settlement charges with; the first receiver answers (None without one). Once the
+  booking is settled it answers the amount actually charged. The portal and the API show it
+  before a release or a profile change, and after.
 - the ``on_*`` hooks run after commit (``transaction.on_commit``) with the
   booking's id; they must be idempotent, as sweeps may also find the same work
   by state and time (Booking.state / start / end / preempt_deadline are indexed).
@@ -25,7 +30,7 @@ Register with the decorators or the ``register`` function, e.g.::
     from scheduling import hooks
     hooks.register("on_booking_confirmed", my_function)
 
-Who registers today: billing (funds_check, price_change_check,
+Who registers today: billing (funds_check, price_change_check, charge_preview,
 on_booking_confirmed, on_booking_changed, on_booking_ended) and provisioning
 (on_booking_confirmed, on_booking_ended, usage_for_booking). on_booking_notice,
 on_bid_won and on_bid_lost have no receiver yet: they are extension points
@@ -37,12 +42,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, Literal, Protocol, overload
 
 from django.db import transaction
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from accounts.models import User
     from owners.models import Offering, SliceProfile
     from scheduling.models import Booking
@@ -65,6 +73,29 @@ class PriceChangeCheck(Protocol):
     to refuse a change the payer cannot be charged for."""
 
     def __call__(self, booking: Booking, new_total: int, /) -> None: ...
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What a booking costs if it ends as asked (minor units): ``amount`` charged of the ``held``
+    (its price, held or authorized now); ``settled``: the charge was already made (the real one)."""
+
+    amount: int
+    currency: str
+    held: int
+    settled: bool = False
+
+    @property
+    def refund(self) -> int:
+        """What returns to the renter of what is held (nothing is ever charged above it)."""
+        return max(self.held - self.amount, 0)
+
+
+class ChargePreview(Protocol):
+    """Read-only: what the booking would be charged were it to end at ``end_at`` with ``outcome``
+    (released, completed), by the same computation settlement uses; the real charge once settled."""
+
+    def __call__(self, booking: Booking, end_at: datetime, outcome: str, /) -> Preview | None: ...
 
 
 class OnBookingConfirmed(Protocol):
@@ -128,6 +159,7 @@ HookName = Literal[
     "price_change_check",
     "on_booking_changed",
     "usage_for_booking",
+    "charge_preview",
 ]
 HOOK_NAMES: tuple[HookName, ...] = (
     "funds_check",
@@ -139,6 +171,7 @@ HOOK_NAMES: tuple[HookName, ...] = (
     "price_change_check",
     "on_booking_changed",
     "usage_for_booking",
+    "charge_preview",
 )
 
 _registry: dict[str, list[Callable[..., Any]]] = {name: [] for name in HOOK_NAMES}
@@ -162,6 +195,8 @@ def register(name: Literal["on_bid_lost"], fn: OnBidLost) -> OnBidLost: ...
 def register(name: Literal["on_booking_changed"], fn: OnBookingChanged) -> OnBookingChanged: ...
 @overload
 def register(name: Literal["usage_for_booking"], fn: UsageForBooking) -> UsageForBooking: ...
+@overload
+def register(name: Literal["charge_preview"], fn: ChargePreview) -> ChargePreview: ...
 def register(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
     """Add a receiver to a hook (once); mypy checks it against the hook's Protocol above."""
     if name not in _registry:
@@ -197,6 +232,14 @@ def usage_for_booking(booking: Booking) -> dict[str, Any]:
     for fn in _registry["usage_for_booking"]:
         return dict(fn(booking) or {})
     return {"samples": [], "totals": {}, "seconds_held": None}
+
+
+def charge_preview(booking: Booking, end_at: datetime, outcome: str) -> Preview | None:
+    """What billing would charge the booking ending at ``end_at`` as ``outcome``; None if no receiver
+    (the engine alone knows no money) or the receiver has no answer (no price yet)."""
+    for fn in _registry["charge_preview"]:
+        return fn(booking, end_at, outcome)
+    return None
 
 
 def fire_on_commit(name: str, *args: Any) -> None:
