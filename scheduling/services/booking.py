@@ -7,11 +7,18 @@ SliceTaken (or the funds check's refusal) is raised. A request is checked agains
 it is when the booking is written (the kept entry's version is checked by the booking function).
 Auction slices take a bid instead (see bids). Only the renter releases a booking or withdraws a bid
 (owners and admins preempt instead), a bid only while bidding is open.
+
+Previews (``booking_request_preview``, ``booking_release_preview``) answer what an action would cost
+with the same checks and prices, and write nothing: a buy costs the engine's own price (the listed
+price, the quote's, or today's dynamic price), a release what billing would charge for it
+(``hooks.charge_preview``, the function settlement charges with).
 """
 
 from __future__ import annotations
 
 import json
+import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -35,9 +42,9 @@ from scheduling.errors import BiddingClosed, OfferingNotSelling, SliceTaken
 from scheduling.models import CLAIMING_STATES, AuctionRound, Booking, BookingState, PriceHistory, Quote
 from scheduling.pricing import dynamic_unit_price
 from scheduling.services.bids import _bid_place, _parse_bid
-from scheduling.services.quotes import _quote_for
+from scheduling.services.quotes import _quote_fields, _quote_for
 from scheduling.services.resolve import _Request, _request_fields, _resolve
-from scheduling.services.state import _fits, _move, _need, is_capacity_violation
+from scheduling.services.state import _fits, _move, _need, is_capacity_violation, offering_peak
 from scheduling.slices import RESOURCES, SliceKey, utilisation
 
 S = BookingState
@@ -281,15 +288,158 @@ def _refused(booking: Booking, refusal: DomainError | None) -> Booking:
     return booking
 
 
+# ---- previews: what an action costs, before it is taken -----------------------------------------
+
+
+@dataclass(frozen=True)
+class CostPreview:
+    """What an action costs (minor units of ``currency``): ``charge`` is what the booking is charged in
+    all (None: no billing to ask), of the ``held`` now (0 before a buy); a profile change moves the
+    booking's price from ``price_before`` to ``price_after``. ``note`` says when it is charged."""
+
+    action: str  # buy, bid, release, withdraw, change_profile
+    currency: str
+    charge: int | None
+    held: int = 0
+    price_before: int | None = None
+    price_after: int | None = None
+    booking_id: int | None = None
+    note: str = ""
+
+    @property
+    def refund(self) -> int | None:
+        """What returns to the renter of what is held (for a buy: nothing is held yet, 0)."""
+        return None if self.charge is None else max(self.held - self.charge, 0)
+
+    @property
+    def extra(self) -> int | None:
+        """What a profile change adds to (or, negative, takes off) the booking's price."""
+        if self.price_before is None or self.price_after is None:
+            return None
+        return self.price_after - self.price_before
+
+
+def booking_request_preview(
+    *,
+    actor: User,
+    slice_id: str | SliceKey,
+    duration: int | None = None,
+    bid: Any = None,
+    quote_id: Any = None,
+    image: str | None = None,
+) -> CostPreview:
+    """What buying (or bidding for) this slice would cost, by the engine's own price, checked as a request
+    is (the owner's rules, the quote, capacity now) and writing nothing. An expired quote is not renewed
+    here: the preview prices the slice at today's dynamic price, and the buy offers a fresh quote."""
+    now = clock.now()
+    req = _resolve(actor=actor, slice_id=slice_id, duration=duration, image=image, now=now)
+    policy, currency = req.policy, req.policy.currency
+    if policy.model == PricingPolicy.Model.AUCTION:
+        if quote_id:
+            raise ValidationFailed({"quote": ["Auction slices take a bid, not a quote."]})
+        if bid is None or bid == "":
+            raise ValidationFailed({"bid": ["This slice is sold by auction: send a bid (per grid unit)."]})
+        amount = _parse_bid(bid, currency) * req.units
+        note = "A bid is charged only if it wins, at its round's clearing price: at most this."
+        return CostPreview(action="bid", currency=currency, charge=amount, note=note)
+    if bid is not None and bid != "":
+        raise ValidationFailed({"bid": ["This slice has a fixed or dynamic price: do not send a bid."]})
+    note = "Held from your balance when booked; charged for the time used when the booking ends."
+    if quote_id and policy.model != PricingPolicy.Model.DYNAMIC:
+        raise ValidationFailed({"quote": ["Quotes are only for dynamically priced slices."]})
+    if policy.model == PricingPolicy.Model.DYNAMIC:
+        quote = _quote_seen(actor=actor, req=req, quote_id=quote_id) if quote_id else None
+        if quote is not None and quote.expires_at <= now:
+            note = (
+                f"The quote expired at {quote.expires_at:%H:%M:%S} UTC: this is today's price, and buying "
+                "offers a fresh quote at it."
+            )
+            quote = None
+        unit = quote.unit_price if quote is not None else int(_quote_fields(req, now)["unit_price"])
+    else:
+        unit = int(policy.price_per_unit or 0)
+    if not _fits(
+        offering_peak(req.offering.pk, req.starts_at, req.ends_at), _need(req.profile), req.offering.capacity()
+    ):
+        raise SliceTaken("This slice is taken: the offering has no capacity left for it.")
+    return CostPreview(
+        action="buy", currency=currency, charge=unit * req.units, price_after=unit * req.units, note=note
+    )
+
+
+def _quote_seen(*, actor: User, req: _Request, quote_id: Any) -> Quote:
+    """The renter's unused quote for this very slice (as ``_quote_for`` checks it), expired or not."""
+    try:
+        quote = Quote.objects.filter(pk=uuid.UUID(str(quote_id)), renter=actor).first()
+    except (ValueError, TypeError, AttributeError):
+        quote = None
+    if quote is None:
+        raise ValidationFailed({"quote": ["Unknown quote."]})
+    if (quote.offering_id, quote.profile_id, quote.starts_at, quote.ends_at) != (
+        req.offering.pk,
+        req.profile.pk,
+        req.starts_at,
+        req.ends_at,
+    ):
+        raise ValidationFailed({"quote": ["This quote is for another slice or duration."]})
+    if quote.used_at is not None:
+        raise ConflictError("This quote has already been used.")
+    return quote
+
+
+def booking_release_preview(*, actor: User, booking_id: int) -> CostPreview:
+    """What releasing this booking now would charge (billing's own computation) and return, with the
+    release's own checks; writes nothing. Withdrawing a bid costs nothing."""
+    booking = _releasable(actor, booking_id)
+    if booking.auction_round_id and booking.state == S.REQUESTED:
+        return CostPreview(
+            action="withdraw", currency=booking.currency, charge=0, booking_id=booking.pk, note="A bid costs nothing."
+        )
+    if booking.state not in CLAIMING_STATES:
+        raise InvalidTransition(f"A booking that is {booking.state} cannot be released.")
+    return release_cost(booking, clock.now())
+
+
+def booking_cost(booking: Booking) -> CostPreview:
+    """What a booking just bought holds (its price, charged for the time used when it ends), or a bid
+    placed commits at most (the bid per unit times its units)."""
+    if booking.state == S.REQUESTED and booking.bid_amount is not None:
+        units = booking.duration_seconds // max(booking.grid_seconds, 1)
+        amount = int(booking.bid_amount) * units
+        return CostPreview(action="bid", currency=booking.currency, charge=amount, booking_id=booking.pk)
+    total = int(booking.total_price or 0)
+    return CostPreview(
+        action="buy",
+        currency=booking.currency,
+        charge=total,
+        held=total,
+        price_after=total,
+        booking_id=booking.pk,
+        note="Held from your balance now; charged for the time used when the booking ends.",
+    )
+
+
+def release_cost(booking: Booking, at: datetime) -> CostPreview:
+    """What a booking released at ``at`` is charged, as billing computes it (``hooks.charge_preview``);
+    after the release, with ``at`` its end, the charge billing made."""
+    held = int(booking.total_price or 0)
+    found = hooks.charge_preview(booking, at, "released")
+    return CostPreview(
+        action="release",
+        currency=booking.currency,
+        charge=found.amount if found is not None else None,
+        held=held,
+        price_before=held,
+        price_after=held,
+        booking_id=booking.pk,
+    )
+
+
 # ---- release ------------------------------------------------------------------------------------
 
 
-def booking_release(*, actor: User, booking_id: int) -> Booking:
-    """The renter ends a booking early (capacity reopens) or withdraws a bid before bidding closes.
-
-    Only the renter may: the offering's owner and admins preempt instead (403); anyone else gets 404.
-    """
-    now = clock.now()
+def _releasable(actor: User, booking_id: int) -> Booking:
+    """The actor's own booking; the offering's owner and admins get 403, anyone else 404."""
     booking = Booking.objects.select_related("offering").filter(pk=booking_id).first()
     if booking is None or booking.renter_id != getattr(actor, "pk", None):
         if (
@@ -299,6 +449,16 @@ def booking_release(*, actor: User, booking_id: int) -> Booking:
         ):
             raise PermissionDeniedError("Only the renter can release a booking; owners and admins preempt it.")
         raise NotFoundError("No such booking.")
+    return booking
+
+
+def booking_release(*, actor: User, booking_id: int) -> Booking:
+    """The renter ends a booking early (capacity reopens) or withdraws a bid before bidding closes.
+
+    Only the renter may: the offering's owner and admins preempt instead (403); anyone else gets 404.
+    """
+    now = clock.now()
+    booking = _releasable(actor, booking_id)
     with transaction.atomic():
         if booking.auction_round_id and booking.state == S.REQUESTED:
             rnd = AuctionRound.objects.select_for_update().get(pk=booking.auction_round_id)
