@@ -11,6 +11,7 @@ from rest_framework import serializers
 from marketplace.lib.money import exponent
 from scheduling.models import Booking, Quote
 from scheduling.selectors import ORDERINGS, Slice
+from scheduling.services.booking import CostPreview
 from scheduling.slices import SliceKey
 
 
@@ -261,3 +262,56 @@ class UsageSerializer(serializers.Serializer):
             "totals": u.get("totals", {}),
             "seconds_held": u.get("seconds_held"),
         }
+
+
+class CostSerializer(serializers.Serializer):
+    """What an action costs, in major units of ``currency`` (as the confirmation pages show it)."""
+
+    action = serializers.ChoiceField(choices=["buy", "bid", "release", "withdraw", "change_profile"])
+    currency = serializers.CharField()
+    charge = serializers.CharField(
+        allow_null=True,
+        help_text="What the booking is charged in all: for a buy its price (held now, charged for the time used "
+        "when it ends), for a bid the most it can cost, for a release what releasing charges (after the release: "
+        "the charge billing made). Null when no billing is installed to ask.",
+    )
+    refund = serializers.CharField(
+        allow_null=True, help_text="What returns to the renter of what is held (for a release: held - charge)."
+    )
+    held = serializers.CharField(help_text="What is held for the booking now (0 before a buy).")
+    price_before = serializers.CharField(allow_null=True, help_text="The booking's price before the action.")
+    price_after = serializers.CharField(allow_null=True, help_text="The booking's price after the action.")
+    note = serializers.CharField(help_text="When and how it is charged, in words.")
+
+    def to_representation(self, p: CostPreview) -> dict[str, Any]:
+        cur = p.currency
+        return {
+            "action": p.action,
+            "currency": cur,
+            "charge": major(p.charge, cur),
+            "refund": major(p.refund, cur),
+            "held": major(p.held, cur),
+            "price_before": major(p.price_before, cur),
+            "price_after": major(p.price_after, cur),
+            "note": p.note,
+        }
+
+
+class PreviewSerializer(serializers.Serializer):
+    """The answer to ``?preview=1``: what the action would cost; nothing was done."""
+
+    preview = serializers.BooleanField(help_text="Always true: nothing was done.")
+    booking = serializers.IntegerField(allow_null=True, help_text="The booking it is about (none before a buy).")
+    cost = CostSerializer()
+
+    def to_representation(self, p: CostPreview) -> dict[str, Any]:
+        return {"preview": True, "booking": p.booking_id, "cost": CostSerializer(p).data}
+
+
+class BookingCostSerializer(BookingSerializer):
+    """A booking after an action, with what the action cost (``cost``: set on the booking by the view)."""
+
+    cost = CostSerializer(read_only=True)
+
+    class Meta(BookingSerializer.Meta):
+        fields = [*BookingSerializer.Meta.fields, "cost"]

@@ -17,7 +17,9 @@ from rest_framework.response import Response
 from marketplace.lib import clock
 from scheduling import selectors, services
 from scheduling.api.serializers import (
+    BookingCostSerializer,
     BookingSerializer,
+    PreviewSerializer,
     QuoteRequestSerializer,
     QuoteSerializer,
     SliceRequestSerializer,
@@ -25,6 +27,13 @@ from scheduling.api.serializers import (
     SliceSerializer,
     UsageSerializer,
     slice_data,
+)
+from scheduling.services.booking import (
+    CostPreview,
+    booking_cost,
+    booking_release_preview,
+    booking_request_preview,
+    release_cost,
 )
 
 
@@ -46,6 +55,24 @@ def _search_params(query: QueryDict) -> MappingProxyType:
     clients repeat theirs (pages, refreshes, the same sizes), so answers are remembered (read-only);
     invalid input raises every time."""
     return _validated(tuple(sorted((k, tuple(vs)) for k, vs in query.lists())))
+
+
+PREVIEW = OpenApiParameter(
+    "preview",
+    bool,
+    OpenApiParameter.QUERY,
+    description="1: answer with what the action would cost (200, a Preview) and do nothing; the same checks "
+    "refuse it as the action would be refused.",
+)
+
+
+def _preview(request: Request) -> bool:
+    return str(request.query_params.get("preview", "")).lower() in ("1", "true", "yes")
+
+
+def _with_cost(booking: object, cost: CostPreview) -> dict:
+    booking.cost = cost  # type: ignore[attr-defined]
+    return dict(BookingCostSerializer(booking).data)
 
 
 class TimeslotListView(_MarketView):
@@ -101,21 +128,30 @@ class TimeslotRequestView(_MarketView):
 
     serializer_class = SliceRequestSerializer
 
-    @extend_schema(request=SliceRequestSerializer, responses={201: BookingSerializer})
+    @extend_schema(
+        request=SliceRequestSerializer,
+        parameters=[PREVIEW],
+        responses={201: BookingCostSerializer, 200: PreviewSerializer},
+        description="The booking's `cost` says what is held for it (a bid: the most it can cost). With "
+        "`?preview=1`: what buying would cost (the listed price, the quote's, or today's dynamic price), "
+        "and nothing is bought.",
+    )
     def post(self, request: Request, slice_id: str) -> Response:
         body = SliceRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         d = body.validated_data
-        booking = services.booking_request(
-            actor=request.user,  # type: ignore[arg-type]
-            slice_id=slice_id,
-            duration=d.get("duration"),
-            bid=d.get("bid"),
-            quote_id=d.get("quote") or None,
-            image=d.get("image") or None,
-        )
+        asked = {
+            "duration": d.get("duration"),
+            "bid": d.get("bid"),
+            "quote_id": d.get("quote") or None,
+            "image": d.get("image") or None,
+        }
+        if _preview(request):
+            preview = booking_request_preview(actor=request.user, slice_id=slice_id, **asked)  # type: ignore[arg-type]
+            return Response(PreviewSerializer(preview).data)
+        booking = services.booking_request(actor=request.user, slice_id=slice_id, **asked)  # type: ignore[arg-type]
         booking = selectors.booking_for_renter(request.user, booking.pk)  # type: ignore[arg-type]
-        return Response(BookingSerializer(booking).data, status=status.HTTP_201_CREATED)
+        return Response(_with_cost(booking, booking_cost(booking)), status=status.HTTP_201_CREATED)
 
 
 class TimeslotQuoteView(_MarketView):
@@ -150,11 +186,25 @@ class BookingReleaseView(_MarketView):
 
     serializer_class = BookingSerializer
 
-    @extend_schema(request=None, responses=BookingSerializer)
+    @extend_schema(
+        request=None,
+        parameters=[PREVIEW],
+        responses={200: BookingCostSerializer},
+        description="The booking's `cost` says what the release charged and returned, as billing computed it. "
+        "With `?preview=1` the answer is a Preview instead (what releasing now would charge and return) and "
+        "nothing is released.",
+    )
     def post(self, request: Request, booking_id: int) -> Response:
-        services.booking_release(actor=request.user, booking_id=booking_id)  # type: ignore[arg-type]
+        if _preview(request):
+            preview = booking_release_preview(actor=request.user, booking_id=booking_id)  # type: ignore[arg-type]
+            return Response(PreviewSerializer(preview).data)
+        released = services.booking_release(actor=request.user, booking_id=booking_id)  # type: ignore[arg-type]
         booking = selectors.booking_for_renter(request.user, booking_id)  # type: ignore[arg-type]
-        return Response(BookingSerializer(booking).data)
+        if released.auction_round_id and released.confirmed_at is None:
+            cost = CostPreview(action="withdraw", currency=released.currency, charge=0, booking_id=released.pk)
+        else:
+            cost = release_cost(booking, booking.ended_at or clock.now())
+        return Response(_with_cost(booking, cost))
 
 
 class BookingListView(_MarketView):
