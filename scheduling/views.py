@@ -1,5 +1,9 @@
 """The market pages of the user portal (search, quote, buy, bid, my bookings) and the owner portal
-(bookings on my offerings, auction rounds, preempt). Every action calls a service."""
+(bookings on my offerings, auction rounds, preempt). Every action calls a service.
+
+What costs money asks first: a GET on buy, release or change profile shows what it will charge (or
+return), from the service's own preview, with a button that POSTs the action; a POST acts and says
+what it charged."""
 
 from __future__ import annotations
 
@@ -10,16 +14,21 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from marketplace.lib import clock
 from marketplace.lib.errors import DomainError
+from marketplace.lib.money import format_minor
 from owners import selectors as owner_selectors
 from owners.models import Offering
 from scheduling import selectors, services
+from scheduling.errors import QuoteExpired
 from scheduling.forms import PreemptForm, SliceRequestForm, SliceSearchForm
-from scheduling.models import BookingState
+from scheduling.models import BookingState, Quote
+from scheduling.services.booking import CostPreview, booking_release_preview, booking_request_preview, release_cost
+from scheduling.services.profile_change import booking_change_profile_preview
 
 
 def _utc(value):  # type: ignore[no-untyped-def]
@@ -27,7 +36,7 @@ def _utc(value):  # type: ignore[no-untyped-def]
 
 
 def _back(request: HttpRequest, fallback: str) -> HttpResponse:
-    target = request.POST.get("next") or ""
+    target = request.POST.get("next") or request.GET.get("next") or ""
     if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
         return redirect(target)
     return redirect(fallback)
@@ -60,30 +69,104 @@ def slice_search(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def slice_request(request: HttpRequest, slice_id: str) -> HttpResponse:
-    form = SliceRequestForm(request.POST)
+    """GET: what buying the slice costs, and a button to buy it; POST: buy (or bid)."""
+    form = SliceRequestForm(request.POST if request.method == "POST" else request.GET)
     if not form.is_valid():
         messages.error(request, "Check the duration and bid.")
         return _back(request, "scheduling:slices")
     d = form.cleaned_data
-    try:
-        booking = services.booking_request(
-            actor=request.user,  # type: ignore[arg-type]
-            slice_id=slice_id,
-            duration=d.get("duration"),
-            bid=d.get("bid"),
-            quote_id=d.get("quote") or None,
-            image=d.get("image") or None,
+    asked = {
+        "duration": d.get("duration"),
+        "bid": d.get("bid"),
+        "quote_id": d.get("quote") or None,
+        "image": d.get("image") or None,
+    }
+    if request.method == "GET":
+        try:
+            preview = booking_request_preview(actor=request.user, slice_id=slice_id, **asked)  # type: ignore[arg-type]
+        except DomainError as exc:
+            messages.error(request, exc.message)
+            return _back(request, "scheduling:slices")
+        back = request.GET.get("next") or ""
+        if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+            back = ""
+        fields = (("duration", d.get("duration")), ("quote", d.get("quote")), ("image", d.get("image")), ("next", back))
+        hidden = {k: v for k, v in fields if v}
+        lines = [f"This slice costs {_amount(preview.charge, preview.currency)}."]
+        return _confirm(
+            request,
+            preview,
+            title="Buy this slice?",
+            lines=[*lines, preview.note],
+            action=reverse("scheduling:slice_request", args=[slice_id]),
+            hidden=hidden,
+            button=f"Buy for {_amount(preview.charge, preview.currency)}",
+            cancel=back or reverse("scheduling:slices"),
         )
+    try:
+        booking = services.booking_request(actor=request.user, slice_id=slice_id, **asked)  # type: ignore[arg-type]
+    except QuoteExpired as exc:
+        # The engine has issued a fresh quote: show it, with one click to buy at it.
+        fresh = Quote.objects.filter(pk=exc.extra.get("quote", {}).get("id"), renter_id=request.user.pk).first()
+        if fresh is None:
+            messages.error(request, exc.message)
+            return _back(request, "scheduling:slices")
+        return _quote_page(request, fresh, slice_id, expired=exc.message)
     except DomainError as exc:
         messages.error(request, exc.message)
         return _back(request, "scheduling:slices")
     if booking.state == "requested":
         messages.success(request, f"Bid {booking.pk} placed; it will be cleared when bidding closes.")
     else:
-        messages.success(request, f"Booking {booking.pk} is {booking.state}.")
+        messages.success(
+            request,
+            f"Booking {booking.pk} is {booking.state}: {_amount(booking.total_price, booking.currency)} is held for it "
+            "and charged for the time used when it ends.",
+        )
     return redirect("scheduling:my_bookings")
+
+
+def _amount(amount: int | None, currency: str) -> str:
+    return "an amount billing works out when it ends" if amount is None else format_minor(amount, currency)
+
+
+def _confirm(
+    request: HttpRequest,
+    preview: CostPreview,
+    *,
+    title: str,
+    lines: list[str],
+    action: str,
+    hidden: dict[str, object],
+    button: str,
+    cancel: str = "",
+) -> HttpResponse:
+    """The confirmation page: what the action costs (from its preview), then one POST that acts."""
+    return render(
+        request,
+        "scheduling/confirm.html",
+        {
+            "title": title,
+            "preview": preview,
+            "lines": [line for line in lines if line],
+            "action": action,
+            "hidden": hidden,
+            "button": button,
+            "cancel": cancel or reverse("scheduling:my_bookings"),
+        },
+    )
+
+
+def _quote_page(request: HttpRequest, quote: Quote, slice_id: str, *, expired: str = "") -> HttpResponse:
+    seconds = max(int((quote.expires_at - clock.now()).total_seconds()), 0)
+    duration = int((quote.ends_at - quote.starts_at).total_seconds())
+    return render(
+        request,
+        "scheduling/quote.html",
+        {"quote": quote, "slice_id": slice_id, "duration": duration, "seconds_left": seconds, "expired": expired},
+    )
 
 
 @login_required
@@ -99,7 +182,7 @@ def slice_quote(request: HttpRequest, slice_id: str) -> HttpResponse:
     except (DomainError, ValueError) as exc:
         messages.error(request, getattr(exc, "message", "Give the duration in seconds."))
         return _back(request, "scheduling:slices")
-    return render(request, "scheduling/quote.html", {"quote": quote, "slice_id": slice_id, "duration": duration or ""})
+    return _quote_page(request, quote, slice_id)
 
 
 @login_required
@@ -117,18 +200,90 @@ def my_bookings(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def booking_release(request: HttpRequest, pk: int) -> HttpResponse:
+    """GET: what releasing now charges and returns, and a button to release; POST: release."""
+    if request.method == "GET":
+        try:
+            preview = booking_release_preview(actor=request.user, booking_id=pk)  # type: ignore[arg-type]
+        except DomainError as exc:
+            messages.error(request, exc.message)
+            return redirect("scheduling:my_bookings")
+        if preview.action == "withdraw":
+            lines = [f"Withdraw bid {pk}? A bid costs nothing: nothing is charged."]
+            title, button = f"Withdraw bid {pk}?", "Withdraw the bid"
+        else:
+            cur = preview.currency
+            lines = [
+                f"Releasing booking {pk} now charges {_amount(preview.charge, cur)} of the "
+                f"{format_minor(preview.held, cur)} held for it."
+            ]
+            if preview.refund is not None:
+                lines.append(f"{format_minor(preview.refund, cur)} returns to you.")
+            title, button = f"Release booking {pk}?", f"Release and pay {_amount(preview.charge, cur)}"
+        return _confirm(
+            request,
+            preview,
+            title=title,
+            lines=lines,
+            action=reverse("scheduling:booking_release", args=[pk]),
+            hidden={},
+            button=button,
+        )
     try:
         booking = services.booking_release(actor=request.user, booking_id=pk)  # type: ignore[arg-type]
     except DomainError as exc:
         messages.error(request, exc.message)
+        return redirect("scheduling:my_bookings")
+    if booking.auction_round_id and booking.confirmed_at is None:
+        messages.success(request, f"Bid {booking.pk} withdrawn; nothing is charged.")
     else:
         messages.success(
             request,
-            f"Booking {booking.pk} released." if not booking.auction_round_id else f"Bid {booking.pk} withdrawn.",
+            f"Booking {booking.pk} released: {_charged(release_cost(booking, booking.ended_at or clock.now()))}",
         )
     return redirect("scheduling:my_bookings")
+
+
+def _charged(cost: CostPreview) -> str:
+    if cost.charge is None or cost.refund is None:
+        return "billing charges it for the time used."
+    cur = cost.currency
+    return f"{format_minor(cost.charge, cur)} charged, {format_minor(cost.refund, cur)} returned to you."
+
+
+@login_required
+def booking_change_profile(request: HttpRequest, pk: int) -> HttpResponse:
+    """What changing the booking's profile costs, and a button that asks for it (the resize, which
+    provisioning does: its form posts there)."""
+    try:
+        profile_id = int(request.GET.get("profile", ""))
+    except ValueError:
+        messages.error(request, "Choose a profile.")
+        return redirect("provisioning:booking_server", booking_id=pk)
+    try:
+        preview = booking_change_profile_preview(actor=request.user, booking_id=pk, profile_id=profile_id)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        return redirect("provisioning:booking_server", booking_id=pk)
+    cur = preview.currency
+    before, after, extra = preview.price_before or 0, preview.price_after or 0, preview.extra or 0
+    change = f"{format_minor(extra, cur)} more" if extra >= 0 else f"{format_minor(-extra, cur)} less"
+    lines = [
+        f"Booking {pk}'s price goes from {format_minor(before, cur)} to {format_minor(after, cur)} ({change}).",
+        preview.note,
+        f"Run to its end, it is charged {_amount(preview.charge, cur)}.",
+    ]
+    return _confirm(
+        request,
+        preview,
+        title=f"Change booking {pk}'s profile?",
+        lines=lines,
+        action=reverse("provisioning:booking_resize", kwargs={"booking_id": pk}),
+        hidden={"profile": profile_id},
+        button=f"Change profile: {format_minor(after, cur)} in all",
+        cancel=reverse("provisioning:booking_server", kwargs={"booking_id": pk}),
+    )
 
 
 def _owner(request: HttpRequest) -> None:
