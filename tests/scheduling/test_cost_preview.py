@@ -21,7 +21,6 @@ from billing.models import BookingCharge, LedgerEntry, LedgerTransaction
 from owners.models import SliceProfile
 from scheduling import services, views
 from scheduling.models import Booking, PriceHistory, Quote
-from scheduling.services.profile_change import booking_change_profile_preview
 from tests import factories
 from tests.conftest import login
 
@@ -262,6 +261,8 @@ def resizable(owner, renter, capture):  # type: ignore[no-untyped-def]
 
 
 def test_a_profile_change_preview_is_the_change_rolled_back(owner, renter, django_capture_on_commit_callbacks):
+    from scheduling.services.profile_change import booking_change_profile_preview
+
     booking = resizable(owner, renter, django_capture_on_commit_callbacks)
     before = world()
     at = AHEAD + timedelta(minutes=4)
@@ -277,6 +278,7 @@ def test_a_profile_change_preview_is_the_change_rolled_back(owner, renter, djang
 
 def test_a_profile_change_preview_is_refused_as_the_change_is(owner, renter, django_capture_on_commit_callbacks):
     from billing.services import InsufficientFunds
+    from scheduling.services.profile_change import booking_change_profile_preview
 
     booking = resizable(owner, renter, django_capture_on_commit_callbacks)
     factories.price(owner, booking.offering, profile="Large", price_per_unit=100_000, currency="EUR")
@@ -291,7 +293,7 @@ def test_a_profile_change_preview_is_refused_as_the_change_is(owner, renter, dja
 urlpatterns = [
     path(
         "market/bookings/<int:pk>/profile",
-        views.booking_change_profile,
+        lambda request, pk: views.booking_change_profile(request, pk),
         name="scheduling-booking-change-profile-test",
     ),
     path("", include("marketplace.urls")),
