@@ -200,7 +200,9 @@ def charge_preview(booking: Any, end_at: datetime, outcome: str) -> engine_hooks
             release_charge=facts.release_charge,
             promised_notice_seconds=facts.preemption_notice_seconds,
         )
-    charge.price = int(booking.total_price)  # unsaved: settlement's hold_adjust makes it so first
+    # Unsaved, as the booking is now or would be (a change or an extension not yet made): settlement's
+    # hold_adjust brings the hold to the booking's price first.
+    charge.price, charge.ends_at = int(booking.total_price), booking.ends_at
     end = replace(booking_end(booking), outcome=outcome, held_until=end_at)
     _, amount, _ = compute_charge(charge, end, credit_percent=services.credit_percent_for(charge.offering_id))
     return engine_hooks.Preview(amount, charge.currency, charge.price)

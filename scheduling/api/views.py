@@ -8,7 +8,7 @@ from types import MappingProxyType
 from urllib.parse import urlencode
 
 from django.http import QueryDict
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema
 from rest_framework import status
 from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
@@ -189,7 +189,13 @@ class BookingReleaseView(_MarketView):
     @extend_schema(
         request=None,
         parameters=[PREVIEW],
-        responses={200: BookingCostSerializer},
+        responses={
+            200: PolymorphicProxySerializer(
+                component_name="ReleaseOrPreview",
+                serializers=[BookingCostSerializer, PreviewSerializer],
+                resource_type_field_name=None,
+            )
+        },
         description="The booking's `cost` says what the release charged and returned, as billing computed it. "
         "With `?preview=1` the answer is a Preview instead (what releasing now would charge and return) and "
         "nothing is released.",

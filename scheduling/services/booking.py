@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -317,6 +318,25 @@ class CostPreview:
         if self.price_before is None or self.price_after is None:
             return None
         return self.price_after - self.price_before
+
+
+class _DryRun(Exception):
+    """Rolls back an action taken only to see what it would cost."""
+
+    def __init__(self, preview: CostPreview) -> None:
+        super().__init__("dry run")
+        self.preview = preview
+
+
+def dry_run(act: Callable[[], CostPreview]) -> CostPreview:
+    """What ``act`` answers when it takes an action inside a transaction that is then rolled back: the
+    action's own checks, locks and prices, nothing kept, its after-commit hooks discarded with it. For
+    previews of changes to a live booking (a profile change; an extension)."""
+    try:
+        with transaction.atomic():
+            raise _DryRun(act())
+    except _DryRun as dry:
+        return dry.preview
 
 
 def booking_request_preview(

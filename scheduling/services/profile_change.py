@@ -7,7 +7,8 @@ booking is repriced from the change on, the part already used keeps its price (t
 scheduling.pricing), and the funds and price-change checks are asked for any extra.
 
 ``booking_change_profile_preview`` answers what a change would cost by making it in a transaction
-that is then rolled back: the same checks, locks and prices, nothing kept, no hook fired.
+that is then rolled back (``booking.dry_run``): the same checks, locks and prices, nothing kept, no
+hook fired.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from scheduling import hooks
 from scheduling.errors import OfferingNotSelling, SliceTaken
 from scheduling.models import CLAIMING_STATES, Booking, BookingState, PriceHistory, PricingModel
 from scheduling.pricing import _reprice, dynamic_unit_price, price_schedule
-from scheduling.services.booking import CostPreview
+from scheduling.services.booking import CostPreview, dry_run
 from scheduling.services.state import _fits, _need, is_capacity_violation, offering_peak
 from scheduling.slices import RESOURCES, utilisation
 
@@ -122,38 +123,27 @@ def booking_change_profile(*, actor: Any, booking_id: int, profile_id: int) -> B
         ) from exc
 
 
-class _DryRun(Exception):
-    """Rolls back a change made only to see what it would cost."""
-
-    def __init__(self, preview: CostPreview) -> None:
-        super().__init__("dry run")
-        self.preview = preview
-
-
 def booking_change_profile_preview(*, actor: Any, booking_id: int, profile_id: int) -> CostPreview:
     """What changing the booking's profile would do to its price (``price_before`` -> ``price_after``)
-    and charge if it runs to its end (billing's computation), refused as the change would be; the change
-    is made in a transaction that is rolled back (its after-commit hooks are discarded with it)."""
-    held = Booking.objects.filter(pk=booking_id).values_list("total_price", flat=True).first()
-    try:
-        with transaction.atomic():
-            changed = booking_change_profile(actor=actor, booking_id=booking_id, profile_id=profile_id)
-            found = hooks.charge_preview(changed, changed.ends_at, "completed")
-            new_total = int(changed.total_price or 0)
-            raise _DryRun(
-                CostPreview(
-                    action="change_profile",
-                    currency=changed.currency,
-                    charge=found.amount if found is not None else None,
-                    held=int(held or 0),
-                    price_before=int(held or 0),
-                    price_after=new_total,
-                    booking_id=changed.pk,
-                    note="From now to the booking's end at the new price; the time already used keeps its price.",
-                )
-            )
-    except _DryRun as dry:
-        return dry.preview
+    and charge if it runs to its end (billing's computation), refused as the change would be: the change
+    is made and rolled back (``dry_run``)."""
+    held = int(Booking.objects.filter(pk=booking_id).values_list("total_price", flat=True).first() or 0)
+
+    def act() -> CostPreview:
+        changed = booking_change_profile(actor=actor, booking_id=booking_id, profile_id=profile_id)
+        found = hooks.charge_preview(changed, changed.ends_at, "completed")
+        return CostPreview(
+            action="change_profile",
+            currency=changed.currency,
+            charge=found.amount if found is not None else None,
+            held=held,
+            price_before=held,
+            price_after=int(changed.total_price or 0),
+            booking_id=changed.pk,
+            note="From now to the booking's end at the new price; the time already used keeps its price.",
+        )
+
+    return dry_run(act)
 
 
 def _change_profile(*, actor: Any, booking_id: int, policy: PricingPolicy, now: datetime) -> Booking:

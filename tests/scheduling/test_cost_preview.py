@@ -344,3 +344,24 @@ def test_an_expired_quote_offers_the_fresh_price_with_one_click_to_buy(owner, re
         c.post(f"/market/slices/{sid}/request", {"quote": str(fresh.pk), "duration": "600"})
     booking = Booking.objects.get()
     assert (booking.state, booking.quote_id, booking.total_price) == ("confirmed", fresh.pk, fresh.total_price)
+
+
+# ---- the hook, for what comes next (an extension) --------------------------------------------------------
+
+
+def test_charge_preview_prices_a_hypothetical_end_and_longer_booking(owner, renter, django_capture_on_commit_callbacks):
+    """An extension (issue 13) asks the same hook about the booking as it would be: longer, at a new price."""
+    from scheduling import hooks
+
+    offer = eur_offer(owner, "prorated")
+    factories.fund_renter(renter, 5000, "EUR")
+    booking = book(renter, offer, capture=django_capture_on_commit_callbacks)
+    before = world()
+    longer = Booking.objects.get(pk=booking.pk)
+    longer.ends_at, longer.total_price = longer.ends_at + timedelta(hours=1), 960  # unsaved: what if
+    assert hooks.charge_preview(longer, longer.ends_at, "completed") == hooks.Preview(960, "EUR", 960)
+    half = hooks.charge_preview(longer, AHEAD + timedelta(minutes=90), "released")
+    assert (half.amount, half.refund) == (720, 240)
+    assert world() == before
+    with hooks.isolated():  # the engine alone knows no money: the page says billing works it out
+        assert hooks.charge_preview(booking, AHEAD, "released") is None
