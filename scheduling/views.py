@@ -129,7 +129,7 @@ def slice_request(request: HttpRequest, slice_id: str) -> HttpResponse:
 
 
 def _amount(amount: int | None, currency: str) -> str:
-    return "an amount billing works out when it ends" if amount is None else format_minor(amount, currency)
+    return "what billing works out" if amount is None else format_minor(amount, currency)
 
 
 def _confirm(
@@ -214,13 +214,16 @@ def booking_release(request: HttpRequest, pk: int) -> HttpResponse:
             title, button = f"Withdraw bid {pk}?", "Withdraw the bid"
         else:
             cur = preview.currency
-            lines = [
-                f"Releasing booking {pk} now charges {_amount(preview.charge, cur)} of the "
-                f"{format_minor(preview.held, cur)} held for it."
-            ]
-            if preview.refund is not None:
-                lines.append(f"{format_minor(preview.refund, cur)} returns to you.")
-            title, button = f"Release booking {pk}?", f"Release and pay {_amount(preview.charge, cur)}"
+            if preview.charge is None or preview.refund is None:  # no billing to ask (the engine alone)
+                lines = [f"Releasing booking {pk} now: billing charges it for the time used."]
+            else:
+                lines = [
+                    f"Releasing booking {pk} now charges {format_minor(preview.charge, cur)} of the "
+                    f"{format_minor(preview.held, cur)} held for it.",
+                    f"{format_minor(preview.refund, cur)} returns to you.",
+                ]
+            pay = "" if preview.charge is None else f" and pay {format_minor(preview.charge, cur)}"
+            title, button = f"Release booking {pk}?", f"Release{pay}"
         return _confirm(
             request,
             preview,
