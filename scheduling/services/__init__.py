@@ -29,7 +29,17 @@ from __future__ import annotations
 from scheduling.pricing import PricePeriod, price_schedule
 from scheduling.pricing import _reprice as _reprice
 from scheduling.services.bids import _bid_place as _bid_place
-from scheduling.services.booking import TAKEN_REASON, booking_release, booking_request
+from scheduling.services.booking import (
+    TAKEN_REASON,
+    CostPreview,
+    booking_cost,
+    booking_release,
+    booking_release_preview,
+    booking_request,
+    booking_request_preview,
+    dry_run,
+    release_cost,
+)
 from scheduling.services.clearing import (
     CLEARING_BATCH_OFFERINGS,
     DEADLOCK_RETRIES,
@@ -46,6 +56,7 @@ from scheduling.services.profile_change import (
     PROFILE_CHANGE_UNDONE,
     PROFILE_CHANGED,
     booking_change_profile,
+    booking_change_profile_preview,
     booking_profile_change_undo,
 )
 from scheduling.services.quotes import quote_create
@@ -68,6 +79,13 @@ from scheduling.services.state import _move as _move
 from scheduling.services.state import _need as _need
 
 __all__ = [
+    "CostPreview",
+    "booking_cost",
+    "booking_release_preview",
+    "booking_request_preview",
+    "dry_run",
+    "release_cost",
+    "booking_change_profile_preview",
     "CAPACITY_CONSTRAINT",
     "CHANGEABLE_STATES",
     "CLEARING_BATCH_OFFERINGS",

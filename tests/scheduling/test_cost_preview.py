@@ -12,14 +12,13 @@ from typing import Any
 
 import pytest
 import time_machine
-from django.urls import include, path
 from rest_framework.test import APIClient
 
 from audit.models import DomainEvent
 from billing import ledger
 from billing.models import BookingCharge, LedgerEntry, LedgerTransaction
 from owners.models import SliceProfile
-from scheduling import services, views
+from scheduling import services
 from scheduling.models import Booking, PriceHistory, Quote
 from tests import factories
 from tests.conftest import login
@@ -288,19 +287,6 @@ def test_a_profile_change_preview_is_refused_as_the_change_is(owner, renter, dja
     assert world() == before
 
 
-# The confirmation page of a profile change; until the coordinator adds its line to scheduling/urls.py
-# (see the branch's report), this test mounts it itself.
-urlpatterns = [
-    path(
-        "market/bookings/<int:pk>/profile",
-        lambda request, pk: views.booking_change_profile(request, pk),
-        name="scheduling-booking-change-profile-test",
-    ),
-    path("", include("marketplace.urls")),
-]
-
-
-@pytest.mark.urls(__name__)
 def test_the_portal_shows_a_profile_change_price_first(owner, renter, django_capture_on_commit_callbacks):
     booking = resizable(owner, renter, django_capture_on_commit_callbacks)
     before = world()
