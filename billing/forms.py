@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django import forms
 
@@ -8,8 +9,18 @@ from marketplace.lib.money import CURRENCY_CHOICES, MoneyError, to_minor
 
 
 class TopUpForm(forms.Form):
-    amount = forms.DecimalField(label="Amount", min_value=0, max_digits=12, decimal_places=2)
-    currency = forms.ChoiceField(choices=CURRENCY_CHOICES, initial="USD")
+    """A top-up typed in major units, in one of the currencies the market sells in (``currencies``)."""
+
+    amount = forms.DecimalField(label="Amount", min_value=0, max_digits=14)
+    currency = forms.ChoiceField(label="Currency", choices=CURRENCY_CHOICES, initial="USD")
+
+    def __init__(self, *args: Any, currencies: list[str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if currencies:
+            field = self.fields["currency"]
+            assert isinstance(field, forms.ChoiceField)
+            field.choices = [(c, c) for c in currencies]
+            field.initial = currencies[0]
 
     def clean(self):  # type: ignore[no-untyped-def]
         data = super().clean()

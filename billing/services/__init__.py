@@ -22,7 +22,9 @@ from billing.services.common import (
     NoPaymentMethod,
     SpendLimitReached,
     billing_mode,
+    operator_maximum,
     renter_currency,
+    spend_limit_check,
 )
 from billing.services.customers import (
     card_setup_complete,
@@ -82,6 +84,7 @@ __all__ = [
     "fee_basis_points",
     "funds_check",
     "offering_billing_policy_set",
+    "operator_maximum",
     "payment_apply_remote",
     "payment_method_remove",
     "payment_method_set_default",
@@ -98,5 +101,6 @@ __all__ = [
     "refund_process",
     "renter_currency",
     "renter_month_spend",
+    "spend_limit_check",
     "topup_create",
 ]

@@ -164,11 +164,22 @@ def test_api_permission_matrix(history, renter, owner):
     ]:
         assert anonymous.get(url).status_code in (401, 403), url
     client = login(renter)
+    # The old fields keep their meaning (the default currency's figures); issue 12 adds every currency held.
     assert client.get("/api/v1/billing/balance").json() == {
         "mode": "prepaid",
         "currency": "USD",
         "available": 4350,
         "held": 0,
+        "balances": [
+            {
+                "currency": "USD",
+                "available": 4350,
+                "held": 0,
+                "available_display": "43.50 USD",
+                "held_display": "0.00 USD",
+            }
+        ],
+        "topup_currencies": ["USD"],
     }
     bookings = client.get("/api/v1/billing/bookings").json()
     assert sorted((b["booking_id"], b["charged_amount"], b["credit_amount"]) for b in bookings) == sorted(
