@@ -22,7 +22,7 @@ from billing.models import OfferingBillingPolicy
 from marketplace.lib import clock
 from marketplace.lib.errors import DomainError
 from marketplace.lib.forms import apply_domain_error
-from marketplace.lib.money import format_minor
+from marketplace.lib.money import Money, format_minor
 
 log = logging.getLogger(__name__)
 
@@ -231,17 +231,14 @@ def owner_revenue(request: HttpRequest) -> HttpResponse:
         writer.writerow(
             ["day", "offering_id", "offering", "currency", "renters_paid", "platform_fee", "credits", "net"]
         )
-        for row, offering in rows:
+        for row, offering in rows:  # amounts in major units of the row's currency (8.50, not 850)
             writer.writerow(
                 [
                     row.day.isoformat(),
                     row.offering_id or "",
                     offering.name if offering else "",
                     row.currency,
-                    row.gross,
-                    row.fees,
-                    row.credits,
-                    row.net,
+                    *(Money(v, row.currency).major() for v in (row.gross, row.fees, row.credits, row.net)),
                 ]
             )
         response = HttpResponse(buf.getvalue(), content_type="text/csv; charset=utf-8")

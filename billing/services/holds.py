@@ -212,7 +212,8 @@ def booking_hold_adjust(*, booking_id: int, total: int) -> BookingCharge | None:
                 lines=[(other, delta), (holds, -delta)],
                 booking_id=booking_id,
                 offering_id=charge.offering_id,
-                memo=f"Hold for booking #{booking_id} {'raised' if rise else 'lowered'} to {new} (profile change)",
+                memo=f"Hold for booking #{booking_id} {'raised' if rise else 'lowered'} to {format_minor(new, cur)} "
+                "(profile change)",
             )
         before = charge.price
         charge.price, charge.updated_at = new, clock.now()

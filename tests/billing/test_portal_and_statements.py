@@ -213,7 +213,7 @@ def test_admin_browses_ledger_and_posts_an_audited_adjustment(staff, renter):
     data = {
         "user": renter.pk,
         "account_kind": "renter_balance",
-        "amount": 1234,
+        "amount": "12.34",  # issue 12: typed in major units (it was 1234 minor units)
         "currency": "USD",
         "reason": "Outage on 1 Dec",
         "nonce": form["nonce"].value(),
@@ -283,5 +283,6 @@ def test_owner_revenue_csv(history, owner):
     rows = list(csv.reader(io.StringIO(response.content.decode())))
     assert rows == [
         ["day", "offering_id", "offering", "currency", "renters_paid", "platform_fee", "credits", "net"],
-        ["2026-12-01", str(history["offer"].pk), "Rack A", "USD", "850", "85", "200", "565"],
+        # issue 12: major units of the row's currency (they were 850, 85, 200, 565 minor units)
+        ["2026-12-01", str(history["offer"].pk), "Rack A", "USD", "8.50", "0.85", "2.00", "5.65"],
     ]
