@@ -24,7 +24,6 @@ from billing.services.common import (
     billing_mode,
     operator_maximum,
     renter_currency,
-    spend_limit_check,
 )
 from billing.services.customers import (
     card_setup_complete,
@@ -101,6 +100,5 @@ __all__ = [
     "refund_process",
     "renter_currency",
     "renter_month_spend",
-    "spend_limit_check",
     "topup_create",
 ]

@@ -11,8 +11,8 @@ from django.db import connection
 from accounts.models import User
 from billing import selectors
 from billing.models import LedgerAccount, LedgerTransaction
-from marketplace.lib.errors import DomainError, ValidationFailed
-from marketplace.lib.money import exponent, format_minor, to_minor
+from marketplace.lib.errors import DomainError
+from marketplace.lib.money import exponent, to_minor
 
 K = LedgerAccount.Kind
 TX = LedgerTransaction.Kind
@@ -58,12 +58,3 @@ def operator_maximum(bound: Mapping[str, str] | str | int | None, currency: str)
     if value is None:
         return None
     return to_minor(Decimal(str(value)).quantize(Decimal(1).scaleb(-exponent(currency))), currency)
-
-
-def spend_limit_check(*, spend_limit: int | None, currency: str) -> None:
-    """Refuse a monthly spend limit above the operator's maximum (``BILLING_SPEND_LIMIT_MAX``)."""
-    top = operator_maximum(settings.BILLING_SPEND_LIMIT_MAX, currency)
-    if spend_limit is not None and top is not None and spend_limit > top:
-        raise ValidationFailed(
-            {"spend_limit": [f"The monthly spend limit can be at most {format_minor(top, currency)}."]}
-        )
