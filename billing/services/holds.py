@@ -81,7 +81,7 @@ def funds_check(*, renter: User, amount: int, currency: str, committed: int = 0)
                 extra={"limit": limit, "spent": spent, "amount": amount, "currency": currency},
             )
     if billing_mode() == "prepaid":
-        available = selectors.renter_balance(renter, currency).available - committed  # the figure pages show
+        available = selectors.renter_available(renter, currency) - committed  # the figure pages show
         if available < amount:
             raise InsufficientFunds(
                 f"Your balance is {format_minor(available, currency)}; this booking needs "
