@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
@@ -31,7 +32,19 @@ from billing.models import (
     WebhookEvent,
 )
 from marketplace.lib.errors import DomainError
-from marketplace.lib.money import format_minor
+from marketplace.lib.money import Money, format_minor
+
+
+def money(field: str, label: str | None = None) -> Callable[[Any], str]:
+    """A changelist column showing a minor-unit field in major units with its currency (sortable)."""
+
+    @admin.display(description=label or field.replace("_", " "), ordering=field)
+    def show(obj: Any) -> str:
+        value = getattr(obj, field)
+        return "—" if value is None else format_minor(int(value), obj.currency)
+
+    show.__name__ = f"{field}_money"
+    return show
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -47,13 +60,17 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 class EntryInline(admin.TabularInline):
     model = LedgerEntry
-    fields = ("account", "amount", "currency")
+    fields = ("account", "amount_display")
     readonly_fields = fields
     extra = 0
     can_delete = False
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    @admin.display(description="amount (+ debit, − credit)")
+    def amount_display(self, obj: LedgerEntry) -> str:
+        return format_minor(obj.amount, obj.currency)
 
 
 class AdjustmentAdminForm(AdjustmentForm):
@@ -85,7 +102,7 @@ class LedgerTransactionAdmin(ReadOnlyAdmin):
                     actor=request.user,  # type: ignore[arg-type]
                     user=data["user"],
                     account_kind=data["account_kind"],
-                    amount=data["amount"],
+                    amount=data["amount_minor"],
                     currency=data["currency"],
                     reason=data["reason"],
                     idempotency_key=data["nonce"],
@@ -93,7 +110,7 @@ class LedgerTransactionAdmin(ReadOnlyAdmin):
             except DomainError as exc:
                 form.add_error(None, exc.message)
             else:
-                messages.success(request, f"Adjustment {format_minor(data['amount'], data['currency'])} posted.")
+                messages.success(request, f"Adjustment {format_minor(data['amount_minor'], data['currency'])} posted.")
                 return HttpResponseRedirect(reverse("admin:billing_ledgertransaction_change", args=[txn.pk]))
         return render(
             request,
@@ -115,7 +132,7 @@ class LedgerAccountAdmin(ReadOnlyAdmin):
 
 @admin.register(LedgerEntry)
 class LedgerEntryAdmin(ReadOnlyAdmin):
-    list_display = ("id", "transaction", "account", "amount", "currency")
+    list_display = ("id", "transaction", "account", money("amount", "amount (+ debit, − credit)"))
     list_filter = ("account__kind", "currency")
     search_fields = ("transaction__idempotency_key", "account__user__email")
     list_select_related = ("transaction", "account", "account__user")
@@ -123,7 +140,16 @@ class LedgerEntryAdmin(ReadOnlyAdmin):
 
 @admin.register(Payment)
 class PaymentAdmin(ReadOnlyAdmin):
-    list_display = ("id", "created_at", "user", "purpose", "amount", "currency", "status", "stripe_payment_intent_id")
+    list_display = (
+        "id",
+        "created_at",
+        "user",
+        "purpose",
+        money("amount"),
+        money("captured_amount", "captured"),
+        "status",
+        "stripe_payment_intent_id",
+    )
     list_filter = ("purpose", "status", "currency")
     search_fields = ("user__email", "stripe_payment_intent_id", "idempotency_key", "=booking_id")
     actions = ["refund"]
@@ -136,11 +162,17 @@ class PaymentAdmin(ReadOnlyAdmin):
         payment = queryset.get()
         form = RefundForm(
             request.POST if "apply" in request.POST else None,
-            initial={"amount": payment.captured_amount or payment.amount},
+            initial={"amount": Money(payment.captured_amount or payment.amount, payment.currency).major()},
+            currency=payment.currency,
         )
         if "apply" in request.POST and form.is_valid():
             try:
-                refund = services.refund_create(actor=request.user, payment_id=payment.pk, **form.cleaned_data)  # type: ignore[arg-type]
+                refund = services.refund_create(
+                    actor=request.user,  # type: ignore[arg-type]
+                    payment_id=payment.pk,
+                    amount=form.cleaned_data["amount_minor"],
+                    reason=form.cleaned_data["reason"],
+                )
             except (DomainError, gateway.GatewayError) as exc:
                 self.message_user(request, getattr(exc, "message", str(exc)), messages.ERROR)
             else:
@@ -155,13 +187,13 @@ class PaymentAdmin(ReadOnlyAdmin):
 
 @admin.register(Refund)
 class RefundAdmin(ReadOnlyAdmin):
-    list_display = ("id", "created_at", "payment", "amount", "currency", "status", "actor", "reason")
+    list_display = ("id", "created_at", "payment", money("amount"), "status", "actor", "reason")
     list_filter = ("status",)
 
 
 @admin.register(Payout)
 class PayoutAdmin(ReadOnlyAdmin):
-    list_display = ("id", "created_at", "owner", "amount", "currency", "trigger", "status", "stripe_transfer_id")
+    list_display = ("id", "created_at", "owner", money("amount"), "trigger", "status", "stripe_transfer_id")
     list_filter = ("status", "trigger", "currency")
     search_fields = ("owner__email", "stripe_transfer_id")
 
@@ -173,10 +205,10 @@ class BookingChargeAdmin(ReadOnlyAdmin):
         "renter",
         "owner",
         "mode",
-        "price",
-        "charged_amount",
-        "fee_amount",
-        "credit_amount",
+        money("price"),
+        money("charged_amount", "charged"),
+        money("fee_amount", "fee"),
+        money("credit_amount", "credit"),
         "state",
     )
     list_filter = ("state", "mode", "outcome")

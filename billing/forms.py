@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django import forms
 
@@ -8,8 +9,18 @@ from marketplace.lib.money import CURRENCY_CHOICES, MoneyError, to_minor
 
 
 class TopUpForm(forms.Form):
-    amount = forms.DecimalField(label="Amount", min_value=0, max_digits=12, decimal_places=2)
-    currency = forms.ChoiceField(choices=CURRENCY_CHOICES, initial="USD")
+    """A top-up typed in major units, in one of the currencies the market sells in (``currencies``)."""
+
+    amount = forms.DecimalField(label="Amount", min_value=0, max_digits=14)
+    currency = forms.ChoiceField(label="Currency", choices=CURRENCY_CHOICES, initial="USD")
+
+    def __init__(self, *args: Any, currencies: list[str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if currencies:
+            field = self.fields["currency"]
+            assert isinstance(field, forms.ChoiceField)
+            field.choices = [(c, c) for c in currencies]
+            field.initial = currencies[0]
 
     def clean(self):  # type: ignore[no-untyped-def]
         data = super().clean()
@@ -38,15 +49,44 @@ class ShortNoticePolicyForm(forms.Form):
 
 
 class AdjustmentForm(forms.Form):
+    """A staff adjustment typed in major units (12.34 EUR); ``amount_minor`` is what the service takes."""
+
     account_kind = forms.ChoiceField(
         choices=[("renter_balance", "Renter balance"), ("owner_payable", "Owner earnings")]
     )
-    amount = forms.IntegerField(help_text="Minor units; positive credits the user, negative debits them.")
+    amount = forms.DecimalField(
+        max_digits=14, help_text="In the currency's units, e.g. 12.50; positive credits the user, negative debits them."
+    )
     currency = forms.ChoiceField(choices=CURRENCY_CHOICES, initial="USD")
     reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 2}))
     nonce = forms.CharField(widget=forms.HiddenInput, initial=lambda: uuid.uuid4().hex)
 
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("amount") is not None and data.get("currency"):
+            try:
+                data["amount_minor"] = to_minor(data["amount"], data["currency"])
+            except MoneyError as exc:
+                self.add_error("amount", str(exc))
+        return data
+
 
 class RefundForm(forms.Form):
-    amount = forms.IntegerField(min_value=1, help_text="Minor units.")
+    """A refund typed in major units of the payment's ``currency``."""
+
+    amount = forms.DecimalField(min_value=0, max_digits=14)
     reason = forms.CharField(max_length=500)
+
+    def __init__(self, *args: Any, currency: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.currency = currency
+        self.fields["amount"].label = f"Amount ({currency})"
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("amount") is not None:
+            try:
+                data["amount_minor"] = to_minor(data["amount"], self.currency)
+            except MoneyError as exc:
+                self.add_error("amount", str(exc))
+        return data

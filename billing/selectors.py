@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.conf import settings
+from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models.functions import Coalesce
 
 from billing import ledger
 from billing.charges import fee_basis_points
@@ -22,7 +24,8 @@ from billing.models import (
     Payout,
 )
 from marketplace.lib import clock
-from marketplace.lib.money import prorate
+from marketplace.lib.money import format_minor, prorate
+from owners.models import Offering, PricingPolicy
 
 K = LedgerAccount.Kind
 TX = LedgerTransaction.Kind
@@ -45,11 +48,131 @@ def payouts(owner: Any) -> QuerySet[Payout]:
     return Payout.objects.filter(owner=owner)
 
 
+@dataclass(frozen=True)
+class CurrencyBalance:
+    """A renter's money in one currency, from the ledger: ``available`` to spend, ``held`` for bookings."""
+
+    currency: str
+    available: int
+    held: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "currency": self.currency,
+            "available": self.available,
+            "held": self.held,
+            "available_display": format_minor(self.available, self.currency),
+            "held_display": format_minor(self.held, self.currency),
+        }
+
+
+def _renter_sums(
+    user: Any, currency: str | None = None, kinds: tuple[str, ...] = (K.RENTER_BALANCE, K.RENTER_HOLDS)
+) -> dict[str, dict[str, int]]:
+    """{currency: {kind: balance}} of the renter's balance and holds accounts, one query."""
+    accounts = LedgerAccount.objects.filter(user=user, kind__in=kinds)
+    if currency is not None:
+        accounts = accounts.filter(currency=currency)
+    out: dict[str, dict[str, int]] = {}
+    rows = accounts.annotate(s=Coalesce(Sum("entries__amount"), 0)).values_list("currency", "kind", "s")
+    for cur, kind, total in rows:
+        out.setdefault(cur, {})[kind] = -int(total)  # both kinds are credit-normal
+    return out
+
+
+def renter_balance(user: Any, currency: str) -> CurrencyBalance:
+    """The renter's balance in one currency: the figure the funds check spends and every page shows."""
+    sums = _renter_sums(user, currency).get(currency, {})
+    return CurrencyBalance(currency, sums.get(K.RENTER_BALANCE, 0), sums.get(K.RENTER_HOLDS, 0))
+
+
+def renter_available(user: Any, currency: str) -> int:
+    """``renter_balance(user, currency).available`` without summing the holds (the funds check's hot path)."""
+    return _renter_sums(user, currency, (K.RENTER_BALANCE,)).get(currency, {}).get(K.RENTER_BALANCE, 0)
+
+
+def renter_balances(user: Any, default_currency: str | None = None) -> list[CurrencyBalance]:
+    """Every currency the renter has money in (available or held), the default currency first even if empty."""
+    sums = _renter_sums(user)
+    found = {cur: CurrencyBalance(cur, v.get(K.RENTER_BALANCE, 0), v.get(K.RENTER_HOLDS, 0)) for cur, v in sums.items()}
+    rows = [b for b in found.values() if b.available or b.held]
+    if default_currency is not None and not any(b.currency == default_currency for b in rows):
+        rows.append(found.get(default_currency) or CurrencyBalance(default_currency, 0, 0))
+    return sorted(rows, key=lambda b: (b.currency != default_currency, b.currency))
+
+
 def renter_summary(user: Any, currency: str) -> dict[str, int]:
-    return {
-        "available": ledger.balance_of(K.RENTER_BALANCE, currency, user),
-        "held": ledger.balance_of(K.RENTER_HOLDS, currency, user),
-    }
+    balance = renter_balance(user, currency)
+    return {"available": balance.available, "held": balance.held}
+
+
+def market_currencies() -> list[str]:
+    """Currencies of published offerings' prices, the most common first (ties by code)."""
+    rows = (
+        PricingPolicy.objects.filter(offering__status=Offering.Status.PUBLISHED)
+        .values("currency")
+        .annotate(n=Count("id"))
+        .values_list("currency", "n")
+    )
+    return [cur for cur, _ in sorted(rows, key=lambda r: (-r[1], r[0]))]
+
+
+def renter_default_currency(user: Any) -> str:
+    """The currency a renter's money is shown and topped up in, following what they buy: their latest
+    booking's, else the currency they hold most of, else the market's most common, else BILLING_CURRENCY."""
+    latest = BookingCharge.objects.filter(renter=user).order_by("-created_at", "-pk").values_list("currency", flat=True)
+    last = latest.first()
+    if last:
+        return str(last)
+    held = [b for b in renter_balances(user) if b.available + b.held > 0]
+    if held:
+        return max(held, key=lambda b: (b.available + b.held, b.currency)).currency
+    market = market_currencies()
+    return market[0] if market else settings.BILLING_CURRENCY
+
+
+def topup_currencies(user: Any) -> list[str]:
+    """The currencies a renter may top up in: the market's and those they already hold, default first."""
+    default = renter_default_currency(user)
+    others = {*market_currencies(), *(b.currency for b in renter_balances(user))} - {default}
+    return [default, *sorted(others)]
+
+
+@dataclass(frozen=True)
+class StatementBalance:
+    """A currency's figures at the end of a statement's month."""
+
+    currency: str
+    net: int  # the month's money movements (the statement lines' sum)
+    available: int  # balance at month end
+    held: int  # held for bookings at month end
+
+
+def renter_statement_balances(user: Any, year: int, month: int, lines: list[StatementLine]) -> list[StatementBalance]:
+    """Per currency: the month's net and the available and held balances at its end, from the ledger."""
+    _, end = _month_bounds(year, month)
+    rows = (
+        LedgerEntry.objects.filter(
+            account__user=user,
+            account__kind__in=[K.RENTER_BALANCE, K.RENTER_HOLDS],
+            transaction__created_at__lt=end,
+        )
+        .values("account__currency", "account__kind")
+        .annotate(s=Sum("amount"))
+        .values_list("account__currency", "account__kind", "s")
+    )
+    at_end: dict[str, dict[str, int]] = {}
+    for cur, kind, total in rows:
+        at_end.setdefault(cur, {})[kind] = -int(total or 0)
+    net: dict[str, int] = {}
+    for line in lines:
+        net[line.currency] = net.get(line.currency, 0) + line.amount
+    out = []
+    for cur in sorted(set(at_end) | set(net)):
+        available, held = at_end.get(cur, {}).get(K.RENTER_BALANCE, 0), at_end.get(cur, {}).get(K.RENTER_HOLDS, 0)
+        if available or held or net.get(cur):
+            out.append(StatementBalance(cur, net.get(cur, 0), available, held))
+    return out
 
 
 def running_cost(charge: BookingCharge, now: datetime | None = None) -> int:

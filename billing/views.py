@@ -22,7 +22,7 @@ from billing.models import OfferingBillingPolicy
 from marketplace.lib import clock
 from marketplace.lib.errors import DomainError
 from marketplace.lib.forms import apply_domain_error
-from marketplace.lib.money import format_minor
+from marketplace.lib.money import Money, format_minor
 
 log = logging.getLogger(__name__)
 
@@ -31,24 +31,33 @@ def _currency(request: HttpRequest) -> str:
     return services.renter_currency(request.user)  # type: ignore[arg-type]
 
 
-@login_required
-def overview(request: HttpRequest) -> HttpResponse:
+def _overview(request: HttpRequest, topup_form: TopUpForm | None = None, status: int = 200) -> HttpResponse:
     currency = _currency(request)
     now = clock.now()
+    balances = selectors.renter_balances(request.user, currency)
+    if topup_form is None:
+        topup_form = TopUpForm(currencies=selectors.topup_currencies(request.user))
     return render(
         request,
         "billing/overview.html",
         {
             "mode": services.billing_mode(),
             "currency": currency,
-            "summary": selectors.renter_summary(request.user, currency),
+            "balances": balances,
+            "summary": {"available": balances[0].available, "held": balances[0].held},
             "cards": selectors.payment_methods(request.user),
             "payments": selectors.payments(request.user)[:20],
-            "topup_form": TopUpForm(initial={"currency": currency}),
+            "topup_form": topup_form,
             "costs": _costs(request.user, now),
             "today": now.date(),
         },
+        status=status,
     )
+
+
+@login_required
+def overview(request: HttpRequest) -> HttpResponse:
+    return _overview(request)
 
 
 def _costs(user, now):  # type: ignore[no-untyped-def]
@@ -112,31 +121,26 @@ def card_remove(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def topup(request: HttpRequest) -> HttpResponse:
-    form = TopUpForm(request.POST)
+    """A top-up typed in major units; a refused one shows the page again with what was typed."""
+    form = TopUpForm(request.POST, currencies=selectors.topup_currencies(request.user))
     if form.is_valid():
+        data = form.cleaned_data
         try:
-            payment = services.topup_create(
-                actor=request.user,  # type: ignore[arg-type]
-                amount=form.cleaned_data["amount_minor"],
-                currency=form.cleaned_data["currency"],
-            )
+            payment = services.topup_create(actor=request.user, amount=data["amount_minor"], currency=data["currency"])  # type: ignore[arg-type]
         except DomainError as exc:
             apply_domain_error(form, exc)
         else:
             payment, queued = services.payment_submit(payment=payment)
             if queued:
                 messages.info(request, "Your top-up is being processed; your balance updates when the card is charged.")
-                return redirect("billing:overview")
-            if payment.status == "succeeded":
+            elif payment.status == "succeeded":
                 messages.success(request, f"{format_minor(payment.amount, payment.currency)} added to your balance.")
             elif payment.status == "failed":
                 messages.error(request, f"Your card was declined: {payment.failure_message}")
             else:
                 messages.info(request, "Your top-up is being processed.")
             return redirect("billing:overview")
-    for error in form.errors.values():
-        messages.error(request, " ".join(str(e) for e in error))
-    return redirect("billing:overview")
+    return _overview(request, topup_form=form)
 
 
 @login_required
@@ -179,10 +183,16 @@ def statement(request: HttpRequest) -> HttpResponse:
         text.append("")
         for cur, total in sorted(totals.items()):
             text.append(f"{'Net for the month':<73} {format_minor(total, cur):>16}")
+        for b in selectors.renter_statement_balances(request.user, year, month, lines):
+            text.append(f"{'Available at month end':<73} {format_minor(b.available, b.currency):>16}")
+            text.append(f"{'Held for bookings at month end':<73} {format_minor(b.held, b.currency):>16}")
         response = HttpResponse(pdf.text_pdf(text, title=name), content_type="application/pdf")
         response["Content-Disposition"] = f'attachment; filename="{name}.pdf"'
         return response
-    return render(request, "billing/statement.html", {"lines": lines, "year": year, "month": month})
+    balances = selectors.renter_statement_balances(request.user, year, month, lines)
+    return render(
+        request, "billing/statement.html", {"lines": lines, "year": year, "month": month, "balances": balances}
+    )
 
 
 def offering_terms(request: HttpRequest, offering_id: int) -> HttpResponse:
@@ -221,17 +231,14 @@ def owner_revenue(request: HttpRequest) -> HttpResponse:
         writer.writerow(
             ["day", "offering_id", "offering", "currency", "renters_paid", "platform_fee", "credits", "net"]
         )
-        for row, offering in rows:
+        for row, offering in rows:  # amounts in major units of the row's currency (8.50, not 850)
             writer.writerow(
                 [
                     row.day.isoformat(),
                     row.offering_id or "",
                     offering.name if offering else "",
                     row.currency,
-                    row.gross,
-                    row.fees,
-                    row.credits,
-                    row.net,
+                    *(Money(v, row.currency).major() for v in (row.gross, row.fees, row.credits, row.net)),
                 ]
             )
         response = HttpResponse(buf.getvalue(), content_type="text/csv; charset=utf-8")

@@ -50,7 +50,7 @@ def serve(*, port: int, state_file: str, webhook_url: str = "", webhook_secret: 
     resources.Store.dump_to_disk = dump
 
     app = server.app
-    stripe_connect.mount(app, server)
+    stripe_connect.mount(app, server, state_file=state_file + ".connect.json")
 
     resources.store.try_load_from_disk()
     if webhook_url:

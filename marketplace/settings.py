@@ -254,6 +254,29 @@ PLATFORM_FEE_PERCENT = env_str("PLATFORM_FEE_PERCENT", "10")  # up to 2 decimals
 PAYOUT_MINIMUM = env_int("PAYOUT_MINIMUM", 1000, minimum=0)  # minor units of the payout currency
 BILLING_TOPUP_MINIMUM = env_int("BILLING_TOPUP_MINIMUM", 500, minimum=1)
 BILLING_FUNDS_CHECK = env_bool("BILLING_FUNDS_CHECK", True)  # refuse bookings the renter cannot pay for
+
+
+def _major_per_currency(name: str, default: str) -> dict[str, str]:
+    """An operator maximum in major units: one number for every currency ("10000") or per currency
+    ("EUR=10000,JPY=1500000"; "*=..." for the others). Checked here, converted by billing."""
+    from decimal import Decimal, InvalidOperation
+
+    out: dict[str, str] = {}
+    for item in env_list(name, [default]):
+        code, _, value = item.rpartition("=")
+        try:
+            if Decimal(value) <= 0:
+                raise InvalidOperation
+        except InvalidOperation as exc:
+            from django.core.exceptions import ImproperlyConfigured
+
+            raise ImproperlyConfigured(f"{name}: {item!r} is not a positive amount.") from exc
+        out[code.strip().upper() or "*"] = value.strip()
+    return out
+
+
+BILLING_TOPUP_MAX = _major_per_currency("BILLING_TOPUP_MAX", "10000")  # largest top-up, major units
+BILLING_SPEND_LIMIT_MAX = _major_per_currency("BILLING_SPEND_LIMIT_MAX", "1000000")  # largest monthly spend limit
 CELERY_BEAT_SCHEDULE.update(
     {
         "billing-bookings-sweep": {"task": "billing.tasks.sweep_bookings", "schedule": timedelta(seconds=30)},

@@ -1,3 +1,4 @@
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
@@ -5,8 +6,21 @@ from django.contrib import admin
 
 from marketplace.lib.errors import ValidationFailed
 from marketplace.lib.forms import apply_domain_error
+from marketplace.lib.money import Money, MoneyError, format_minor, to_minor
 from owners import services
 from owners.models import AvailabilityWindow, Cloud, Offering, PricingPolicy, SliceProfile
+
+
+def money(field: str, label: str | None = None) -> Callable[[Any], str]:
+    """A changelist column showing a minor-unit field in major units with its currency (sortable)."""
+
+    @admin.display(description=label or field.replace("_", " "), ordering=field)
+    def show(obj: Any) -> str:
+        value = getattr(obj, field)
+        return "—" if value is None else format_minor(int(value), obj.currency)
+
+    show.__name__ = f"{field}_money"
+    return show
 
 
 @admin.register(Cloud)
@@ -46,8 +60,46 @@ class WindowInline(admin.TabularInline):
     extra = 0
 
 
+PRICE_FIELDS = ("price_per_unit", "reserve_price", "base_price", "floor_price", "cap_price")
+
+
+class PricingAdminForm(forms.ModelForm):
+    """Prices typed in the currency's major units (0.05 EUR), stored in minor units as everywhere."""
+
+    price_per_unit = forms.DecimalField(required=False, min_value=0, max_digits=18, label="Price per unit")
+    reserve_price = forms.DecimalField(required=False, min_value=0, max_digits=18, label="Reserve price")
+    base_price = forms.DecimalField(required=False, max_digits=18, label="Base price")
+    floor_price = forms.DecimalField(required=False, max_digits=18, label="Floor price")
+    cap_price = forms.DecimalField(required=False, max_digits=18, label="Cap price")
+
+    class Meta:
+        model = PricingPolicy
+        fields = "__all__"  # noqa: DJ007 - the admin has always edited every field of a price
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        instance = self.instance
+        for name in PRICE_FIELDS:
+            value = getattr(instance, name, None)
+            if instance.pk and value is not None:
+                self.initial[name] = Money(int(value), instance.currency).major()
+            self.fields[name].help_text = "In the currency's units per grid unit, e.g. 0.05."
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        currency = data.get("currency") or self.instance.currency
+        for name in PRICE_FIELDS:
+            if data.get(name) is not None and currency:
+                try:
+                    data[name] = to_minor(data[name], currency)
+                except MoneyError as exc:
+                    self.add_error(name, str(exc))
+        return data
+
+
 class PricingInline(admin.TabularInline):
     model = PricingPolicy
+    form = PricingAdminForm
     extra = 0
     fields = (
         "profile",
@@ -102,16 +154,16 @@ class SliceProfileAdmin(admin.ModelAdmin):
 
 @admin.register(PricingPolicy)
 class PricingPolicyAdmin(admin.ModelAdmin):
+    form = PricingAdminForm
     list_display = (
         "offering",
         "profile",
         "model",
-        "currency",
-        "price_per_unit",
-        "reserve_price",
-        "base_price",
-        "floor_price",
-        "cap_price",
+        money("price_per_unit", "price per unit"),
+        money("reserve_price", "reserve"),
+        money("base_price", "base"),
+        money("floor_price", "floor"),
+        money("cap_price", "cap"),
         "clearing_rule",
         "release_charge",
     )

@@ -1,10 +1,26 @@
+from collections.abc import Callable
+from typing import Any
+
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from marketplace.lib.errors import DomainError
+from marketplace.lib.money import format_minor
 from scheduling import services
 from scheduling.models import AuctionRound, Booking, Notification, PriceHistory, Quote
+
+
+def money(field: str, label: str | None = None) -> Callable[[Any], str]:
+    """A changelist column showing a minor-unit field in major units with its currency (sortable)."""
+
+    @admin.display(description=label or field.replace("_", " "), ordering=field)
+    def show(obj: Any) -> str:
+        value = getattr(obj, field)
+        return "—" if value is None else format_minor(int(value), obj.currency)
+
+    show.__name__ = f"{field}_money"
+    return show
 
 
 @admin.register(Booking)
@@ -18,10 +34,9 @@ class BookingAdmin(admin.ModelAdmin):
         "pricing_model",
         "starts_at",
         "ends_at",
-        "unit_price",
-        "total_price",
-        "currency",
-        "bid_amount",
+        money("unit_price"),
+        money("total_price", "total"),
+        money("bid_amount", "bid"),
         "preempt_deadline",
         "created_at",
     )
@@ -59,8 +74,8 @@ class AuctionRoundAdmin(admin.ModelAdmin):
         "closes_at",
         "state",
         "clearing_rule",
-        "reserve_price",
-        "clearing_price",
+        money("reserve_price", "reserve"),
+        money("clearing_price", "clearing price"),
         "bids_count",
         "winners_count",
         "cleared_at",
@@ -79,8 +94,7 @@ class QuoteAdmin(admin.ModelAdmin):
         "offering",
         "profile",
         "starts_at",
-        "unit_price",
-        "currency",
+        money("unit_price"),
         "utilisation",
         "expires_at",
         "used_at",
@@ -91,7 +105,7 @@ class QuoteAdmin(admin.ModelAdmin):
 
 @admin.register(PriceHistory)
 class PriceHistoryAdmin(admin.ModelAdmin):
-    list_display = ("at", "offering", "profile", "unit_price", "currency", "utilisation", "source")
+    list_display = ("at", "offering", "profile", money("unit_price"), "utilisation", "source")
     list_filter = ("source", "currency")
     search_fields = ("offering__name",)
     raw_id_fields = ("offering", "profile")

@@ -58,6 +58,8 @@ def test_seed_demo_twice_gives_the_same_marketplace(capsys):
     carol = User.objects.get(email="carol@demo.local")
     # Credited once, whatever the number of runs.
     assert balance_of("renter_balance", "EUR", carol) == 5000
+    # Owners get demo earnings once, above the payout minimum, to try a payout with (issue 12, point 8).
+    assert balance_of("owner_payable", "EUR", User.objects.get(email="alice@demo.local")) == 2500
     assert "carol@demo.local / demo-pass-2026" in capsys.readouterr().out
 
 

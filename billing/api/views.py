@@ -20,10 +20,21 @@ from marketplace.lib.errors import PermissionDeniedError, ValidationFailed
 
 
 class BalanceView(APIView):
+    """The renter's money per currency (``balances``, minor units and display strings); ``currency``,
+    ``available`` and ``held`` are the default currency's (the one their bookings are in)."""
+
     def get(self, request: Request) -> Response:
         currency = services.renter_currency(request.user)
+        balances = selectors.renter_balances(request.user, currency)
         return Response(
-            {"mode": settings.BILLING_MODE, "currency": currency, **selectors.renter_summary(request.user, currency)}
+            {
+                "mode": settings.BILLING_MODE,
+                "currency": currency,
+                "available": balances[0].available,
+                "held": balances[0].held,
+                "balances": [b.as_dict() for b in balances],
+                "topup_currencies": selectors.topup_currencies(request.user),
+            }
         )
 
 

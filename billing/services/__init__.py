@@ -22,6 +22,7 @@ from billing.services.common import (
     NoPaymentMethod,
     SpendLimitReached,
     billing_mode,
+    operator_maximum,
     renter_currency,
 )
 from billing.services.customers import (
@@ -82,6 +83,7 @@ __all__ = [
     "fee_basis_points",
     "funds_check",
     "offering_billing_policy_set",
+    "operator_maximum",
     "payment_apply_remote",
     "payment_method_remove",
     "payment_method_set_default",

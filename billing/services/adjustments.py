@@ -26,7 +26,7 @@ def adjustment_post(
     if not (reason or "").strip():
         raise ValidationFailed({"reason": ["An adjustment needs a reason."]})
     if not isinstance(amount, int) or amount == 0:
-        raise ValidationFailed({"amount": ["The amount must be a non-zero number of minor units."]})
+        raise ValidationFailed({"amount": ["Enter an amount other than zero (negative debits the user)."]})
     exponent(currency)
     with transaction.atomic():
         replay = LedgerTransaction.objects.filter(idempotency_key=f"adjustment-{idempotency_key}").first()

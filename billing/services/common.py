@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from decimal import Decimal
+
 from django.conf import settings
 from django.db import connection
 
 from accounts.models import User
+from billing import selectors
 from billing.models import LedgerAccount, LedgerTransaction
 from marketplace.lib.errors import DomainError
-from renters.models import RenterSettings
+from marketplace.lib.money import exponent, to_minor
 
 K = LedgerAccount.Kind
 TX = LedgerTransaction.Kind
@@ -41,5 +45,16 @@ def billing_mode() -> str:
 
 
 def renter_currency(user: User) -> str:
-    row = RenterSettings.objects.filter(user=user).only("currency").first()
-    return row.currency if row else settings.BILLING_CURRENCY
+    """The renter's default currency: it follows the offerings they buy (``selectors.renter_default_currency``)."""
+    return selectors.renter_default_currency(user)
+
+
+def operator_maximum(bound: Mapping[str, str] | str | int | None, currency: str) -> int | None:
+    """An operator's maximum (``BILLING_TOPUP_MAX``, ``BILLING_SPEND_LIMIT_MAX``: major units, one number or
+    per currency with ``*`` for the rest) in minor units of ``currency``; None when it sets none."""
+    if bound is None:
+        return None
+    value = bound.get(currency, bound.get("*")) if isinstance(bound, Mapping) else bound
+    if value is None:
+        return None
+    return to_minor(Decimal(str(value)).quantize(Decimal(1).scaleb(-exponent(currency))), currency)

@@ -14,7 +14,7 @@ from django.db.models import Sum
 
 from accounts.models import User
 from audit.services import record_event
-from billing import ledger
+from billing import ledger, selectors
 from billing.models import BookingCharge, LedgerAccount, LedgerTransaction, Payment
 from billing.services.common import TX, InsufficientFunds, K, NoPaymentMethod, SpendLimitReached, billing_mode
 from billing.services.customers import default_payment_method
@@ -70,7 +70,8 @@ def funds_check(*, renter: User, amount: int, currency: str, committed: int = 0)
 
     ``committed``: bookings already confirmed whose hold is not placed yet (they count as spent).
     """
-    limit = RenterSettings.objects.filter(user=renter).values_list("spend_limit", flat=True).first()
+    row = RenterSettings.objects.filter(user=renter).values_list("spend_limit", "currency").first()
+    limit = row[0] if row is not None and row[1] == currency else None  # a limit counts spending in its currency
     if limit is not None:
         spent = renter_month_spend(renter, currency) + committed
         if spent + amount > limit:
@@ -80,7 +81,7 @@ def funds_check(*, renter: User, amount: int, currency: str, committed: int = 0)
                 extra={"limit": limit, "spent": spent, "amount": amount, "currency": currency},
             )
     if billing_mode() == "prepaid":
-        available = ledger.balance_of(K.RENTER_BALANCE, currency, renter) - committed
+        available = selectors.renter_available(renter, currency) - committed  # the figure pages show
         if available < amount:
             raise InsufficientFunds(
                 f"Your balance is {format_minor(available, currency)}; this booking needs "
@@ -211,7 +212,8 @@ def booking_hold_adjust(*, booking_id: int, total: int) -> BookingCharge | None:
                 lines=[(other, delta), (holds, -delta)],
                 booking_id=booking_id,
                 offering_id=charge.offering_id,
-                memo=f"Hold for booking #{booking_id} {'raised' if rise else 'lowered'} to {new} (profile change)",
+                memo=f"Hold for booking #{booking_id} {'raised' if rise else 'lowered'} to {format_minor(new, cur)} "
+                "(profile change)",
             )
         before = charge.price
         charge.price, charge.updated_at = new, clock.now()

@@ -11,10 +11,18 @@ from django.db.models import F
 
 from accounts.models import User
 from audit.services import record_event
-from billing import hooks, ledger
+from billing import hooks, ledger, selectors
 from billing import stripe_gateway as gateway
 from billing.models import BookingCharge, LedgerTransaction, Payment
-from billing.services.common import TX, K, NoPaymentMethod, assert_no_open_transaction, billing_mode, renter_currency
+from billing.services.common import (
+    TX,
+    K,
+    NoPaymentMethod,
+    assert_no_open_transaction,
+    billing_mode,
+    operator_maximum,
+    renter_currency,
+)
 from billing.services.customers import customer_ensure, default_payment_method
 from billing.services.postings import post_card_authorization, post_hold_release, post_settlement, set_state
 from marketplace.lib import clock, enqueue
@@ -30,10 +38,16 @@ def topup_create(*, actor: User, amount: int, currency: str | None = None) -> Pa
         raise PermissionDeniedError("Only renters top up a balance.")
     currency = currency or renter_currency(actor)
     exponent(currency)
+    allowed = selectors.topup_currencies(actor)
+    if currency not in allowed:
+        raise ValidationFailed({"currency": [f"Top up in a currency this market sells in: {', '.join(allowed)}."]})
     if not isinstance(amount, int) or amount < settings.BILLING_TOPUP_MINIMUM:
         raise ValidationFailed(
             {"amount": [f"The smallest top-up is {format_minor(settings.BILLING_TOPUP_MINIMUM, currency)}."]}
         )
+    top = operator_maximum(settings.BILLING_TOPUP_MAX, currency)
+    if top is not None and amount > top:
+        raise ValidationFailed({"amount": [f"The largest top-up is {format_minor(top, currency)}."]})
     method = default_payment_method(actor)
     if method is None:
         raise NoPaymentMethod("Add a card before topping up.", field="amount")

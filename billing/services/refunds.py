@@ -34,7 +34,13 @@ def refund_create(*, actor: User, payment_id: int, amount: int, reason: str) -> 
         already = payment.refunds.exclude(status=Refund.Status.FAILED).aggregate(s=Sum("amount"))["s"] or 0
         refundable = (payment.captured_amount or payment.amount) - already
         if not 0 < amount <= refundable:
-            raise ValidationFailed({"amount": [f"Between 1 and {refundable} minor units can be refunded."]})
+            cur = payment.currency
+            message = (
+                f"Between {format_minor(1, cur)} and {format_minor(refundable, cur)} can be refunded."
+                if refundable > 0
+                else "Nothing is left to refund on this payment."
+            )
+            raise ValidationFailed({"amount": [message]})
         if payment.purpose == Payment.Purpose.TOPUP:
             acc = ledger.account(K.RENTER_BALANCE, payment.currency, payment.user)
             ledger.lock(acc)

@@ -149,7 +149,7 @@ def test_admin_refund_action(stripe_server, renter, staff):
             "action": "refund",
             "_selected_action": [payment.pk],
             "apply": "1",
-            "amount": 700,
+            "amount": "7.00",  # issue 12: typed in major units (it was 700 minor units)
             "reason": "duplicate top-up",
         },
     )

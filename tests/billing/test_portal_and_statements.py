@@ -164,11 +164,22 @@ def test_api_permission_matrix(history, renter, owner):
     ]:
         assert anonymous.get(url).status_code in (401, 403), url
     client = login(renter)
+    # The old fields keep their meaning (the default currency's figures); issue 12 adds every currency held.
     assert client.get("/api/v1/billing/balance").json() == {
         "mode": "prepaid",
         "currency": "USD",
         "available": 4350,
         "held": 0,
+        "balances": [
+            {
+                "currency": "USD",
+                "available": 4350,
+                "held": 0,
+                "available_display": "43.50 USD",
+                "held_display": "0.00 USD",
+            }
+        ],
+        "topup_currencies": ["USD"],
     }
     bookings = client.get("/api/v1/billing/bookings").json()
     assert sorted((b["booking_id"], b["charged_amount"], b["credit_amount"]) for b in bookings) == sorted(
@@ -202,7 +213,7 @@ def test_admin_browses_ledger_and_posts_an_audited_adjustment(staff, renter):
     data = {
         "user": renter.pk,
         "account_kind": "renter_balance",
-        "amount": 1234,
+        "amount": "12.34",  # issue 12: typed in major units (it was 1234 minor units)
         "currency": "USD",
         "reason": "Outage on 1 Dec",
         "nonce": form["nonce"].value(),
@@ -272,5 +283,6 @@ def test_owner_revenue_csv(history, owner):
     rows = list(csv.reader(io.StringIO(response.content.decode())))
     assert rows == [
         ["day", "offering_id", "offering", "currency", "renters_paid", "platform_fee", "credits", "net"],
-        ["2026-12-01", str(history["offer"].pk), "Rack A", "USD", "850", "85", "200", "565"],
+        # issue 12: major units of the row's currency (they were 850, 85, 200, 565 minor units)
+        ["2026-12-01", str(history["offer"].pk), "Rack A", "USD", "8.50", "0.85", "2.00", "5.65"],
     ]

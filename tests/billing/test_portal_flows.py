@@ -35,7 +35,9 @@ def test_renter_adds_a_card_and_tops_up_from_the_portal(stripe_server, renter):
 def test_owner_onboards_and_requests_a_payout_from_the_portal(stripe_server, owner):
     client = login(owner)
     response = client.post("/billing/owner/connect")
-    assert response.status_code == 302 and response["Location"].startswith("https://connect.stripe.com/setup/e/acct_")
+    assert response.status_code == 302 and response["Location"].startswith(
+        f"{stripe_server.url}/_config/connect/onboarding/acct_"
+    )
     account = ConnectedAccount.objects.get(user=owner)
     requests.post(f"{stripe_server.url}/_config/contract/accounts/{account.stripe_account_id}/enable", timeout=5)
     page = client.get("/billing/owner/connect/return", follow=True)

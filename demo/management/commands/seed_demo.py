@@ -2,7 +2,7 @@
 and a live market on them: bookings, an open auction round with bids, a dynamic-price quote.
 
 Safe to run twice: everything is looked up by its natural key before it is created, and the
-credit is an adjustment with a fixed idempotency key. A demo booking's natural key is (renter,
+renters' credit and the owners' earnings (to try a payout with) are adjustments with fixed idempotency keys. A demo booking's natural key is (renter,
 offering, profile) with a booking still to come or under way: while one is live nothing is booked;
 once the demo's bookings are over, the next run books fresh ones, so the market never looks dead.
 Bookings go through the engine's services (search, quote, request, bid) like a renter's: the
@@ -40,6 +40,7 @@ from scheduling.models import CLAIMING_STATES, AuctionRound, Booking, BookingSta
 
 DEMO_PASSWORD = "demo-pass-2026"
 DEMO_CREDIT = 5000  # minor units: 50.00 EUR of prepaid balance for each demo renter
+DEMO_EARNINGS = 2500  # minor units: 25.00 EUR of earnings for each demo owner, above the payout minimum
 ADMIN = ("admin@demo.local", "Demo admin")
 OWNERS = [("alice@demo.local", "Alice (owner)"), ("bob@demo.local", "Bob (owner)")]
 RENTERS = [("carol@demo.local", "Carol (renter)"), ("dave@demo.local", "Dave (renter)")]
@@ -132,6 +133,18 @@ class Command(BaseCommand):
                 currency="EUR",
                 reason="Demo credit",
                 idempotency_key=f"demo-credit-{renter.pk}",
+            )
+
+        for owner in (alice, bob):
+            # Earnings to pay out, so an owner can try payouts end to end against the Connect stand-in.
+            billing_services.adjustment_post(
+                actor=admin,
+                user=owner,
+                account_kind="owner_payable",
+                amount=DEMO_EARNINGS,
+                currency="EUR",
+                reason="Demo earnings (to try a payout)",
+                idempotency_key=f"demo-earnings-{owner.pk}",
             )
 
         fra = _cloud(alice, "Frankfurt lab (simulated)", "eu-central")
@@ -232,9 +245,12 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
         self.stdout.write(f"  admin:   {ADMIN[0]} / {DEMO_PASSWORD}")
         for email, _ in OWNERS:
-            self.stdout.write(f"  owner:   {email} / {DEMO_PASSWORD}")
+            self.stdout.write(
+                f"  owner:   {email} / {DEMO_PASSWORD}  ({format_minor(DEMO_EARNINGS, 'EUR')} demo earnings: "
+                "Revenue and payouts, set up payouts, pay out)"
+            )
         for email, _ in RENTERS:
-            self.stdout.write(f"  renter:  {email} / {DEMO_PASSWORD}  (50.00 EUR demo credit)")
+            self.stdout.write(f"  renter:  {email} / {DEMO_PASSWORD}  ({format_minor(DEMO_CREDIT, 'EUR')} demo credit)")
 
     # ---- the live market ---------------------------------------------------------------------------
 
