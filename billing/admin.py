@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from django import forms
@@ -31,20 +30,9 @@ from billing.models import (
     StripeCustomer,
     WebhookEvent,
 )
+from marketplace.lib.admin import money
 from marketplace.lib.errors import DomainError
 from marketplace.lib.money import Money, format_minor
-
-
-def money(field: str, label: str | None = None) -> Callable[[Any], str]:
-    """A changelist column showing a minor-unit field in major units with its currency (sortable)."""
-
-    @admin.display(description=label or field.replace("_", " "), ordering=field)
-    def show(obj: Any) -> str:
-        value = getattr(obj, field)
-        return "—" if value is None else format_minor(int(value), obj.currency)
-
-    show.__name__ = f"{field}_money"
-    return show
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

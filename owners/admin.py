@@ -1,26 +1,14 @@
-from collections.abc import Callable
 from typing import Any
 
 from django import forms
 from django.contrib import admin
 
+from marketplace.lib.admin import money
 from marketplace.lib.errors import ValidationFailed
 from marketplace.lib.forms import apply_domain_error
-from marketplace.lib.money import Money, MoneyError, format_minor, to_minor
+from marketplace.lib.money import Money, MoneyError, to_minor
 from owners import services
 from owners.models import AvailabilityWindow, Cloud, Offering, PricingPolicy, SliceProfile
-
-
-def money(field: str, label: str | None = None) -> Callable[[Any], str]:
-    """A changelist column showing a minor-unit field in major units with its currency (sortable)."""
-
-    @admin.display(description=label or field.replace("_", " "), ordering=field)
-    def show(obj: Any) -> str:
-        value = getattr(obj, field)
-        return "—" if value is None else format_minor(int(value), obj.currency)
-
-    show.__name__ = f"{field}_money"
-    return show
 
 
 @admin.register(Cloud)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
@@ -9,6 +10,7 @@ from accounts.models import User
 from audit.services import record_event
 from marketplace.lib import clock
 from marketplace.lib.errors import ConflictError, NotFoundError, ValidationFailed
+from marketplace.lib.money import format_minor, to_minor
 from renters.models import RenterSettings, SSHPublicKey
 
 
@@ -45,6 +47,12 @@ def renter_settings_update(*, actor: User, spend_limit: int | None, currency: st
     row = RenterSettings.objects.select_for_update().get_or_create(user=actor)[0]
     if spend_limit is not None and spend_limit < 0:
         raise ValidationFailed({"spend_limit": ["A spend limit cannot be negative."]})
+    # The operator's maximum (BILLING_SPEND_LIMIT_MAX, major units, one number or per currency).
+    bound = settings.BILLING_SPEND_LIMIT_MAX
+    top = bound.get(currency, bound.get("*"))
+    if spend_limit is not None and top is not None and spend_limit > to_minor(top, currency):
+        most = format_minor(to_minor(top, currency), currency)
+        raise ValidationFailed({"spend_limit": [f"The monthly spend limit can be at most {most}."]})
     before = {"spend_limit": row.spend_limit, "currency": row.currency}
     row.spend_limit, row.currency, row.updated_at = spend_limit, currency, clock.now()
     row.save(update_fields=["spend_limit", "currency", "updated_at"])

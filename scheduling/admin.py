@@ -1,26 +1,11 @@
-from collections.abc import Callable
-from typing import Any
-
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from marketplace.lib.admin import money
 from marketplace.lib.errors import DomainError
-from marketplace.lib.money import format_minor
 from scheduling import services
 from scheduling.models import AuctionRound, Booking, Notification, PriceHistory, Quote
-
-
-def money(field: str, label: str | None = None) -> Callable[[Any], str]:
-    """A changelist column showing a minor-unit field in major units with its currency (sortable)."""
-
-    @admin.display(description=label or field.replace("_", " "), ordering=field)
-    def show(obj: Any) -> str:
-        value = getattr(obj, field)
-        return "—" if value is None else format_minor(int(value), obj.currency)
-
-    show.__name__ = f"{field}_money"
-    return show
 
 
 @admin.register(Booking)

@@ -22,7 +22,7 @@ from django.db import models
 from django.db.models import F, Q
 
 from marketplace.lib import clock
-from marketplace.lib.money import CURRENCY_CHOICES
+from marketplace.lib.money import CURRENCY_CHOICES, format_minor
 from owners.models import Offering, SliceProfile
 
 
@@ -163,7 +163,7 @@ class PriceHistory(models.Model):
         indexes = [models.Index(fields=["offering", "profile", "at"], name="scheduling_price_series")]
 
     def __str__(self) -> str:
-        return f"{self.offering_id}/{self.profile_id} {self.unit_price} {self.currency} ({self.source})"
+        return f"{self.offering_id}/{self.profile_id} {format_minor(self.unit_price, self.currency)} ({self.source})"
 
 
 class Booking(models.Model):

@@ -88,3 +88,13 @@ def test_billing_refuses_a_booking_above_the_limit_set_in_the_portal(owner, rent
     assert "above your limit of 2.00 USD" in r.content.decode()
     (booking,) = Booking.objects.all()  # the engine keeps the refused request, rejected, with the reason
     assert booking.state == "rejected" and "above your limit of 2.00 USD" in booking.reason
+
+
+def test_spend_limit_above_the_operator_maximum_is_refused_and_kept(renter, settings):
+    settings.BILLING_SPEND_LIMIT_MAX = {"*": "1000"}
+    r = login(renter).post(URL, {"spend_limit": "5000", "currency": "EUR"})
+    html = r.content.decode()
+    assert r.status_code == 200 and "The monthly spend limit can be at most 1000.00 EUR." in html
+    assert 'value="5000"' in html  # the form keeps what was typed
+    assert not RenterSettings.objects.filter(user=renter, spend_limit__isnull=False).exists()
+    assert not DomainEvent.objects.filter(verb="renter_settings.updated").exists()
