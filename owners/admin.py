@@ -79,6 +79,14 @@ class OfferingAdminForm(forms.ModelForm):
                 services.offering_capacity_check(offering=self.instance, **capacity)
             except ValidationFailed as exc:
                 apply_domain_error(self, exc)
+        grid = data.get("grid_seconds")
+        if self.instance.pk and grid and grid != self.instance.grid_seconds and self.instance.pricing_policies.exists():
+            # Prices are per grid unit: only offering_update restates them for a new grid.
+            self.add_error(
+                "grid_seconds",
+                "This offering's prices are per grid unit: change its grid in the owner portal, "
+                "which restates them for the new grid at the same price per second.",
+            )
         return data
 
 

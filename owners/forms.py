@@ -59,6 +59,7 @@ class OfferingForm(forms.ModelForm):
             "preemption_notice_seconds",
         ]
         widgets = {"description": forms.Textarea(attrs={"rows": 3})}
+        labels = {"preemption_notice_seconds": "Notice before preemption (seconds)"}
 
     def __init__(self, *args, clouds=None, **kwargs):  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)

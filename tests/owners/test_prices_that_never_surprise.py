@@ -294,3 +294,19 @@ def test_removing_a_price_deleting_a_cloud_and_retiring_ask_first(owner, eur):
     assert _prices(eur) == []
     assert Offering.objects.get(pk=eur.pk).status == "retired"
     assert not Cloud.objects.filter(pk=spare.pk).exists()
+
+
+def test_the_admin_cannot_change_a_priced_offerings_grid_behind_its_prices(owner, eur):
+    from django.forms.models import model_to_dict
+
+    from owners.admin import OfferingAdminForm
+
+    data = model_to_dict(eur) | {"allowed_images": ",".join(eur.allowed_images), "grid_seconds": 300}
+    data |= {"min_length_seconds": 300, "max_length_seconds": 7200}
+    form = OfferingAdminForm(data=data, instance=eur)
+    assert not form.is_valid()
+    assert form.errors["grid_seconds"] == [
+        "This offering's prices are per grid unit: change its grid in the owner portal, "
+        "which restates them for the new grid at the same price per second."
+    ]
+    assert Offering.objects.get(pk=eur.pk).grid_seconds == 60
