@@ -159,6 +159,9 @@ def owner_market(request: HttpRequest) -> HttpResponse:
     )
 
 
+PREVIEW_ROWS = 50  # bookings listed one by one on a preemption's confirmation page
+
+
 def _preempt_confirm(
     request: HttpRequest, form: PreemptForm, *, title: str, items: list[str], lines: list[str], status: int = 200
 ) -> HttpResponse:
@@ -201,7 +204,9 @@ def _preempt(request: HttpRequest, *, booking=None, offering=None) -> HttpRespon
         messages.error(request, exc.message)
         return redirect("scheduling:owner_market")
     if request.POST.get("confirm") != "yes":
-        items = [f"Booking {p.booking_id} {_notice_words(p)}." for p in plans]
+        items = [f"Booking {p.booking_id} {_notice_words(p)}." for p in plans[:PREVIEW_ROWS]]
+        if len(plans) > PREVIEW_ROWS:
+            items.append(f"… and {len(plans) - PREVIEW_ROWS} more booking(s), with the same notice.")
         lines = [
             f"{len(plans)} live booking(s) will be given notice; each renter is told at once."
             if booking is None
