@@ -2,10 +2,12 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
 from marketplace.lib.errors import ValidationFailed
 from marketplace.lib.forms import apply_domain_error
-from owners import services
+from owners import pricing, services
 from owners.models import AvailabilityWindow, Cloud, Offering, PricingPolicy, SliceProfile
 
 
@@ -110,20 +112,17 @@ class SliceProfileAdmin(admin.ModelAdmin):
 
 @admin.register(PricingPolicy)
 class PricingPolicyAdmin(admin.ModelAdmin):
-    list_display = (
-        "offering",
-        "profile",
-        "model",
-        "currency",
-        "price_per_unit",
-        "reserve_price",
-        "base_price",
-        "floor_price",
-        "cap_price",
-        "clearing_rule",
-        "release_charge",
-    )
+    list_display = ("offering", "profile", "model", "currency", "terms", "clearing_rule", "release_charge")
     list_filter = ("model", "currency", "clearing_rule", "release_charge")
+
+    @admin.display(description="price (per grid unit and per hour)")
+    def terms(self, obj: PricingPolicy) -> str:
+        # Money in major units with its currency, as the owner portal writes it (the row holds minor units).
+        return pricing.terms_words(pricing.policy_terms(obj), obj.offering.grid_seconds)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[PricingPolicy]:
+        return super().get_queryset(request).select_related("offering", "profile")
+
     search_fields = ("offering__name", "profile__name", "offering__owner__email")
     raw_id_fields = ("offering", "profile")
 

@@ -310,3 +310,8 @@ def test_the_admin_cannot_change_a_priced_offerings_grid_behind_its_prices(owner
         "which restates them for the new grid at the same price per second."
     ]
     assert Offering.objects.get(pk=eur.pk).grid_seconds == 60
+
+
+def test_the_admin_lists_prices_in_major_units_with_their_currency(eur, staff):
+    page = login(staff).get("/admin/owners/pricingpolicy/").content.decode()
+    assert "Fixed price 0.03 EUR per 1 min (1.80 EUR per hour)" in page
