@@ -236,6 +236,28 @@ AUDITLOG_DISABLE_REMOTE_ADDR = False
 MARKETPLACE_PREEMPTION_NOTICE_SECONDS = env_int("MARKETPLACE_PREEMPTION_NOTICE_SECONDS", 120, minimum=0)
 MARKETPLACE_QUOTE_TTL = timedelta(seconds=env_int("MARKETPLACE_QUOTE_TTL_SECONDS", 60, minimum=5))
 
+# ---------------------------------------------------------------- OWNERS and SCHEDULING: input bounds (issue 12)
+# The longest notice an owner may give before preempting (an offering's promise and a notice typed
+# when preempting); a notice is also never longer than what the booking has left.
+MARKETPLACE_PREEMPTION_NOTICE_MAX_SECONDS = env_int("MARKETPLACE_PREEMPTION_NOTICE_MAX_SECONDS", 86400, minimum=0)
+# The most an offering may hold, per resource.
+MARKETPLACE_OFFERING_MAX_VCPUS = env_int("MARKETPLACE_OFFERING_MAX_VCPUS", 4096, minimum=1)
+MARKETPLACE_OFFERING_MAX_RAM_MIB = env_int("MARKETPLACE_OFFERING_MAX_RAM_MIB", 16 * 1024 * 1024, minimum=128)
+MARKETPLACE_OFFERING_MAX_DISK_GB = env_int("MARKETPLACE_OFFERING_MAX_DISK_GB", 1024 * 1024, minimum=0)
+MARKETPLACE_OFFERING_MAX_BANDWIDTH_MBPS = env_int("MARKETPLACE_OFFERING_MAX_BANDWIDTH_MBPS", 400_000, minimum=0)
+# The highest price per hour an owner may set (fixed price, reserve, dynamic base, floor and cap), in
+# major units per currency: "EUR=1000,USD=1000,JPY=150000". A currency not named has no maximum.
+MARKETPLACE_PRICE_MAX_PER_HOUR: dict[str, str] = {}
+for _item in env_list(
+    "MARKETPLACE_PRICE_MAX_PER_HOUR", ["USD=1000", "EUR=1000", "GBP=1000", "CHF=1000", "SEK=10000", "JPY=150000"]
+):
+    _code, _sep, _amount = _item.partition("=")
+    if not (_sep and _code.strip() and _amount.strip()):
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(f"MARKETPLACE_PRICE_MAX_PER_HOUR: {_item!r} is not CURRENCY=amount.")
+    MARKETPLACE_PRICE_MAX_PER_HOUR[_code.strip().upper()] = _amount.strip()
+
 # ---------------------------------------------------------------- BILLING (issue 5)
 # Stripe (or localstripe in tests and the demo). Secrets may come from NAME_FILE.
 STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY", "sk_test_localstripe" if DEBUG else None)

@@ -2,12 +2,14 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
 from marketplace.lib.admin import money
 from marketplace.lib.errors import ValidationFailed
 from marketplace.lib.forms import apply_domain_error
 from marketplace.lib.money import Money, MoneyError, to_minor
-from owners import services
+from owners import pricing, services
 from owners.models import AvailabilityWindow, Cloud, Offering, PricingPolicy, SliceProfile
 
 
@@ -119,6 +121,14 @@ class OfferingAdminForm(forms.ModelForm):
                 services.offering_capacity_check(offering=self.instance, **capacity)
             except ValidationFailed as exc:
                 apply_domain_error(self, exc)
+        grid = data.get("grid_seconds")
+        if self.instance.pk and grid and grid != self.instance.grid_seconds and self.instance.pricing_policies.exists():
+            # Prices are per grid unit: only offering_update restates them for a new grid.
+            self.add_error(
+                "grid_seconds",
+                "This offering's prices are per grid unit: change its grid in the owner portal, "
+                "which restates them for the new grid at the same price per second.",
+            )
         return data
 
 
@@ -147,6 +157,7 @@ class PricingPolicyAdmin(admin.ModelAdmin):
         "offering",
         "profile",
         "model",
+        "terms",
         money("price_per_unit", "price per unit"),
         money("reserve_price", "reserve"),
         money("base_price", "base"),
@@ -156,6 +167,15 @@ class PricingPolicyAdmin(admin.ModelAdmin):
         "release_charge",
     )
     list_filter = ("model", "currency", "clearing_rule", "release_charge")
+
+    @admin.display(description="price (per grid unit and per hour)")
+    def terms(self, obj: PricingPolicy) -> str:
+        # Money in major units with its currency, as the owner portal writes it (the row holds minor units).
+        return pricing.terms_words(pricing.policy_terms(obj), obj.offering.grid_seconds)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[PricingPolicy]:
+        return super().get_queryset(request).select_related("offering", "profile")
+
     search_fields = ("offering__name", "profile__name", "offering__owner__email")
     raw_id_fields = ("offering", "profile")
 

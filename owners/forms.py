@@ -7,7 +7,8 @@ from decimal import Decimal
 
 from django import forms
 
-from marketplace.lib.money import CURRENCY_CHOICES, MoneyError, to_minor
+from marketplace.lib.money import CURRENCY_CHOICES, MoneyError, format_major, to_minor
+from owners.bounds import HOUR, PRICE_LABELS, human_seconds, per_hour
 from owners.models import WEEKDAYS, Cloud, Offering, PricingPolicy, SliceProfile
 
 
@@ -58,6 +59,7 @@ class OfferingForm(forms.ModelForm):
             "preemption_notice_seconds",
         ]
         widgets = {"description": forms.Textarea(attrs={"rows": 3})}
+        labels = {"preemption_notice_seconds": "Notice before preemption (seconds)"}
 
     def __init__(self, *args, clouds=None, **kwargs):  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)
@@ -65,6 +67,12 @@ class OfferingForm(forms.ModelForm):
         self.fields["region"].required = False
         if self.instance.pk:
             self.fields["allowed_images_text"].initial = ", ".join(self.instance.allowed_images)
+            if self.instance.pricing_policies.exists():
+                self.fields[
+                    "grid_seconds"
+                ].help_text += (
+                    " Changing it restates this offering's prices per new grid unit, keeping the price per second."
+                )
 
     def _post_clean(self) -> None:
         # Model validation is the service's job (it raises messages we show on the form).
@@ -112,15 +120,15 @@ class PricingForm(forms.Form):
     profile = forms.ModelChoiceField(queryset=SliceProfile.objects.none())
     model = forms.ChoiceField(choices=PricingPolicy.Model.choices)
     currency = forms.ChoiceField(choices=CURRENCY_CHOICES, initial="USD")
-    price_per_unit = forms.DecimalField(required=False, min_value=Decimal(0), label="Fixed price per grid unit")
-    reserve_price = forms.DecimalField(required=False, min_value=Decimal(0), label="Auction reserve per grid unit")
+    price_per_unit = forms.DecimalField(required=False, min_value=Decimal(0), label=PRICE_LABELS["price_per_unit"])
+    reserve_price = forms.DecimalField(required=False, min_value=Decimal(0), label=PRICE_LABELS["reserve_price"])
     bidding_closes_seconds = forms.IntegerField(
         required=False, min_value=0, label="Bidding closes (seconds before start)"
     )
     clearing_rule = forms.ChoiceField(choices=[("", "—")] + list(PricingPolicy.ClearingRule.choices), required=False)
-    base_price = forms.DecimalField(required=False, min_value=Decimal(0), label="Dynamic base per grid unit")
-    floor_price = forms.DecimalField(required=False, min_value=Decimal(0), label="Dynamic floor")
-    cap_price = forms.DecimalField(required=False, min_value=Decimal(0), label="Dynamic cap")
+    base_price = forms.DecimalField(required=False, min_value=Decimal(0), label=PRICE_LABELS["base_price"])
+    floor_price = forms.DecimalField(required=False, min_value=Decimal(0), label=PRICE_LABELS["floor_price"])
+    cap_price = forms.DecimalField(required=False, min_value=Decimal(0), label=PRICE_LABELS["cap_price"])
     surge_curve = forms.CharField(
         required=False,
         initial="[[0, 1.0], [50, 1.25], [80, 1.75], [100, 2.5]]",
@@ -128,10 +136,32 @@ class PricingForm(forms.Form):
     )
     release_charge = forms.ChoiceField(choices=PricingPolicy.ReleaseCharge.choices)
 
-    def __init__(self, *args, profiles=None, **kwargs):  # type: ignore[no-untyped-def]
+    def __init__(  # type: ignore[no-untyped-def]
+        self, *args, profiles=None, grid_seconds: int | None = None, currency: str | None = None, **kwargs
+    ):
         super().__init__(*args, **kwargs)
         if profiles is not None:
-            self.fields["profile"].queryset = profiles
+            self.fields["profile"].queryset = profiles  # type: ignore[attr-defined]
+        if currency:
+            # One currency per offering: a new price starts in the offering's currency.
+            self.fields["currency"].initial = currency
+            self.fields["currency"].help_text = f"This offering's prices are in {currency}."
+        if grid_seconds:
+            self.grid_seconds = grid_seconds
+            units = HOUR / grid_seconds
+            for name in MONEY_FIELDS:
+                self.fields[name].help_text = (
+                    f"Per grid unit of {human_seconds(grid_seconds)}, in major units (e.g. 0.05); "
+                    f"× {units:g} = the price per hour."
+                )
+                now = (self.initial or {}).get(name)
+                cur = (self.initial or {}).get("currency") or currency or "USD"
+                if now is not None:
+                    minor = to_minor(now, cur)
+                    self.fields[name].help_text += (
+                        f" Now {format_major(minor, cur)} per {human_seconds(grid_seconds)}"
+                        f" = {format_major(per_hour(minor, grid_seconds), cur)} per hour."
+                    )
 
     def clean_surge_curve(self) -> list:
         raw = self.cleaned_data.get("surge_curve") or ""

@@ -8,7 +8,9 @@ owners_<model>_<rule>, with a message a person can act on); rules across rows
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.postgres.constraints import ExclusionConstraint
 from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.fields.ranges import RangeOperators
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -17,10 +19,12 @@ from guardian.models import UserObjectPermissionBase
 
 from accounts.models import validate_timezone
 from marketplace.lib import clock, crypto
-from marketplace.lib.money import CURRENCY_CHOICES
+from marketplace.lib.money import CURRENCY_CHOICES, format_major
+from owners import bounds
 
 MIN_GRID_SECONDS = 5
 MAX_GRID_SECONDS = 3600
+ONE_CURRENCY = "owners_pricingpolicy_one_currency"
 WEEKDAYS = [(0, "Mon"), (1, "Tue"), (2, "Wed"), (3, "Thu"), (4, "Fri"), (5, "Sat"), (6, "Sun")]
 
 
@@ -233,6 +237,8 @@ class Offering(models.Model):
         images = [i.strip() for i in self.allowed_images or []]
         if any(not i for i in images):
             errors["allowed_images"] = "Image names cannot be blank."
+        errors.update(bounds.capacity_errors(self.capacity()))
+        errors.update(bounds.notice_errors(self.preemption_notice_seconds))
         if errors:
             raise ValidationError(errors)
 
@@ -296,7 +302,8 @@ class AvailabilityWindow(models.Model):
 class PricingPolicy(models.Model):
     """How one profile on one offering is priced: fixed, auction or dynamic.
 
-    Prices are integer minor units of ``currency`` per grid unit of the offering.
+    Prices are integer minor units of ``currency`` per grid unit of the offering. All the prices
+    of one offering are in one currency (owners_pricingpolicy_one_currency).
     """
 
     class Model(models.TextChoices):
@@ -344,6 +351,12 @@ class PricingPolicy(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(model__in=["fixed", "auction", "dynamic"]), name="owners_pricingpolicy_model_valid"
+            ),
+            # No two prices of one offering in different currencies (btree_gist gives text its <>).
+            ExclusionConstraint(
+                name=ONE_CURRENCY,
+                expressions=[("offering", RangeOperators.EQUAL), ("currency", RangeOperators.NOT_EQUAL)],
+                violation_error_message="All the prices of one offering are in one currency.",
             ),
             models.CheckConstraint(
                 condition=~Q(model="fixed") | Q(price_per_unit__gt=0),
@@ -398,15 +411,33 @@ class PricingPolicy(models.Model):
                 if self.floor_price is not None and self.floor_price < 0:  # type: ignore[operator]
                     errors["floor_price"] = "The floor cannot be negative."
                 elif self.floor_price > self.cap_price:  # type: ignore[operator]
-                    errors["floor_price"] = f"The floor ({self.floor_price}) is above the cap ({self.cap_price})."
+                    errors["floor_price"] = (
+                        f"The floor ({format_major(self.floor_price, self.currency)}) is above "  # type: ignore[arg-type]
+                        f"the cap ({format_major(self.cap_price, self.currency)})."  # type: ignore[arg-type]
+                    )
                 elif not (self.floor_price <= self.base_price <= self.cap_price):  # type: ignore[operator]
                     errors["base_price"] = "The base price must lie between the floor and the cap."
             try:
                 validate_surge_curve(self.surge_curve)
             except ValidationError as exc:
                 errors["surge_curve"] = exc.messages[0]
+        if self.offering_id:
+            other = self.other_currency()
+            if other and other != self.currency:
+                errors["currency"] = (
+                    f"This offering's prices are in {other}: a price on it must be in {other} too "
+                    "(one currency per offering)."
+                )
+            prices = {f: getattr(self, f) for f in bounds.PRICE_LABELS}
+            for field, message in bounds.price_errors(prices, self.currency, self.offering.grid_seconds).items():
+                errors.setdefault(field, message)
         if errors:
             raise ValidationError(errors)
+
+    def other_currency(self) -> str | None:
+        """The currency of this offering's other prices (None when it has no other price)."""
+        others = PricingPolicy.objects.filter(offering_id=self.offering_id).exclude(pk=self.pk)
+        return others.values_list("currency", flat=True).first()
 
 
 def validate_surge_curve(curve: object) -> list[tuple[float, float]]:

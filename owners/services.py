@@ -24,8 +24,9 @@ from accounts.models import User
 from audit.services import record_event
 from marketplace.lib import clock
 from marketplace.lib.errors import ConflictError, PermissionDeniedError, ValidationFailed
+from owners import pricing
 from owners.hooks import ConnectionResult, connection_tester
-from owners.models import AvailabilityWindow, Cloud, Offering, PricingPolicy, SliceProfile
+from owners.models import ONE_CURRENCY, AvailabilityWindow, Cloud, Offering, PricingPolicy, SliceProfile
 
 CLOUD_FIELDS = (
     "name",
@@ -97,6 +98,9 @@ def _snapshot(instance: models.Model, fields: tuple[str, ...]) -> dict[str, Any]
 def _guard_refusal(exc: IntegrityError) -> ValidationFailed | None:
     """A named database guard's refusal (see DATABASE_GUARDS) as field errors; None for any other error."""
     diag = getattr(exc.__cause__, "diag", None)
+    if getattr(diag, "constraint_name", None) == ONE_CURRENCY:
+        # Lost a race with another price in another currency (clean() refuses the rest).
+        return ValidationFailed({"currency": ["All the prices of one offering are in one currency."]})
     if getattr(diag, "constraint_name", None) not in DATABASE_GUARDS:
         return None
     try:
@@ -264,6 +268,10 @@ def offering_update(*, actor: User, offering: Offering, cloud: Cloud | None = No
     runs it right after the save and shows its message (see DATABASE_GUARDS). The offering row is
     locked FOR NO KEY UPDATE first, as the booking path locks it, so a shrink and a booking
     racing for the last capacity are serialised and cannot both commit.
+
+    A grid change keeps every price's price per second: each per-unit amount is restated for the
+    new unit (owners.pricing.rescaled, rounded half up); when a fixed price would round to nothing
+    the change is refused and the owner asked for a new price first.
     """
     _require_perm(actor, "owners.change_offering", offering)
     offering = Offering.objects.select_for_update(no_key=True).get(pk=offering.pk)
@@ -287,6 +295,8 @@ def offering_update(*, actor: User, offering: Offering, cloud: Cloud | None = No
     offering.updated_at = clock.now()
     shrinks = any(getattr(offering, f) < before[f] for f in CAPACITY_FIELDS)
     _validated_save(offering, guards=(CAPACITY_GUARD,) if shrinks else ())
+    if offering.grid_seconds != before["grid_seconds"]:
+        _rescale_prices(actor, offering, before["grid_seconds"])
     record_event(
         actor=actor,
         verb="offering.updated",
@@ -294,6 +304,40 @@ def offering_update(*, actor: User, offering: Offering, cloud: Cloud | None = No
         data={"changes": _changes(before, _snapshot(offering, OFFERING_FIELDS))},
     )
     return offering
+
+
+def _rescale_prices(actor: User, offering: Offering, old_grid: int) -> None:
+    """After a grid change, restate every price of the offering per new grid unit (same price per second).
+
+    Refused, on the grid field, when a fixed price would round to nothing or a rescaled price breaks
+    a bound; the caller's transaction then undoes the grid change too.
+    """
+    new_grid = offering.grid_seconds
+    policies = list(offering.pricing_policies.select_for_update().select_related("profile"))
+    problems = [p for p in (pricing.rescale_problem(policy, old_grid, new_grid) for policy in policies) if p]
+    if problems:
+        raise ValidationFailed({"grid_seconds": problems})
+    for policy in policies:
+        before = _snapshot(policy, PRICING_FIELDS)
+        for field, value in pricing.rescaled(policy, old_grid, new_grid).items():
+            setattr(policy, field, value)
+        policy.offering = offering
+        policy.updated_at = clock.now()
+        try:
+            _validated_save(policy)
+        except ValidationFailed as exc:
+            messages = [f"{policy.profile.name}: {m}" for ms in exc.errors.values() for m in ms]
+            raise ValidationFailed({"grid_seconds": messages}) from exc
+        record_event(
+            actor=actor,
+            verb="pricing.rescaled",
+            target=offering,
+            data={
+                "profile": policy.profile.name,
+                "grid_seconds": [old_grid, new_grid],
+                "changes": _changes(before, _snapshot(policy, PRICING_FIELDS)),
+            },
+        )
 
 
 class _DryRun(Exception):
@@ -416,8 +460,10 @@ def profile_update(*, actor: User, profile: SliceProfile, **fields: Any) -> Slic
 def pricing_policy_set(*, actor: User, offering: Offering, profile: SliceProfile, **fields: Any) -> PricingPolicy:
     """Create or replace the price of one profile on one offering.
 
-    Refused when the profile is larger than the offering, or the numbers do
-    not make a coherent fixed, auction or dynamic price.
+    Refused when the profile is larger than the offering, the numbers do not make a coherent
+    fixed, auction or dynamic price, a price is above the operator's maximum per hour, or the
+    currency differs from the offering's other prices (one currency per offering; the database
+    refuses it too). Bookings already made keep their price (it is stored on the booking).
     """
     _require_perm(actor, "owners.change_offering", offering)
     policy = PricingPolicy.objects.select_for_update().filter(offering=offering, profile=profile).first()

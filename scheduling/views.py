@@ -19,7 +19,8 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from marketplace.lib import clock
-from marketplace.lib.errors import DomainError
+from marketplace.lib.errors import DomainError, ValidationFailed
+from marketplace.lib.forms import apply_domain_error
 from marketplace.lib.money import format_minor
 from owners import selectors as owner_selectors
 from owners.models import Offering
@@ -27,8 +28,15 @@ from scheduling import selectors, services
 from scheduling.errors import QuoteExpired
 from scheduling.forms import PreemptForm, SliceRequestForm, SliceSearchForm
 from scheduling.models import BookingState, Quote
-from scheduling.services.booking import CostPreview, booking_release_preview, booking_request_preview, release_cost
-from scheduling.services.profile_change import booking_change_profile_preview
+from scheduling.services import (
+    CostPreview,
+    NoticePlan,
+    booking_change_profile_preview,
+    booking_release_preview,
+    booking_request_preview,
+    preemption_preview,
+    release_cost,
+)
 
 
 def _utc(value):  # type: ignore[no-untyped-def]
@@ -315,32 +323,89 @@ def owner_market(request: HttpRequest) -> HttpResponse:
     )
 
 
+PREVIEW_ROWS = 50  # bookings listed one by one on a preemption's confirmation page
+
+
+def _preempt_confirm(
+    request: HttpRequest, form: PreemptForm, *, title: str, items: list[str], lines: list[str], status: int = 200
+) -> HttpResponse:
+    """The confirmation page of a preemption: what will happen, the notice and reason as typed, a confirm button."""
+    return render(
+        request,
+        "scheduling/owner_preempt_confirm.html",
+        {"title": title, "items": items, "lines": lines, "form": form, "action": request.path},
+        status=status,
+    )
+
+
+def _notice_words(plan: NoticePlan) -> str:
+    if plan.runs_to_end:
+        return f"runs to its scheduled end at {plan.deadline:%Y-%m-%d %H:%M:%S} UTC (it has less left than the notice)"
+    if plan.notice_seconds == 0:
+        return "ends now, without notice"
+    return f"ends as preempted at {plan.deadline:%Y-%m-%d %H:%M:%S} UTC ({plan.notice_seconds:,} s notice)"
+
+
+def _preempt(request: HttpRequest, *, booking=None, offering=None) -> HttpResponse:  # type: ignore[no-untyped-def]
+    """Preempt one booking or every live booking of an offering; only a confirmed POST acts.
+
+    An unconfirmed POST (the market page's button) shows what will happen, from the service's own
+    preview; refusals (a notice above the operator's maximum) show on that page, the input kept.
+    """
+    form = PreemptForm(request.POST)
+    target = booking.offering if booking is not None else offering
+    title = f"Preempt booking {booking.pk} on {target.name}?" if booking is not None else f"Preempt {target.name}?"
+    if not form.is_valid():
+        return _preempt_confirm(request, form, title=title, items=[], lines=[])
+    notice = form.cleaned_data.get("notice_seconds")
+    reason = form.cleaned_data.get("reason") or ""
+    try:
+        plans = preemption_preview(actor=request.user, booking=booking, offering=offering, notice_seconds=notice)
+    except DomainError as exc:
+        if isinstance(exc, ValidationFailed):
+            apply_domain_error(form, exc)
+            return _preempt_confirm(request, form, title=title, items=[], lines=[])
+        messages.error(request, exc.message)
+        return redirect("scheduling:owner_market")
+    if request.POST.get("confirm") != "yes":
+        items = [f"Booking {p.booking_id} {_notice_words(p)}." for p in plans[:PREVIEW_ROWS]]
+        if len(plans) > PREVIEW_ROWS:
+            items.append(f"… and {len(plans) - PREVIEW_ROWS} more booking(s), with the same notice.")
+        lines = [
+            f"{len(plans)} live booking(s) will be given notice; each renter is told at once."
+            if booking is None
+            else "The renter is told at once.",
+            "A renter given less notice than the offering promises is credited from your earnings.",
+        ]
+        return _preempt_confirm(request, form, title=title, items=items, lines=lines)
+    try:
+        if booking is not None:
+            b = services.booking_preempt(actor=request.user, booking=booking, notice_seconds=notice, reason=reason)
+            messages.success(
+                request,
+                f"Booking {b.pk}: notice given until {b.preempt_deadline:%Y-%m-%d %H:%M:%S} UTC."
+                if b.state == "notice"
+                else f"Booking {b.pk} preempted.",
+            )
+        else:
+            count = services.offering_preempt_all(
+                actor=request.user, offering=offering, notice_seconds=notice, reason=reason
+            )
+            messages.success(request, f"{count} booking(s) on {offering.name} given notice.")
+    except ValidationFailed as exc:
+        apply_domain_error(form, exc)
+        return _preempt_confirm(request, form, title=title, items=[], lines=[])
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    return redirect("scheduling:owner_market")
+
+
 @login_required
 @require_POST
 def owner_preempt(request: HttpRequest, pk: int) -> HttpResponse:
     _owner(request)
     booking = get_object_or_404(selectors.bookings_for_owner(request.user), pk=pk)  # type: ignore[arg-type]
-    form = PreemptForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, "The notice must be zero or more seconds.")
-        return redirect("scheduling:owner_market")
-    try:
-        b = services.booking_preempt(
-            actor=request.user,
-            booking=booking,
-            notice_seconds=form.cleaned_data.get("notice_seconds"),
-            reason=form.cleaned_data.get("reason") or "",
-        )
-    except DomainError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(
-            request,
-            f"Booking {b.pk}: notice given until {b.preempt_deadline:%Y-%m-%d %H:%M:%S} UTC."
-            if b.state == "notice"
-            else f"Booking {b.pk} preempted.",
-        )
-    return redirect("scheduling:owner_market")
+    return _preempt(request, booking=booking)
 
 
 @login_required
@@ -348,19 +413,4 @@ def owner_preempt(request: HttpRequest, pk: int) -> HttpResponse:
 def owner_preempt_offering(request: HttpRequest, pk: int) -> HttpResponse:
     _owner(request)
     offering = get_object_or_404(Offering, pk=pk)
-    form = PreemptForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, "The notice must be zero or more seconds.")
-        return redirect("scheduling:owner_market")
-    try:
-        count = services.offering_preempt_all(
-            actor=request.user,
-            offering=offering,
-            notice_seconds=form.cleaned_data.get("notice_seconds"),
-            reason=form.cleaned_data.get("reason") or "",
-        )
-    except DomainError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, f"{count} booking(s) on {offering.name} given notice.")
-    return redirect("scheduling:owner_market")
+    return _preempt(request, offering=offering)

@@ -78,3 +78,21 @@ def prorate(amount: int, numerator: int, denominator: int) -> int:
         raise MoneyError("denominator must be positive")
     result = (Decimal(amount) * Decimal(numerator) / Decimal(denominator)).quantize(Decimal(1), rounding=ROUND_HALF_UP)
     return int(result)
+
+
+def rate_for_seconds(amount_per_unit: int, unit_seconds: int, seconds: int) -> int:
+    """A per-``unit_seconds`` rate restated per ``seconds``, in minor units, rounded half up.
+
+    The one place a rate is converted between time units: an offering's grid change (the price
+    per second is kept: 2 cents per 1 min is 10 cents per 5 min) and a price per hour shown
+    beside a price per grid unit both come from here.
+    """
+    if unit_seconds <= 0 or seconds <= 0:
+        raise MoneyError("time units must be positive")
+    return prorate(amount_per_unit, seconds, unit_seconds)
+
+
+def format_major(amount: int, currency: str) -> str:
+    """A person's reading of an amount: thousands separated, e.g. "1,000.00 EUR"."""
+    places = exponent(currency)
+    return f"{Money(amount, currency).major():,.{places}f} {currency}"

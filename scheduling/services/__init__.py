@@ -47,10 +47,16 @@ from scheduling.services.clearing import (
     auctions_clear_due,
 )
 from scheduling.services.ending import bookings_end_due
+from scheduling.services.preemption import (
+    NoticePlan,
+    booking_preempt,
+    offering_preempt_all,
+    preemption_preview,
+    preemptions_end_due,
+)
 from scheduling.services.preemption import _end_preempted as _end_preempted
 from scheduling.services.preemption import _give_notice as _give_notice
 from scheduling.services.preemption import _notify as _notify
-from scheduling.services.preemption import booking_preempt, offering_preempt_all, preemptions_end_due
 from scheduling.services.profile_change import (
     CHANGEABLE_STATES,
     PROFILE_CHANGE_UNDONE,
@@ -79,6 +85,8 @@ from scheduling.services.state import _move as _move
 from scheduling.services.state import _need as _need
 
 __all__ = [
+    "NoticePlan",
+    "preemption_preview",
     "CostPreview",
     "booking_cost",
     "booking_release_preview",

@@ -1,21 +1,28 @@
 """Preemption: an owner (or admin) takes capacity back, after notice.
 
 Rules enforced here: only the offering's owner or staff preempt; a live booking gets notice
-(the offering's notice, else the market default; zero or more seconds), the renter is told, and
-it ends as preempted at the deadline (at once with zero notice; a beat task ends the others).
+(the offering's notice, else the market default; zero or more seconds, at most the operator's
+MARKETPLACE_PREEMPTION_NOTICE_MAX_SECONDS), the renter is told, and it ends as preempted at the
+deadline (at once with zero notice; a beat task ends the others). A notice is never longer than
+what the booking has left: one that would outlast it runs to the booking's end, and the booking
+then completes at its end as it would have anyway (it is not preempted).
 """
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 
 from audit.services import record_event
 from marketplace.lib import clock
 from marketplace.lib.errors import ConflictError, InvalidTransition, PermissionDeniedError, ValidationFailed
+from owners.bounds import human_seconds, notice_max_seconds
 from owners.models import Offering
 from scheduling.models import CLAIMING_STATES, Booking, BookingState, Notification
 from scheduling.services.state import _move
@@ -37,7 +44,63 @@ def _notice_seconds(offering: Offering, notice_seconds: int | None) -> int:
         notice_seconds = settings.MARKETPLACE_PREEMPTION_NOTICE_SECONDS
     if isinstance(notice_seconds, bool) or not isinstance(notice_seconds, int) or notice_seconds < 0:
         raise ValidationFailed({"notice_seconds": ["The notice must be zero or more seconds."]})
+    top = notice_max_seconds()
+    if notice_seconds > top:
+        raise ValidationFailed(
+            {
+                "notice_seconds": [
+                    f"The notice can be at most {human_seconds(top)} ({top:,} s); {notice_seconds:,} s is longer."
+                ]
+            }
+        )
     return notice_seconds
+
+
+@dataclass(frozen=True)
+class NoticePlan:
+    """The notice one booking would get: how long, until when, and whether it reaches the booking's end."""
+
+    booking_id: int
+    notice_seconds: int
+    deadline: datetime
+    runs_to_end: bool
+
+
+def _plan(booking: Booking, notice: int, now: datetime) -> NoticePlan:
+    left = max(0, math.ceil((booking.ends_at - now).total_seconds()))
+    if notice >= left:
+        return NoticePlan(booking.pk, left, booking.ends_at, True)
+    return NoticePlan(booking.pk, notice, now + timedelta(seconds=notice), False)
+
+
+def _live(offering: Offering, now: datetime) -> Any:
+    return Booking.objects.filter(
+        offering=offering, state__in=[S.CONFIRMED, S.PROVISIONING, S.RUNNING], ends_at__gt=now
+    ).order_by("id")
+
+
+def preemption_preview(
+    *, actor: Any, offering: Offering | None = None, booking: Booking | None = None, notice_seconds: int | None = None
+) -> list[NoticePlan]:
+    """What booking_preempt (``booking``) or offering_preempt_all (``offering``) would do now; acts on nothing.
+
+    The same checks and the same arithmetic as the action, so a confirmation page shows what will happen.
+    """
+    now = clock.now()
+    target = booking.offering if booking is not None else offering
+    if target is None:
+        raise ValidationFailed({"__all__": ["Say which booking or offering to preempt."]})
+    if not _can_preempt(actor, target):
+        raise PermissionDeniedError("Only the offering's owner or an admin can preempt its bookings.")
+    notice = _notice_seconds(target, notice_seconds)
+    if booking is not None:
+        current = Booking.objects.get(pk=booking.pk)
+        if current.state == S.NOTICE:
+            raise ConflictError("This booking is already under a preemption notice.")
+        if current.state not in CLAIMING_STATES:
+            raise InvalidTransition(f"A booking that is {current.state} cannot be preempted.")
+        return [_plan(current, notice, now)]
+    return [_plan(b, notice, now) for b in _live(target, now)]
 
 
 def _notify(user_id: int, booking: Booking | None, kind: str, message: str, now: datetime) -> None:
@@ -45,7 +108,8 @@ def _notify(user_id: int, booking: Booking | None, kind: str, message: str, now:
 
 
 def _give_notice(*, actor: Any, booking: Booking, notice: int, reason: str, now: datetime) -> Booking:
-    deadline = now + timedelta(seconds=notice)
+    plan = _plan(booking, notice, now)
+    notice, deadline = plan.notice_seconds, plan.deadline
     _move(
         booking,
         S.NOTICE,
@@ -58,14 +122,14 @@ def _give_notice(*, actor: Any, booking: Booking, notice: int, reason: str, now:
         data={"deadline": deadline.isoformat(), "notice_seconds": notice},
         verb="booking.notice",
     )
-    _notify(
-        booking.renter_id,
-        booking,
-        Notification.Kind.PREEMPTION_NOTICE,
-        f"Booking {booking.pk} on {booking.offering.name} will be preempted at "
-        f"{deadline:%Y-%m-%d %H:%M:%S} UTC ({notice} s notice). {reason}".strip(),
-        now,
+    told = (
+        f"Booking {booking.pk} on {booking.offering.name} was given notice of preemption; it runs to its "
+        f"scheduled end at {deadline:%Y-%m-%d %H:%M:%S} UTC. {reason}"
+        if plan.runs_to_end and notice > 0
+        else f"Booking {booking.pk} on {booking.offering.name} will be preempted at "
+        f"{deadline:%Y-%m-%d %H:%M:%S} UTC ({notice} s notice). {reason}"
     )
+    _notify(booking.renter_id, booking, Notification.Kind.PREEMPTION_NOTICE, told.strip(), now)
     if deadline <= now:
         _end_preempted(booking, actor=actor, now=now)
     return booking
@@ -110,12 +174,7 @@ def offering_preempt_all(*, actor: Any, offering: Offering, notice_seconds: int 
     reason = reason.strip() or "Maintenance of the whole offering."
     count = 0
     with transaction.atomic():
-        live = (
-            Booking.objects.select_for_update()
-            .select_related("offering")
-            .filter(offering=offering, state__in=[S.CONFIRMED, S.PROVISIONING, S.RUNNING], ends_at__gt=now)
-            .order_by("id")
-        )
+        live = _live(offering, now).select_for_update().select_related("offering")
         for booking in live:
             _give_notice(actor=actor, booking=booking, notice=notice, reason=reason, now=now)
             count += 1
@@ -129,7 +188,10 @@ def offering_preempt_all(*, actor: Any, offering: Offering, notice_seconds: int 
 
 
 def preemptions_end_due(*, batch: int = 500) -> int:
-    """Notice -> preempted for every booking whose deadline has passed (beat task). Idempotent."""
+    """Notice -> preempted for every booking whose deadline has passed (beat task). Idempotent.
+
+    A notice that runs to the booking's end is not a preemption: bookings_end_due completes it.
+    """
     now = clock.now()
     done = 0
     while True:
@@ -137,7 +199,7 @@ def preemptions_end_due(*, batch: int = 500) -> int:
             due = list(
                 Booking.objects.select_for_update(skip_locked=True, of=("self",))
                 .select_related("offering")
-                .filter(state=S.NOTICE, preempt_deadline__lte=now)
+                .filter(state=S.NOTICE, preempt_deadline__lte=now, preempt_deadline__lt=F("ends_at"))
                 .order_by("preempt_deadline", "id")[:batch]
             )
             for booking in due:

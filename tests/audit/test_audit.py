@@ -21,7 +21,7 @@ def test_portal_change_records_actor_request_id_and_ip(owner):
     client = login(owner)
     response = client.post(
         reverse("owners:offering_status", args=[offer.pk]),
-        {"status": "retired"},
+        {"status": "retired", "confirm": "yes"},  # retiring is final: it acts only once confirmed (issue 12)
         HTTP_X_REQUEST_ID="req-abc-123",
         REMOTE_ADDR="203.0.113.9",
     )

@@ -68,7 +68,8 @@ def test_dynamic_floor_above_cap_is_refused(owner):
     offer = factories.offering(owner)
     with pytest.raises(ValidationFailed) as exc:
         factories.price(owner, offer, model="dynamic", base_price=10, floor_price=50, cap_price=20)
-    assert exc.value.errors["floor_price"] == ["The floor (50) is above the cap (20)."]
+    # Issue 12 point 9: money in a message is in major units with its currency (it said "(50)", "(20)").
+    assert exc.value.errors["floor_price"] == ["The floor (0.50 USD) is above the cap (0.20 USD)."]
 
 
 def test_dynamic_base_outside_bounds_is_refused(owner):

@@ -167,3 +167,73 @@ def test_release_reopens_capacity_and_only_the_renter_may(owner, renter, fixed):
     assert services.booking_request(actor=factories.renter(), slice_id=sid).state == "confirmed"
     with pytest.raises(ConflictError):
         services.booking_release(actor=renter, booking_id=mine.pk)
+
+
+# ---- issue 12: a notice is bounded, and the portal confirms before preempting ---------------------------
+
+
+def test_a_notice_above_the_operators_maximum_is_refused_in_words_and_changes_nothing(owner, fixed, settings):
+    settings.MARKETPLACE_PREEMPTION_NOTICE_MAX_SECONDS = 86400
+    b = services.booking_request(actor=factories.renter(), slice_id=factories.slice_id(fixed, T10, 600))
+    for call in (
+        lambda: services.booking_preempt(actor=owner, booking=b, notice_seconds=99_999_999_999),
+        lambda: services.offering_preempt_all(actor=owner, offering=fixed, notice_seconds=99_999_999_999),
+    ):
+        with pytest.raises(ValidationFailed) as exc:
+            call()
+        assert exc.value.errors["notice_seconds"] == [
+            "The notice can be at most 24 h (86,400 s); 99,999,999,999 s is longer."
+        ]
+    assert Booking.objects.get(pk=b.pk).state == "confirmed"
+    assert not Notification.objects.filter(booking=b).exists()
+
+
+def test_a_notice_never_outlasts_the_booking_which_then_completes_at_its_end(owner, fixed):
+    start = NOW.replace(minute=0, second=0, microsecond=0)
+    with time_machine.travel(start, tick=False):
+        b = services.booking_request(actor=factories.renter(), slice_id=factories.slice_id(fixed, start, 300))
+    with time_machine.travel(start + timedelta(seconds=60), tick=False):
+        noticed = services.booking_preempt(actor=owner, booking=b, notice_seconds=3600)
+        assert (noticed.preempt_deadline, noticed.notice_seconds) == (b.ends_at, 240)
+        note = Notification.objects.get(booking=b, kind="preemption_notice")
+        assert f"runs to its scheduled end at {b.ends_at:%Y-%m-%d %H:%M:%S} UTC" in note.message
+    with time_machine.travel(b.ends_at + timedelta(seconds=1), tick=False):
+        services.bookings_end_due()
+        assert Booking.objects.get(pk=b.pk).state == "completed"
+
+
+def test_preempt_all_in_the_portal_shows_what_it_does_and_acts_only_when_confirmed(owner, fixed):
+    from tests.conftest import login
+
+    bookings = [
+        services.booking_request(
+            actor=factories.renter(), slice_id=factories.slice_id(fixed, T10 + timedelta(minutes=i), 60)
+        )
+        for i in range(2)
+    ]
+    client = login(owner)
+    url = f"/owner/market/offerings/{fixed.pk}/preempt"
+    page = client.post(url, {"notice_seconds": "30", "reason": "disk swap"}).content.decode()
+    assert f"Preempt {fixed.name}?" in page
+    assert "2 live booking(s) will be given notice" in page
+    assert f"Booking {bookings[0].pk} ends as preempted at" in page and "(30 s notice)" in page
+    assert 'name="notice_seconds" value="30"' in page and 'name="confirm" value="yes"' in page
+    assert {b.state for b in Booking.objects.filter(pk__in=[b.pk for b in bookings])} == {"confirmed"}
+    client.post(url, {"notice_seconds": "30", "reason": "disk swap", "confirm": "yes"})
+    assert {b.state for b in Booking.objects.filter(pk__in=[b.pk for b in bookings])} == {"notice"}
+
+
+def test_an_unbounded_notice_in_the_portal_is_shown_in_words_with_the_typed_value(owner, fixed, settings):
+    from tests.conftest import login
+
+    settings.MARKETPLACE_PREEMPTION_NOTICE_MAX_SECONDS = 86400
+    b = services.booking_request(actor=factories.renter(), slice_id=factories.slice_id(fixed, T10, 600))
+    page = (
+        login(owner)
+        .post(f"/owner/market/bookings/{b.pk}/preempt", {"notice_seconds": "99999999999", "confirm": "yes"})
+        .content.decode()
+    )
+    assert "The notice can be at most 24 h (86,400 s); 99,999,999,999 s is longer." in page
+    assert 'value="99999999999"' in page
+    assert Booking.objects.get(pk=b.pk).state == "confirmed"
+    assert not Notification.objects.filter(booking=b).exists()

@@ -65,7 +65,8 @@ def test_owner_sees_bookings_and_preempts_with_notice(owner, other_owner, renter
     assert (
         login(other_owner).post(f"/owner/market/bookings/{b.pk}/preempt", {"notice_seconds": "30"}).status_code == 404
     )
-    login(owner).post(f"/owner/market/bookings/{b.pk}/preempt", {"notice_seconds": "30"})
+    # Issue 12: the market page's button shows a confirmation page; only its confirmed POST acts.
+    login(owner).post(f"/owner/market/bookings/{b.pk}/preempt", {"notice_seconds": "30", "confirm": "yes"})
     assert Booking.objects.get(pk=b.pk).state == "notice"
     notices = login(renter).get("/market/bookings/").content.decode()
     assert "will be preempted" in notices
