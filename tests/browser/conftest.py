@@ -41,3 +41,7 @@ def page(browser, live_server):
     page.set_default_timeout(30_000)
     yield page
     context.close()
+
+
+# The money pages' browser tests need the local Stripe server of tests/billing (a session of its own here).
+from tests.billing.conftest import localstripe_server, stripe_server  # noqa: E402, F401

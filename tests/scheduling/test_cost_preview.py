@@ -280,7 +280,8 @@ def test_a_profile_change_preview_is_refused_as_the_change_is(owner, renter, dja
     from scheduling.services.profile_change import booking_change_profile_preview
 
     booking = resizable(owner, renter, django_capture_on_commit_callbacks)
-    factories.price(owner, booking.offering, profile="Large", price_per_unit=100_000, currency="EUR")
+    # 10 EUR a minute (600 EUR per hour, under the market's price maximum): 6 minutes are 60 EUR, above the 50 EUR held.
+    factories.price(owner, booking.offering, profile="Large", price_per_unit=1_000, currency="EUR")
     before = world()
     with time_machine.travel(AHEAD, tick=False), pytest.raises(InsufficientFunds):
         booking_change_profile_preview(actor=renter, booking_id=booking.pk, profile_id=profile("Large").pk)

@@ -8,13 +8,12 @@ import pytest
 from billing import ledger
 from tests import factories
 from tests.billing.conftest import add_card
-from tests.browser.conftest import browser, page  # noqa: F401 - the browser tests' fixtures
 from tests.browser.test_portals import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
-def test_renter_tops_up_in_eur_and_sees_each_currency(page, stripe_server):  # noqa: F811
+def test_renter_tops_up_in_eur_and_sees_each_currency(page, stripe_server):
     owner, renter = factories.owner(), factories.renter()
     factories.offering(owner, publish=True, pricing={"model": "fixed", "currency": "EUR", "price_per_unit": 2})
     factories.fund_renter(renter, 5000, "EUR")  # the demo renter's credit
@@ -36,7 +35,7 @@ def test_renter_tops_up_in_eur_and_sees_each_currency(page, stripe_server):  # n
     assert ledger.balance_of(ledger.Kind.RENTER_BALANCE, "EUR", renter) == 6000
 
 
-def test_owner_sets_up_payouts_at_the_stand_in_and_is_paid_out(page, stripe_server, live_server):  # noqa: F811
+def test_owner_sets_up_payouts_at_the_stand_in_and_is_paid_out(page, stripe_server, live_server):
     owner, staff = factories.owner(), factories.UserFactory(is_staff=True)
     from billing import services
 
