@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST
 
 from marketplace.lib import clock
 from marketplace.lib.errors import DomainError
+from marketplace.lib.idempotency import idempotent_view
 from owners import selectors as owner_selectors
 from owners.models import Offering
 from scheduling import selectors, services
@@ -61,6 +62,7 @@ def slice_search(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
+@idempotent_view
 def slice_request(request: HttpRequest, slice_id: str) -> HttpResponse:
     form = SliceRequestForm(request.POST)
     if not form.is_valid():

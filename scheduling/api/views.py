@@ -15,6 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from marketplace.lib import clock
+from marketplace.lib.idempotency import idempotent
 from scheduling import selectors, services
 from scheduling.api.serializers import (
     BookingSerializer,
@@ -102,6 +103,7 @@ class TimeslotRequestView(_MarketView):
     serializer_class = SliceRequestSerializer
 
     @extend_schema(request=SliceRequestSerializer, responses={201: BookingSerializer})
+    @idempotent
     def post(self, request: Request, slice_id: str) -> Response:
         body = SliceRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -124,6 +126,7 @@ class TimeslotQuoteView(_MarketView):
     serializer_class = QuoteRequestSerializer
 
     @extend_schema(request=QuoteRequestSerializer, responses={201: QuoteSerializer})
+    @idempotent
     def post(self, request: Request, slice_id: str) -> Response:
         body = QuoteRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -151,6 +154,7 @@ class BookingReleaseView(_MarketView):
     serializer_class = BookingSerializer
 
     @extend_schema(request=None, responses=BookingSerializer)
+    @idempotent
     def post(self, request: Request, booking_id: int) -> Response:
         services.booking_release(actor=request.user, booking_id=booking_id)  # type: ignore[arg-type]
         booking = selectors.booking_for_renter(request.user, booking_id)  # type: ignore[arg-type]
