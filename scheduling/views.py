@@ -38,6 +38,7 @@ def _back(request: HttpRequest, fallback: str) -> HttpResponse:
 def slice_search(request: HttpRequest) -> HttpResponse:
     form = SliceSearchForm(request.GET or None)
     slices: list = []
+    why = None
     if form.is_bound and form.is_valid():
         d = form.cleaned_data
         start = _utc(d.get("start")) or clock.now()
@@ -50,14 +51,20 @@ def slice_search(request: HttpRequest) -> HttpResponse:
             bandwidth_mbps=d.get("bandwidth"),
             region=d.get("region") or None,
             max_price=d.get("max_price"),
+            currency=d.get("currency") or None,
             duration=d.get("duration"),
             ordering=d.get("ordering") or "price",
+            per_offering=d.get("per_offering") or 3,
+            offering_id=d.get("offering"),
+            profile_id=d.get("profile"),
         )
         try:
             slices = selectors.slices_search(user=request.user, q=q, limit=100)  # type: ignore[arg-type]
         except DomainError as exc:
             form.add_error(None, exc.message)
-    return render(request, "scheduling/slices.html", {"form": form, "slices": slices})
+        else:
+            why = None if slices else selectors.explain_empty(q)
+    return render(request, "scheduling/slices.html", {"form": form, "slices": slices, "why": why})
 
 
 @login_required

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from datetime import timedelta
 from types import MappingProxyType
+from typing import Any
 from urllib.parse import urlencode
 
 from django.http import QueryDict
@@ -70,6 +71,7 @@ class TimeslotListView(_MarketView):
             offering_id=d.get("offering"),
             region=d.get("region") or None,
             max_price=d.get("max_price"),
+            currency=d.get("currency") or None,
             duration=d.get("duration"),
             ordering=d.get("ordering") or "price",
             per_offering=d.get("per_offering") or 3,
@@ -87,14 +89,15 @@ class TimeslotListView(_MarketView):
             ]
             return f"{request.build_absolute_uri(request.path)}?{urlencode([*kept, ('offset', new_offset), ('limit', limit)])}"
 
-        return Response(
-            {
-                "count": None if more else len(found),
-                "next": link(offset + limit) if more else None,
-                "previous": link(max(offset - limit, 0)) if offset else None,
-                "results": [slice_data(s, shared) for s in page],
-            }
-        )
+        body: dict[str, Any] = {
+            "count": None if more else len(found),
+            "next": link(offset + limit) if more else None,
+            "previous": link(max(offset - limit, 0)) if offset else None,
+            "results": [slice_data(s, shared) for s in page],
+        }
+        if not found:  # why, and the nearest search that finds something (from the cached catalogue)
+            body["explanation"] = selectors.explain_empty(q)
+        return Response(body)
 
 
 class TimeslotRequestView(_MarketView):
