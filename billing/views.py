@@ -22,6 +22,7 @@ from billing.models import OfferingBillingPolicy
 from marketplace.lib import clock
 from marketplace.lib.errors import DomainError
 from marketplace.lib.forms import apply_domain_error
+from marketplace.lib.idempotency import idempotent_view
 from marketplace.lib.money import format_minor
 
 log = logging.getLogger(__name__)
@@ -111,6 +112,7 @@ def card_remove(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
+@idempotent_view
 def topup(request: HttpRequest) -> HttpResponse:
     form = TopUpForm(request.POST)
     if form.is_valid():
@@ -279,6 +281,7 @@ def connect_return(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
+@idempotent_view
 def payout_request(request: HttpRequest) -> HttpResponse:
     _owner_only(request)
     currency = request.POST.get("currency", "USD")

@@ -127,6 +127,7 @@ def my_bookings(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
+@idempotent_view
 def booking_release(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         booking = services.booking_release(actor=request.user, booking_id=pk)  # type: ignore[arg-type]

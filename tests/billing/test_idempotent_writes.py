@@ -48,3 +48,14 @@ def test_a_retried_payout_request_pays_once(stripe_server, owner):
     assert (again.status_code, again.json(), again["Idempotent-Replayed"]) == (201, first.json(), "true")
     assert list(Payout.objects.values_list("amount", flat=True)) == [4321]
     assert_ledger_balanced()
+
+
+def test_a_top_up_form_sent_twice_charges_once(stripe_server, renter):
+    add_card(renter)
+    client = login(renter)
+    form = {"amount": "25.00", "currency": "USD", "idempotency_key": "0123456789abcdef0123456789abcdef"}
+    client.post("/billing/topup", form)
+    again = client.post("/billing/topup", form, follow=True)
+    assert "This form had already been sent, so it was not sent again." in again.content.decode()
+    assert list(Payment.objects.values_list("amount", "status")) == [(2500, "succeeded")]
+    assert_ledger_balanced()
