@@ -209,7 +209,9 @@ def idempotent(handler: F) -> F:
         if raw is None or not request.user.is_authenticated:
             return handler(self, request, *args, **kwargs)
         key = checked_key(raw)
-        outcome = claim(request.user.pk, key, fingerprint(request.method or "POST", request.path, request.data))
+        data = request.data
+        body = {k: data.getlist(k) for k in data} if hasattr(data, "getlist") else data  # form posts: every value
+        outcome = claim(request.user.pk, key, fingerprint(request.method or "POST", request.path, body))
         if isinstance(outcome, Stored):
             replay = Response(json.loads(outcome.body) if outcome.body else None, status=outcome.status)
             for name, value in outcome.headers.items():
