@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
-from accounts.models import ApiToken, User
+from accounts.models import ApiToken, IdempotencyKey, User
 
 
 @admin.register(User)
@@ -32,3 +32,19 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):  # type: ignore[no-untyped-def]
         return False  # tokens are created by their user, who alone sees the plaintext
+
+
+@admin.register(IdempotencyKey)
+class IdempotencyKeyAdmin(admin.ModelAdmin):
+    """Read-only: keys are written by marketplace.lib.idempotency and expire after 24 hours."""
+
+    list_display = ("key", "user", "state", "response_status", "created_at")
+    list_filter = ("state",)
+    search_fields = ("key", "user__email")
+    exclude = ("response_body", "response_headers")  # answers may hold a renter's booking details
+
+    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+        return False
+
+    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False

@@ -8,7 +8,10 @@ class AccountsConfig(AppConfig):
     def ready(self) -> None:
         from auditlog.registry import auditlog
 
-        from accounts.models import ApiToken, User
+        from accounts.models import ApiToken, IdempotencyKey, User
 
         auditlog.register(User, exclude_fields=["password", "last_login"])
         auditlog.register(ApiToken, exclude_fields=["key_hash"])
+        # Claims and answers are written by SQL and queryset updates (no history); the ORM deletes of
+        # keys freed after a refused request are recorded, without the answers.
+        auditlog.register(IdempotencyKey, exclude_fields=["fingerprint", "response_body", "response_headers"])

@@ -95,3 +95,37 @@ class ApiToken(models.Model):
     @classmethod
     def new_raw_key(cls) -> str:
         return cls.PREFIX + secrets.token_urlsafe(32)
+
+
+class IdempotencyKey(models.Model):
+    """A client's ``Idempotency-Key`` for one write, kept a day (marketplace.lib.idempotency).
+
+    Here because keys belong to a user and every market app's writes use them: ``accounts`` sits below
+    all of those apps, and the project package holds no models. The row is claimed (inserted, committed)
+    before the write runs, so a duplicate sent meanwhile finds it and is answered 409 instead of acting.
+    """
+
+    class State(models.TextChoices):
+        IN_PROGRESS = "in_progress"
+        DONE = "done"
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of the method, path and body.")
+    state = models.CharField(max_length=12, choices=State.choices, default=State.IN_PROGRESS)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_headers = models.JSONField(default=dict, blank=True)
+    response_body = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=clock.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "key"], name="accounts_idempotencykey_user_key_unique"),
+            models.CheckConstraint(
+                condition=models.Q(state__in=["in_progress", "done"]), name="accounts_idempotencykey_state_valid"
+            ),
+        ]
+        indexes = [models.Index(fields=["created_at"], name="accounts_idemkey_created")]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.state})"

@@ -7,7 +7,7 @@ from django.db import transaction
 from accounts.models import ApiToken, User, hash_token
 from audit.services import record_event
 from marketplace.lib import clock
-from marketplace.lib.errors import NotFoundError, ValidationFailed
+from marketplace.lib.errors import NotFoundError, PermissionDeniedError, ValidationFailed
 
 
 @transaction.atomic
@@ -35,3 +35,19 @@ def api_token_revoke(*, actor: User, token_id: int) -> ApiToken:
         token.save(update_fields=["revoked_at"])
         record_event(actor=actor, verb="api_token.revoked", target=token, data={})
     return token
+
+
+@transaction.atomic
+def user_become_owner(*, actor: User) -> bool:
+    """A signed-in user (a renter) also becomes an owner; they keep renting. Returns False when they
+    already were one. Refused for a deactivated account."""
+    user = User.objects.select_for_update().filter(pk=actor.pk).first()
+    if user is None or not user.is_active:
+        raise PermissionDeniedError("This account is deactivated, so it cannot sell capacity.")
+    if user.is_owner:
+        return False
+    user.is_owner = True
+    user.save(update_fields=["is_owner"])
+    actor.is_owner = True
+    record_event(actor=user, verb="user.became_owner", target=user, data={})
+    return True

@@ -6,5 +6,6 @@ app_name = "accounts"
 
 urlpatterns = [
     path("tokens/", views.api_tokens, name="api_tokens"),
+    path("become-owner/", views.become_owner, name="become_owner"),
     path("tokens/<int:pk>/revoke", views.api_token_revoke, name="api_token_revoke"),
 ]

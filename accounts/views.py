@@ -38,3 +38,21 @@ def api_token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         messages.success(request, "Token revoked.")
     return redirect("accounts:api_tokens")
+
+
+@login_required
+def become_owner(request: HttpRequest) -> HttpResponse:
+    """GET: what becoming an owner means; POST: become one (a renter keeps renting)."""
+    user = actor(request)
+    if request.method == "POST":
+        try:
+            changed = services.user_become_owner(actor=user)
+        except DomainError as exc:
+            messages.error(request, exc.message)
+            return redirect("accounts:become_owner")
+        if changed:
+            messages.success(request, "You are now an owner as well as a renter: add your cloud to start selling.")
+        else:
+            messages.info(request, "You are already an owner.")
+        return redirect("owners:dashboard")
+    return render(request, "accounts/become_owner.html", {"already": user.is_owner})

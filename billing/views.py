@@ -22,6 +22,7 @@ from billing.models import OfferingBillingPolicy
 from marketplace.lib import clock
 from marketplace.lib.errors import DomainError
 from marketplace.lib.forms import apply_domain_error
+from marketplace.lib.idempotency import idempotent_view
 from marketplace.lib.money import Money, format_minor
 
 log = logging.getLogger(__name__)
@@ -120,6 +121,7 @@ def card_remove(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
+@idempotent_view
 def topup(request: HttpRequest) -> HttpResponse:
     """A top-up typed in major units; a refused one shows the page again with what was typed."""
     form = TopUpForm(request.POST, currencies=selectors.topup_currencies(request.user))
@@ -286,6 +288,7 @@ def connect_return(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
+@idempotent_view
 def payout_request(request: HttpRequest) -> HttpResponse:
     _owner_only(request)
     currency = request.POST.get("currency", "USD")

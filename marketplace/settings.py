@@ -195,6 +195,13 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+# Idempotency keys (marketplace.lib.idempotency) are kept 24 hours; a double-clicked portal form waits
+# this long for the first submission's answer.
+CELERY_BEAT_SCHEDULE["accounts-purge-idempotency-keys"] = {
+    "task": "accounts.tasks.purge_idempotency_keys",
+    "schedule": timedelta(hours=1),
+}
+IDEMPOTENCY_PORTAL_WAIT_SECONDS = env_int("IDEMPOTENCY_PORTAL_WAIT_SECONDS", 10, minimum=0)
 
 CACHES = {
     "default": (

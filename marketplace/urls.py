@@ -21,3 +21,7 @@ urlpatterns = [
     path("", include("provisioning.urls")),
     path("api/v1/", include("provisioning.api.urls")),
 ]
+
+# Refusals in the site's layout, with the reason in words (JSON under /api/).
+handler403 = "marketplace.views.permission_denied"
+handler404 = "marketplace.views.page_not_found"

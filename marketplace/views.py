@@ -1,11 +1,16 @@
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.urls import Resolver404
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+
+from marketplace.lib.api import error_body
 
 
 def _check_database() -> tuple[bool, str]:
@@ -46,3 +51,38 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 def home(request: HttpRequest) -> HttpResponse:
     return render(request, "home.html")
+
+
+# ---- refusals: 403 and 404 in the site's layout (JSON under /api/) ------------------------------
+
+_NO_MATCH = re.compile(r"^No (\w+) matches the given query\.$")  # get_object_or_404's message
+
+
+def _message(exception: Exception | None) -> str:
+    arg = exception.args[0] if exception is not None and exception.args else ""
+    return arg if isinstance(arg, str) else ""  # a Resolver404 carries a dict of tried patterns
+
+
+def _not_found_reason(request: HttpRequest, exception: Exception | None) -> str:
+    message = "" if isinstance(exception, Resolver404) else _message(exception)
+    named = _NO_MATCH.match(message)
+    if named:
+        thing = re.sub(r"(?<!^)(?=[A-Z])", " ", named.group(1)).lower()
+        return f"That {thing} does not exist, or it is not available to you."
+    return message or f"There is no page at {request.path}."
+
+
+def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    reason = _not_found_reason(request, exception)
+    if request.path.startswith("/api/"):
+        return JsonResponse(error_body("not_found", reason), status=404)
+    return render(request, "404.html", {"reason": reason}, status=404)
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    reason = _message(exception) or "Your account may not open this page."
+    if request.path.startswith("/api/"):
+        return JsonResponse(error_body("forbidden", reason), status=403)
+    user = getattr(request, "user", None)
+    owner_only = "owner" in reason.lower() and not getattr(user, "is_owner", False)
+    return render(request, "403.html", {"reason": reason, "owner_only": owner_only}, status=403)

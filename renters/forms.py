@@ -16,7 +16,9 @@ class OfferingFilterForm(forms.Form):
     bandwidth = forms.IntegerField(required=False, min_value=0, label="Bandwidth (Mbit/s) at least")
     region = forms.CharField(required=False)
     max_price = forms.DecimalField(required=False, min_value=Decimal(0), label="Max price per grid unit")
-    currency = forms.ChoiceField(choices=CURRENCY_CHOICES, required=False, initial="USD")
+    currency = forms.ChoiceField(
+        choices=[("", "any currency"), *CURRENCY_CHOICES], required=False, label="Currency of the max price"
+    )
     available_from = forms.DateTimeField(required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
     available_to = forms.DateTimeField(required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
 
@@ -26,6 +28,8 @@ class OfferingFilterForm(forms.Form):
         start, end = data.get("available_from"), data.get("available_to")
         if start and end and end <= start:
             self.add_error("available_to", "The end must be after the start.")
+        if data.get("max_price") is not None and not data.get("currency"):
+            self.add_error("currency", "Choose the currency of the max price: prices are compared in one currency.")
         if bool(start) != bool(end):
             self.add_error("available_to" if start else "available_from", "Give both ends of the availability range.")
         return data

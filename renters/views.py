@@ -28,7 +28,7 @@ def offering_browse(request: HttpRequest) -> HttpResponse:
         max_price = None
         if data.get("max_price") is not None:
             try:
-                max_price = to_minor(data["max_price"], data.get("currency") or "USD")
+                max_price = to_minor(data["max_price"], data["currency"])
             except MoneyError as exc:
                 form.add_error("max_price", str(exc))
         if not form.errors:

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 
+from marketplace.lib.durations import HELP as LENGTH_HELP
+from marketplace.lib.durations import parse_length
+from marketplace.lib.money import CURRENCY_CHOICES, MoneyError, to_minor
 from scheduling.selectors import ORDERINGS
 
 
@@ -18,10 +23,44 @@ class SliceSearchForm(forms.Form):
     end = forms.DateTimeField(
         label="Until (UTC)", required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
     )
-    duration = forms.IntegerField(label="Length (seconds)", required=False, min_value=1)
+    duration = forms.CharField(
+        label="Length",
+        required=False,
+        max_length=40,
+        help_text=LENGTH_HELP + " Empty: each offering's shortest slice.",
+        widget=forms.TextInput(attrs={"list": "lengths", "placeholder": "shortest"}),
+    )
     region = forms.CharField(required=False, max_length=100)
     max_price = forms.DecimalField(label="Max price per grid unit", required=False, min_value=0)
+    currency = forms.ChoiceField(label="in", choices=[("", "any currency"), *CURRENCY_CHOICES], required=False)
     ordering = forms.ChoiceField(choices=[(k, k) for k in ORDERINGS], required=False, initial="price")
+    per_offering = forms.TypedChoiceField(
+        label="Start times per offering",
+        choices=[(3, "3"), (10, "10"), (20, "20")],
+        coerce=int,
+        required=False,
+        empty_value=3,  # type: ignore[arg-type]  # django-stubs types it as a string
+    )
+    offering = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+    profile = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+
+    def clean_duration(self) -> int | None:
+        text = self.cleaned_data.get("duration") or ""
+        if not text.strip():
+            return None
+        try:
+            return parse_length(text)
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from exc
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("currency") and data.get("max_price") is not None:
+            try:
+                to_minor(data["max_price"], data["currency"])
+            except MoneyError as exc:
+                self.add_error("max_price", str(exc))
+        return data
 
 
 class SliceRequestForm(forms.Form):

@@ -4,11 +4,14 @@ Search computes slices from availability windows, the grid and current claims:
 one query for the candidate (offering, profile) prices, one for the claims of
 all candidate offerings over the range, one for their open auction rounds,
 then Python. It returns at most ``per_offering`` slices per offering/profile
-(the earliest starts that fit), so the answer stays small and fast.
+(the earliest starts that fit), so the answer stays small and fast. Without a length asked for,
+each offering is searched at its shortest slice, so every offering with free time shows.
+When nothing matches, ``explain_empty`` says why from the cached catalogue (no query).
 """
 
 from __future__ import annotations
 
+import difflib
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,8 +25,9 @@ from guardian.shortcuts import get_objects_for_user
 from accounts.models import User
 from marketplace.lib import clock
 from marketplace.lib.db import fetch_prepared
+from marketplace.lib.durations import format_length
 from marketplace.lib.errors import NotFoundError, ValidationFailed
-from marketplace.lib.money import exponent, prorate
+from marketplace.lib.money import exponent, format_minor, prorate
 from owners.availability import covers, window_intervals
 from owners.models import Offering, PricingPolicy
 from scheduling import catalogue, hooks
@@ -61,6 +65,12 @@ class Slice:
         return self.unit_price / self.offering.grid_seconds
 
     @property
+    def price_per_hour(self) -> int:
+        """The unit price scaled to an hour (minor units, rounded half up), so grids compare."""
+        grid = self.offering.grid_seconds
+        return (self.unit_price * 3600 + grid // 2) // grid
+
+    @property
     def profile(self):  # type: ignore[no-untyped-def]
         return self.policy.profile
 
@@ -76,8 +86,9 @@ class SearchQuery:
     profile_id: int | None = None
     offering_id: int | None = None
     region: str | None = None
-    max_price: Decimal | None = None  # per grid unit, in each slice's currency, major units
-    duration: int | None = None
+    max_price: Decimal | None = None  # per grid unit, major units: in ``currency``, else in each slice's
+    currency: str | None = None  # only slices priced in this currency
+    duration: int | None = None  # seconds; None: each offering's shortest slice
     ordering: str = "price"
     per_offering: int = 3
 
@@ -93,13 +104,13 @@ ORDERINGS = {
 
 def _length_for(offering: Offering, q: SearchQuery) -> int | None:
     grid = offering.grid_seconds
-    if q.duration is not None:
-        length = q.duration
-        if length % grid or not offering.min_length_seconds <= length <= offering.max_length_seconds:
-            return None
-        return length
-    span = int((q.end - q.start).total_seconds()) // grid * grid
-    length = min(max(span, offering.min_length_seconds), offering.max_length_seconds)
+    if q.duration is None:
+        # The shortest slice it sells: any offering with free time then shows (asking for the whole
+        # range, or the longest length, hid offerings open only part of it, such as night auctions).
+        return offering.min_length_seconds
+    length = q.duration
+    if length % grid or not offering.min_length_seconds <= length <= offering.max_length_seconds:
+        return None
     return length
 
 
@@ -138,7 +149,7 @@ def _candidates(catalogue: dict[str, Any], q: SearchQuery) -> list[PricingPolicy
     region = q.region.upper() if q.region else None
     vcpus, ram, disk, bandwidth = q.vcpus or 0, q.ram_mib or 0, q.disk_gb or 0, q.bandwidth_mbps or 0
     memo = catalogue["candidates"]
-    memo_key = (vcpus, ram, disk, bandwidth, q.profile_id, q.offering_id, region, q.ordering == "price")
+    memo_key = (vcpus, ram, disk, bandwidth, q.profile_id, q.offering_id, region, q.currency, q.ordering == "price")
     found = memo.get(memo_key)
     if found is not None:
         return found
@@ -152,6 +163,7 @@ def _candidates(catalogue: dict[str, Any], q: SearchQuery) -> list[PricingPolicy
         and (not q.profile_id or profile_id == q.profile_id)
         and (not q.offering_id or offering_id == q.offering_id)
         and (region is None or offering_region == region)
+        and (q.currency is None or p.currency == q.currency)
     ]
     if q.ordering != "price":
         out.sort(key=lambda p: (p.offering_id, p.profile_id))
@@ -385,6 +397,92 @@ def _floor_price(p: PricingPolicy) -> int:
 
 def _minor_ceiling(value: Decimal, currency: str) -> int:
     return int((value.scaleb(exponent(currency))).to_integral_value(rounding="ROUND_FLOOR"))
+
+
+# ---- why a search found nothing ------------------------------------------------------------------
+
+
+def explain_empty(q: SearchQuery) -> dict[str, Any]:
+    """Why ``q`` found no slice, in the renter's words, and the nearest search that would find some:
+    {"reason": str, "suggestion": str | None, "params": {query parameter: new value, None = drop}}.
+    Reads the cached catalogue only (no query); called only when a search came back empty."""
+    now = clock.now()
+    if q.end <= now:
+        return _why(
+            f"The range you searched ends in the past ({q.end:%Y-%m-%d %H:%M} UTC); slices start from now on.",
+            "Search from now instead.",
+            start=None,
+            end=None,
+        )
+    cat = catalogue.for_search()
+    regions = sorted({row[6] for row in cat["rows"]})
+    region = q.region.upper() if q.region else None
+    if region is not None and region not in regions:
+        near = difflib.get_close_matches(region, regions, n=1, cutoff=0.0)
+        listed = ", ".join(regions) or "none yet"
+        return _why(
+            f"No offering is in region {q.region!r}. Regions with offerings: {listed}.",
+            f"Search in {near[0]}." if near else None,
+            region=near[0] if near else None,
+        )
+    policies = _candidates(cat, q)
+    if not policies:
+        if q.currency and _candidates(cat, SearchQuery(**{**q.__dict__, "currency": None})):
+            return _why(f"No offering with these resources is priced in {q.currency}.", "Any currency.", currency=None)
+        return _why("No offering has a profile with these resources.", "Ask for fewer resources.")
+    if q.duration is not None:
+        offerings = {p.offering_id: p.offering for p in policies}.values()
+        if not any(_length_for(o, q) for o in offerings):
+            return _length_advice(q.duration, list(offerings))
+    if q.max_price is not None:
+        cheapest = min(policies, key=lambda p: _floor_price(p) / p.offering.grid_seconds)
+        if all(_floor_price(p) > _minor_ceiling(q.max_price, p.currency) for p in policies):
+            price = Decimal(_floor_price(cheapest)).scaleb(-exponent(cheapest.currency))
+            return _why(
+                f"Every offering that fits costs more than {q.max_price} per grid unit; the cheapest starts "
+                f"at {format_minor(_floor_price(cheapest), cheapest.currency)} per "
+                f"{format_length(cheapest.offering.grid_seconds)}.",
+                f"Allow up to {price} {cheapest.currency}.",
+                max_price=str(price),
+                currency=cheapest.currency,
+            )
+    return _why(
+        "Every offering that fits is fully booked or closed in this range.",
+        "Search the next day.",
+        start=q.end.strftime("%Y-%m-%dT%H:%M"),
+        end=(q.end + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M"),
+    )
+
+
+def _why(reason: str, suggestion: str | None, **params: Any) -> dict[str, Any]:
+    return {"reason": reason, "suggestion": suggestion, "params": params}
+
+
+def _length_advice(length: int, offerings: list[Offering]) -> dict[str, Any]:
+    """The length sold nearest to ``length``: a multiple of an offering's grid within its limits."""
+    best: int | None = None
+    for o in offerings:
+        grid = o.grid_seconds
+        lo = -(-o.min_length_seconds // grid) * grid
+        hi = o.max_length_seconds // grid * grid
+        if lo > hi:
+            continue
+        near = min(max(round(length / grid) * grid, lo), hi)
+        if best is None or (abs(near - length), near) < (abs(best - length), best):
+            best = near
+    grids = ", ".join(format_length(g) for g in sorted({o.grid_seconds for o in offerings}))
+    if all(length % o.grid_seconds for o in offerings):
+        reason = (
+            f"No offering sells {format_length(length)} slices: a length is a whole number of grid units ({grids})."
+        )
+    elif all(length > o.max_length_seconds for o in offerings):
+        longest = max(o.max_length_seconds for o in offerings)
+        reason = f"{format_length(length)} is longer than any offering sells (at most {format_length(longest)})."
+    else:
+        reason = f"No offering sells slices of {format_length(length)} (grids {grids}, within each one's limits)."
+    if best is None:
+        return _why(reason, None)
+    return _why(reason, f"Try {format_length(best)}.", duration=format_length(best))
 
 
 # ---- bookings, bids, rounds, notifications ------------------------------------------------------

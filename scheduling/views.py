@@ -21,6 +21,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from marketplace.lib import clock
 from marketplace.lib.errors import DomainError, ValidationFailed
 from marketplace.lib.forms import apply_domain_error
+from marketplace.lib.idempotency import idempotent_view
 from marketplace.lib.money import format_minor
 from owners import selectors as owner_selectors
 from owners.models import Offering
@@ -54,6 +55,7 @@ def _back(request: HttpRequest, fallback: str) -> HttpResponse:
 def slice_search(request: HttpRequest) -> HttpResponse:
     form = SliceSearchForm(request.GET or None)
     slices: list = []
+    why = None
     if form.is_bound and form.is_valid():
         d = form.cleaned_data
         start = _utc(d.get("start")) or clock.now()
@@ -66,18 +68,25 @@ def slice_search(request: HttpRequest) -> HttpResponse:
             bandwidth_mbps=d.get("bandwidth"),
             region=d.get("region") or None,
             max_price=d.get("max_price"),
+            currency=d.get("currency") or None,
             duration=d.get("duration"),
             ordering=d.get("ordering") or "price",
+            per_offering=d.get("per_offering") or 3,
+            offering_id=d.get("offering"),
+            profile_id=d.get("profile"),
         )
         try:
             slices = selectors.slices_search(user=request.user, q=q, limit=100)  # type: ignore[arg-type]
         except DomainError as exc:
             form.add_error(None, exc.message)
-    return render(request, "scheduling/slices.html", {"form": form, "slices": slices})
+        else:
+            why = None if slices else selectors.explain_empty(q)
+    return render(request, "scheduling/slices.html", {"form": form, "slices": slices, "why": why})
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@idempotent_view
 def slice_request(request: HttpRequest, slice_id: str) -> HttpResponse:
     """GET: what buying the slice costs, and a button to buy it; POST: buy (or bid)."""
     form = SliceRequestForm(request.POST if request.method == "POST" else request.GET)
@@ -209,6 +218,7 @@ def my_bookings(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@idempotent_view
 def booking_release(request: HttpRequest, pk: int) -> HttpResponse:
     """GET: what releasing now charges and returns, and a button to release; POST: release."""
     if request.method == "GET":

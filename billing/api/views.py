@@ -17,6 +17,7 @@ from billing.api.serializers import (
 )
 from marketplace.lib import clock
 from marketplace.lib.errors import PermissionDeniedError, ValidationFailed
+from marketplace.lib.idempotency import idempotent
 
 
 class BalanceView(APIView):
@@ -44,6 +45,7 @@ class PaymentListView(APIView):
 
 
 class TopUpView(APIView):
+    @idempotent
     def post(self, request: Request) -> Response:
         data = TopUpInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -111,6 +113,7 @@ class PayoutListView(APIView):
             }
         )
 
+    @idempotent
     def post(self, request: Request) -> Response:
         if not request.user.is_owner:
             raise PermissionDeniedError("Only owners have payouts.")

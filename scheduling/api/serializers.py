@@ -8,7 +8,9 @@ from typing import Any
 
 from rest_framework import serializers
 
-from marketplace.lib.money import exponent
+from marketplace.lib.durations import HELP as LENGTH_HELP
+from marketplace.lib.durations import parse_length
+from marketplace.lib.money import CURRENCY_CHOICES, MoneyError, exponent, to_minor
 from scheduling.models import Booking, Quote
 from scheduling.selectors import ORDERINGS, Slice
 from scheduling.services.booking import CostPreview
@@ -25,6 +27,19 @@ def major(amount: int | None, currency: str) -> str | None:
         return str(amount)
     whole, cents = divmod(abs(amount), 10**exp)
     return f"{'-' if amount < 0 else ''}{whole}.{cents:0{exp}d}"
+
+
+class LengthField(serializers.Field):
+    """A slice length in seconds or in human units ("5 s", "15 min", "1 h"); whole seconds inside."""
+
+    def to_internal_value(self, data: Any) -> int:
+        try:
+            return parse_length(data if isinstance(data, int) else str(data))
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from exc
+
+    def to_representation(self, value: int) -> int:
+        return value
 
 
 class SliceSearchSerializer(serializers.Serializer):
@@ -46,14 +61,16 @@ class SliceSearchSerializer(serializers.Serializer):
         max_digits=12,
         decimal_places=4,
         min_value=Decimal(0),
-        help_text="Highest price per grid unit, in the slice's currency.",
+        help_text="Highest price per grid unit, in `currency` (without it: in each slice's own currency).",
+    )
+    currency = serializers.ChoiceField(
+        required=False, choices=CURRENCY_CHOICES, help_text="Only slices priced in this currency."
     )
     start = serializers.DateTimeField(required=False, help_text="Start of the range (default: now).")
     end = serializers.DateTimeField(required=False, help_text="End of the range (default: start + 24 h).")
-    duration = serializers.IntegerField(
+    duration = LengthField(
         required=False,
-        min_value=1,
-        help_text="Slice length in seconds (default: the range, within the offering's min/max).",
+        help_text=f"Slice length. {LENGTH_HELP} Default: each offering's shortest slice.",
     )
     ordering = serializers.ChoiceField(required=False, choices=list(ORDERINGS), default="price")
     limit = serializers.IntegerField(required=False, min_value=1, max_value=200, default=50)
@@ -71,6 +88,11 @@ class SliceSearchSerializer(serializers.Serializer):
             value = self.initial_data.get(key)
             if value and attrs.get(key) is not None and attrs[key].tzinfo is None:
                 raise serializers.ValidationError({key: "Give a timezone, e.g. 2026-12-01T10:00:00Z."})
+        if attrs.get("currency") and attrs.get("max_price") is not None:
+            try:
+                to_minor(attrs["max_price"], attrs["currency"])
+            except MoneyError as exc:
+                raise serializers.ValidationError({"max_price": str(exc)}) from exc
         return attrs
 
 
@@ -118,6 +140,7 @@ def slice_data(s: Slice, shared: dict[int, dict[str, Any]] | None = None) -> dic
         "currency": currency,
         "unit_price": major(s.unit_price, currency),
         "total_price": major(s.total_price, currency),
+        "price_per_hour": major(s.price_per_hour, currency),
         "utilisation": round(s.utilisation, 4),
         "auction": None
         if auction is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from datetime import timedelta
 from types import MappingProxyType
+from typing import Any
 from urllib.parse import urlencode
 
 from django.http import QueryDict
@@ -15,6 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from marketplace.lib import clock
+from marketplace.lib.idempotency import idempotent, is_preview
 from scheduling import selectors, services
 from scheduling.api.serializers import (
     BookingCostSerializer,
@@ -67,7 +69,7 @@ PREVIEW = OpenApiParameter(
 
 
 def _preview(request: Request) -> bool:
-    return str(request.query_params.get("preview", "")).lower() in ("1", "true", "yes")
+    return is_preview(request)
 
 
 def _with_cost(booking: object, cost: CostPreview) -> dict:
@@ -96,6 +98,7 @@ class TimeslotListView(_MarketView):
             offering_id=d.get("offering"),
             region=d.get("region") or None,
             max_price=d.get("max_price"),
+            currency=d.get("currency") or None,
             duration=d.get("duration"),
             ordering=d.get("ordering") or "price",
             per_offering=d.get("per_offering") or 3,
@@ -113,14 +116,15 @@ class TimeslotListView(_MarketView):
             ]
             return f"{request.build_absolute_uri(request.path)}?{urlencode([*kept, ('offset', new_offset), ('limit', limit)])}"
 
-        return Response(
-            {
-                "count": None if more else len(found),
-                "next": link(offset + limit) if more else None,
-                "previous": link(max(offset - limit, 0)) if offset else None,
-                "results": [slice_data(s, shared) for s in page],
-            }
-        )
+        body: dict[str, Any] = {
+            "count": None if more else len(found),
+            "next": link(offset + limit) if more else None,
+            "previous": link(max(offset - limit, 0)) if offset else None,
+            "results": [slice_data(s, shared) for s in page],
+        }
+        if not found:  # why, and the nearest search that finds something (from the cached catalogue)
+            body["explanation"] = selectors.explain_empty(q)
+        return Response(body)
 
 
 class TimeslotRequestView(_MarketView):
@@ -136,6 +140,7 @@ class TimeslotRequestView(_MarketView):
         "`?preview=1`: what buying would cost (the listed price, the quote's, or today's dynamic price), "
         "and nothing is bought.",
     )
+    @idempotent
     def post(self, request: Request, slice_id: str) -> Response:
         body = SliceRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -160,6 +165,7 @@ class TimeslotQuoteView(_MarketView):
     serializer_class = QuoteRequestSerializer
 
     @extend_schema(request=QuoteRequestSerializer, responses={201: QuoteSerializer})
+    @idempotent
     def post(self, request: Request, slice_id: str) -> Response:
         body = QuoteRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -200,6 +206,7 @@ class BookingReleaseView(_MarketView):
         "With `?preview=1` the answer is a Preview instead (what releasing now would charge and return) and "
         "nothing is released.",
     )
+    @idempotent
     def post(self, request: Request, booking_id: int) -> Response:
         if _preview(request):
             preview = booking_release_preview(actor=request.user, booking_id=booking_id)  # type: ignore[arg-type]

@@ -53,7 +53,9 @@ def test_search_filters_needs_region_price_and_skips_full_periods(renter, offer,
     assert c.get(SEARCH.replace("cpu=1", "cpu=2")).json()["count"] == 0  # Small has 1 vCPU
     assert c.get(SEARCH + "&region=elsewhere").json()["count"] == 0
     assert c.get(SEARCH + "&max_price=0.24").json()["count"] == 0
-    assert c.get(SEARCH + "&max_price=0.25").json()["count"] == 1  # one slice: the whole hour
+    # Without a length, each offering's shortest slice (issue 12: the whole range hid offerings open
+    # for part of it): the three earliest one-minute starts.
+    assert c.get(SEARCH + "&max_price=0.25").json()["count"] == 3
     assert c.get(SEARCH + "&max_price=0.25&duration=600").json()["count"] == 3
     for _ in range(4):  # fill 10:00-10:30
         c.post(f"/api/v1/timeslots/{factories.slice_id(offer, T10, 1800)}/request", {}, format="json")
