@@ -67,6 +67,25 @@ def test_same_key_with_another_body_or_endpoint_is_422_and_changes_nothing(rente
     assert Booking.objects.count() == 1
 
 
+def test_a_preview_with_a_key_leaves_the_key_for_the_real_request(renter, offer):
+    """A client that asks the price with its key, then acts with the same key, gets the act, not the preview."""
+    c = api(renter)
+    sid = factories.slice_id(offer, T10, 600)
+    preview = c.post(f"/api/v1/timeslots/{sid}/request?preview=1", {}, format="json", HTTP_IDEMPOTENCY_KEY="buy-1")
+    assert preview.status_code == 200 and preview.json()["preview"] is True
+    assert Booking.objects.count() == 0 and not IdempotencyKey.objects.exists()
+    bought = _buy(c, sid, "buy-1")
+    assert bought.status_code == 201 and "Idempotent-Replayed" not in bought
+    assert Booking.objects.filter(renter=renter, state="confirmed").count() == 1
+    booking_id = bought.json()["id"]
+    url = f"/api/v1/timeslots/{booking_id}/release"
+    asked = c.post(url + "?preview=1", {}, format="json", HTTP_IDEMPOTENCY_KEY="release-1")
+    assert asked.status_code == 200 and Booking.objects.get(pk=booking_id).state == "confirmed"
+    released = c.post(url, {}, format="json", HTTP_IDEMPOTENCY_KEY="release-1")
+    assert released.status_code == 200 and "Idempotent-Replayed" not in released
+    assert Booking.objects.get(pk=booking_id).state == "released"
+
+
 def test_keys_are_per_user(renter, offer):
     sid = factories.slice_id(offer, T10, 600)
     assert _buy(api(renter), sid, "shared-key").status_code == 201
