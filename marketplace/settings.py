@@ -238,6 +238,7 @@ X_FRAME_OPTIONS = "DENY"
 
 AUDITLOG_INCLUDE_ALL_MODELS = False
 AUDITLOG_DISABLE_REMOTE_ADDR = False
+ACCOUNT_FORMS = {"signup": "accounts.signup.SignupForm"}  # the user and its audit entry commit together
 
 # Market rules shared by several apps.
 MARKETPLACE_PREEMPTION_NOTICE_SECONDS = env_int("MARKETPLACE_PREEMPTION_NOTICE_SECONDS", 120, minimum=0)
