@@ -258,6 +258,27 @@ for _proxy in TRUSTED_PROXIES:
 AUDITLOG_CID_GETTER = "audit.context.current_request_id"
 ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"  # allauth's rate limits key on the resolver's address
 ACCOUNT_FORMS = {"signup": "accounts.signup.SignupForm"}  # the user and its audit entry commit together
+# The activity page (accounts:activity): whose events a user sees. Model label -> the lookups from
+# that model to the user(s) it belongs to; a user sees the events of their own rows and their own acts.
+AUDIT_ACTIVITY_SCOPES: dict[str, tuple[str, ...]] = {
+    "accounts.User": ("pk",),
+    "accounts.ApiToken": ("user",),
+    "owners.Cloud": ("owner",),
+    "owners.Offering": ("owner",),
+    "owners.SliceProfile": ("owner",),
+    "renters.SSHPublicKey": ("user",),
+    "renters.RenterSettings": ("user",),
+    "scheduling.Booking": ("renter", "offering__owner"),
+    "scheduling.Quote": ("renter",),
+    "provisioning.Server": ("booking__renter", "booking__offering__owner"),
+    "billing.Payment": ("user",),
+    "billing.PaymentMethod": ("user",),
+    "billing.Refund": ("payment__user",),
+    "billing.Payout": ("owner",),
+    "billing.StripeCustomer": ("user",),
+    "billing.ConnectedAccount": ("user",),
+}
+AUDIT_ACTIVITY_PAGE_SIZE = 50
 # ---------------------------------------------------------------- end AUDIT
 
 # Market rules shared by several apps.
