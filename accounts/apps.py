@@ -8,6 +8,7 @@ class AccountsConfig(AppConfig):
     def ready(self) -> None:
         from auditlog.registry import auditlog
 
+        from accounts import signals
         from accounts.models import ApiToken, IdempotencyKey, User
 
         auditlog.register(User, exclude_fields=["password", "last_login"])
@@ -15,3 +16,5 @@ class AccountsConfig(AppConfig):
         # Claims and answers are written by SQL and queryset updates (no history); the ORM deletes of
         # keys freed after a refused request are recorded, without the answers.
         auditlog.register(IdempotencyKey, exclude_fields=["fingerprint", "response_body", "response_headers"])
+        # Logins, failures, logouts, password, email and MFA changes, object-permission grants.
+        signals.connect()

@@ -23,3 +23,22 @@ class RoleSignupForm(forms.Form):
 
 class ApiTokenForm(forms.Form):
     name = forms.CharField(max_length=80, help_text="For example: CI pipeline, laptop script.")
+
+
+class ActivityFilterForm(forms.Form):
+    """The activity page's filters: one kind of event, a span of days (UTC). All optional."""
+
+    kind = forms.ChoiceField(required=False, label="Kind")
+    since = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, *args: object, kinds: list[str], **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.fields["kind"].choices = [("", "All kinds"), *((k, k.replace("_", " ")) for k in kinds)]  # type: ignore[attr-defined]
+
+    def clean(self) -> dict[str, object]:
+        data = super().clean() or {}
+        since, until = data.get("since"), data.get("until")
+        if since and until and since > until:  # type: ignore[operator]
+            self.add_error("until", "The end date is before the start date.")
+        return data

@@ -51,3 +51,9 @@ def user_become_owner(*, actor: User) -> bool:
     actor.is_owner = True
     record_event(actor=user, verb="user.became_owner", target=user, data={})
     return True
+
+
+def user_signed_up(*, user: User, role: str) -> None:
+    """The audit entry of a new account; called inside the sign-up's transaction (accounts.signup),
+    so the user row and this entry commit together."""
+    record_event(actor=user, verb="user.signed_up", target=user, data={"role": role})

@@ -8,4 +8,5 @@ urlpatterns = [
     path("tokens/", views.api_tokens, name="api_tokens"),
     path("become-owner/", views.become_owner, name="become_owner"),
     path("tokens/<int:pk>/revoke", views.api_token_revoke, name="api_token_revoke"),
+    path("activity/", views.activity, name="activity"),
 ]

@@ -1,14 +1,17 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts import services
-from accounts.forms import ApiTokenForm
+from accounts.forms import ActivityFilterForm, ApiTokenForm
 from accounts.requests import actor
+from audit import selectors as audit_selectors
 from marketplace.lib.errors import DomainError
 from marketplace.lib.forms import apply_domain_error
 
@@ -56,3 +59,35 @@ def become_owner(request: HttpRequest) -> HttpResponse:
             messages.info(request, "You are already an owner.")
         return redirect("owners:dashboard")
     return render(request, "accounts/become_owner.html", {"already": user.is_owner})
+
+
+@login_required
+def activity(request: HttpRequest) -> HttpResponse:
+    """The audit trail of the user's own things (bookings, offerings, clouds, tokens, account);
+    staff with audit.view_domainevent see every event."""
+    user = actor(request)
+    events = audit_selectors.visible_events(user)
+    form = ActivityFilterForm(request.GET or None, kinds=audit_selectors.kinds(events))
+    if form.is_valid():
+        events = audit_selectors.filtered(
+            events,
+            kind=form.cleaned_data["kind"] or "",
+            since=form.cleaned_data["since"],
+            until=form.cleaned_data["until"],
+        )
+    elif form.is_bound:
+        events = events.none()
+    page = Paginator(events, settings.AUDIT_ACTIVITY_PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "audit/activity.html",
+        {
+            "form": form,
+            "page": page,
+            "rows": audit_selectors.as_rows(page.object_list, user),
+            "everything": audit_selectors.sees_everything(user),
+            "query": query.urlencode(),
+        },
+    )
