@@ -74,5 +74,5 @@ class SliceRequestForm(forms.Form):
 
 
 class PreemptForm(forms.Form):
-    notice_seconds = forms.IntegerField(label="Notice (seconds)", required=False, min_value=0, max_value=INT_MAX)
+    notice_seconds = forms.IntegerField(label="Notice (seconds)", required=False, min_value=0)  # the service bounds it
     reason = forms.CharField(required=False, max_length=200)
