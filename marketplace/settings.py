@@ -64,12 +64,14 @@ if DEBUG:
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "marketplace.middleware.InputGuardMiddleware",  # NUL characters: a 400 before any view (issue 14)
     "audit.middleware.RequestContextMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "marketplace.middleware.AnonymousRateLimitMiddleware",  # after auth: signed-in users are not counted
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "audit.middleware.AuditlogMiddleware",  # django-auditlog's, with the one client-address resolver
@@ -219,7 +221,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "marketplace.lib.api.BoundedLimitOffsetPagination",  # ?limit at most 200
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "marketplace.lib.api.exception_handler",
@@ -306,6 +308,22 @@ for _item in env_list(
 
         raise ImproperlyConfigured(f"MARKETPLACE_PRICE_MAX_PER_HOUR: {_item!r} is not CURRENCY=amount.")
     MARKETPLACE_PRICE_MAX_PER_HOUR[_code.strip().upper()] = _amount.strip()
+
+# ---------------------------------------------------------------- INPUT BOUNDS and ANONYMOUS RATE (issue 14)
+# Dates anyone types lie within these years (inclusive); a time range is at most this many days.
+MARKETPLACE_EARLIEST_YEAR = env_int("MARKETPLACE_EARLIEST_YEAR", 2000, minimum=1)
+MARKETPLACE_LATEST_YEAR = env_int("MARKETPLACE_LATEST_YEAR", 2100, minimum=MARKETPLACE_EARLIEST_YEAR)
+MARKETPLACE_MAX_RANGE_DAYS = env_int("MARKETPLACE_MAX_RANGE_DAYS", 366, minimum=1)
+if MARKETPLACE_LATEST_YEAR > 9000 or MARKETPLACE_MAX_RANGE_DAYS > 3660:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("MARKETPLACE_LATEST_YEAR is at most 9000 and MARKETPLACE_MAX_RANGE_DAYS at most 3660.")
+# Anonymous requests per client address and window (marketplace.middleware); 0 requests turns it off.
+MARKETPLACE_ANON_RATE_REQUESTS = env_int("MARKETPLACE_ANON_RATE_REQUESTS", 120, minimum=0)
+MARKETPLACE_ANON_RATE_SECONDS = env_int("MARKETPLACE_ANON_RATE_SECONDS", 60, minimum=1)
+MARKETPLACE_ANON_RATE_EXEMPT = env_list(
+    "MARKETPLACE_ANON_RATE_EXEMPT", ["/static/", "/healthz", "/billing/webhooks/", "/favicon.ico"]
+)
 
 # ---------------------------------------------------------------- BILLING (issue 5)
 # Stripe (or localstripe in tests and the demo). Secrets may come from NAME_FILE.

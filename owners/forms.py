@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
 from decimal import Decimal
 
 from django import forms
 
+from marketplace.lib.inputs import INT_MAX
 from marketplace.lib.money import CURRENCY_CHOICES, MoneyError, format_major, to_minor
 from owners.bounds import HOUR, PRICE_LABELS, human_seconds, per_hour
 from owners.models import WEEKDAYS, Cloud, Offering, PricingPolicy, SliceProfile
@@ -114,6 +116,23 @@ class ProfileForm(forms.ModelForm):
 MONEY_FIELDS = ("price_per_unit", "reserve_price", "base_price", "floor_price", "cap_price")
 
 
+def _no_constant(name: str) -> float:
+    raise ValueError(name)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(text[:20])
+    return value
+
+
+def _sane_int(text: str) -> int:
+    if len(text.lstrip("-")) > 15:
+        raise ValueError(text[:20] + "…")
+    return int(text)
+
+
 class PricingForm(forms.Form):
     """Prices are typed in the currency's major unit (e.g. 0.05 USD) and stored in minor units."""
 
@@ -123,7 +142,7 @@ class PricingForm(forms.Form):
     price_per_unit = forms.DecimalField(required=False, min_value=Decimal(0), label=PRICE_LABELS["price_per_unit"])
     reserve_price = forms.DecimalField(required=False, min_value=Decimal(0), label=PRICE_LABELS["reserve_price"])
     bidding_closes_seconds = forms.IntegerField(
-        required=False, min_value=0, label="Bidding closes (seconds before start)"
+        required=False, min_value=0, max_value=INT_MAX, label="Bidding closes (seconds before start)"
     )
     clearing_rule = forms.ChoiceField(choices=[("", "—")] + list(PricingPolicy.ClearingRule.choices), required=False)
     base_price = forms.DecimalField(required=False, min_value=Decimal(0), label=PRICE_LABELS["base_price"])
@@ -168,9 +187,11 @@ class PricingForm(forms.Form):
         if not raw.strip():
             return []
         try:
-            value = json.loads(raw)
+            value = json.loads(raw, parse_constant=_no_constant, parse_float=_finite_float, parse_int=_sane_int)
         except json.JSONDecodeError as exc:
             raise forms.ValidationError(f"Not valid JSON: {exc.msg}.") from exc
+        except ValueError as exc:  # NaN, Infinity, 1e999 or a 5000-digit number: the database cannot hold them
+            raise forms.ValidationError(f"Not a usable number: {exc}.") from exc
         return value
 
     def clean(self) -> dict:

@@ -78,10 +78,11 @@ def published_offerings(
 
 
 def offering_open_during(offering: Offering, start: datetime, end: datetime) -> bool:
-    """True when the offering's windows are open at some point of [start, end)."""
-    from owners.availability import offering_intervals
+    """True when the offering's windows are open at some point of [start, end) (from the weekly
+    pattern: the cost does not grow with the range)."""
+    from owners import availability
 
-    return bool(offering_intervals(offering, start, end))
+    return availability.offering_open_during(offering, start, end)
 
 
 def regions() -> list[str]:

@@ -4,23 +4,27 @@ from decimal import Decimal
 
 from django import forms
 
+from marketplace.lib.forms import BoundedDateTimeField, check_range
+from marketplace.lib.inputs import INT_MAX
 from marketplace.lib.money import CURRENCY_CHOICES
 
 
 class OfferingFilterForm(forms.Form):
     """Browse filters. RAM is typed in GiB, as renters think of it."""
 
-    cpu = forms.IntegerField(required=False, min_value=1, label="vCPU at least")
-    ram = forms.DecimalField(required=False, min_value=Decimal("0.125"), label="RAM (GiB) at least")
-    disk = forms.IntegerField(required=False, min_value=0, label="Disk (GB) at least")
-    bandwidth = forms.IntegerField(required=False, min_value=0, label="Bandwidth (Mbit/s) at least")
-    region = forms.CharField(required=False)
-    max_price = forms.DecimalField(required=False, min_value=Decimal(0), label="Max price per grid unit")
+    cpu = forms.IntegerField(required=False, min_value=1, max_value=INT_MAX, label="vCPU at least")
+    ram = forms.DecimalField(
+        required=False, min_value=Decimal("0.125"), max_digits=12, decimal_places=3, label="RAM (GiB) at least"
+    )
+    disk = forms.IntegerField(required=False, min_value=0, max_value=INT_MAX, label="Disk (GB) at least")
+    bandwidth = forms.IntegerField(required=False, min_value=0, max_value=INT_MAX, label="Bandwidth (Mbit/s) at least")
+    region = forms.CharField(required=False, max_length=100)
+    max_price = forms.DecimalField(required=False, min_value=Decimal(0), max_digits=14, label="Max price per grid unit")
     currency = forms.ChoiceField(
         choices=[("", "any currency"), *CURRENCY_CHOICES], required=False, label="Currency of the max price"
     )
-    available_from = forms.DateTimeField(required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
-    available_to = forms.DateTimeField(required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+    available_from = BoundedDateTimeField(required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+    available_to = BoundedDateTimeField(required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
 
     def clean(self) -> dict:
         super().clean()
@@ -28,6 +32,8 @@ class OfferingFilterForm(forms.Form):
         start, end = data.get("available_from"), data.get("available_to")
         if start and end and end <= start:
             self.add_error("available_to", "The end must be after the start.")
+        else:
+            check_range(self, "available_from", "available_to")
         if data.get("max_price") is not None and not data.get("currency"):
             self.add_error("currency", "Choose the currency of the max price: prices are compared in one currency.")
         if bool(start) != bool(end):

@@ -8,19 +8,21 @@ from django import forms
 
 from marketplace.lib.durations import HELP as LENGTH_HELP
 from marketplace.lib.durations import parse_length
+from marketplace.lib.forms import BoundedDateTimeField, check_range
+from marketplace.lib.inputs import BIGINT_MAX, INT_MAX
 from marketplace.lib.money import CURRENCY_CHOICES, MoneyError, to_minor
 from scheduling.selectors import ORDERINGS
 
 
 class SliceSearchForm(forms.Form):
-    cpu = forms.IntegerField(label="vCPU (at least)", required=False, min_value=1)
-    ram = forms.DecimalField(label="RAM GiB (at least)", required=False, min_value=0, decimal_places=3)
-    disk = forms.IntegerField(label="Disk GB (at least)", required=False, min_value=0)
-    bandwidth = forms.IntegerField(label="Mbit/s (at least)", required=False, min_value=0)
-    start = forms.DateTimeField(
+    cpu = forms.IntegerField(label="vCPU (at least)", required=False, min_value=1, max_value=INT_MAX)
+    ram = forms.DecimalField(label="RAM GiB (at least)", required=False, min_value=0, max_digits=12, decimal_places=3)
+    disk = forms.IntegerField(label="Disk GB (at least)", required=False, min_value=0, max_value=INT_MAX)
+    bandwidth = forms.IntegerField(label="Mbit/s (at least)", required=False, min_value=0, max_value=INT_MAX)
+    start = BoundedDateTimeField(
         label="From (UTC)", required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
     )
-    end = forms.DateTimeField(
+    end = BoundedDateTimeField(
         label="Until (UTC)", required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
     )
     duration = forms.CharField(
@@ -31,7 +33,7 @@ class SliceSearchForm(forms.Form):
         widget=forms.TextInput(attrs={"list": "lengths", "placeholder": "shortest"}),
     )
     region = forms.CharField(required=False, max_length=100)
-    max_price = forms.DecimalField(label="Max price per grid unit", required=False, min_value=0)
+    max_price = forms.DecimalField(label="Max price per grid unit", required=False, min_value=0, max_digits=14)
     currency = forms.ChoiceField(label="in", choices=[("", "any currency"), *CURRENCY_CHOICES], required=False)
     ordering = forms.ChoiceField(choices=[(k, k) for k in ORDERINGS], required=False, initial="price")
     per_offering = forms.TypedChoiceField(
@@ -41,8 +43,8 @@ class SliceSearchForm(forms.Form):
         required=False,
         empty_value=3,  # type: ignore[arg-type]  # django-stubs types it as a string
     )
-    offering = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
-    profile = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+    offering = forms.IntegerField(required=False, min_value=1, max_value=BIGINT_MAX, widget=forms.HiddenInput)
+    profile = forms.IntegerField(required=False, min_value=1, max_value=BIGINT_MAX, widget=forms.HiddenInput)
 
     def clean_duration(self) -> int | None:
         text = self.cleaned_data.get("duration") or ""
@@ -60,16 +62,17 @@ class SliceSearchForm(forms.Form):
                 to_minor(data["max_price"], data["currency"])
             except MoneyError as exc:
                 self.add_error("max_price", str(exc))
+        check_range(self, "start", "end")
         return data
 
 
 class SliceRequestForm(forms.Form):
-    duration = forms.IntegerField(required=False)
-    bid = forms.DecimalField(required=False, min_value=0, decimal_places=6)
+    duration = forms.IntegerField(required=False, max_value=INT_MAX)
+    bid = forms.DecimalField(required=False, min_value=0, max_digits=20, decimal_places=6)
     quote = forms.CharField(required=False, max_length=64)
     image = forms.CharField(required=False, max_length=200)
 
 
 class PreemptForm(forms.Form):
-    notice_seconds = forms.IntegerField(label="Notice (seconds)", required=False, min_value=0)
+    notice_seconds = forms.IntegerField(label="Notice (seconds)", required=False, min_value=0)  # the service bounds it
     reason = forms.CharField(required=False, max_length=200)

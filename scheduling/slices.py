@@ -80,7 +80,8 @@ def decode_slice_id(value: str) -> SliceKey:
     """The slice an id names; NotFoundError for a malformed, tampered or foreign id."""
     payload, _, sig = (value or "").partition(":")
     secrets = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
-    if not sig or not any(hmac.compare_digest(sig, _sign(payload, secret)) for secret in secrets):
+    # compare_digest refuses non-ASCII text (TypeError): such an id is simply not ours.
+    if not sig or not sig.isascii() or not any(hmac.compare_digest(sig, _sign(payload, secret)) for secret in secrets):
         raise NotFoundError("Unknown slice id: it is malformed or has been altered. Search again for slices.")
     try:
         data = [int(part, 16) for part in payload.split("-")]

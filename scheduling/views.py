@@ -15,13 +15,13 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from marketplace.lib import clock
 from marketplace.lib.errors import DomainError, ValidationFailed
 from marketplace.lib.forms import apply_domain_error
 from marketplace.lib.idempotency import idempotent_view
+from marketplace.lib.inputs import local_next
 from marketplace.lib.money import format_minor
 from owners import selectors as owner_selectors
 from owners.models import Offering
@@ -45,8 +45,8 @@ def _utc(value):  # type: ignore[no-untyped-def]
 
 
 def _back(request: HttpRequest, fallback: str) -> HttpResponse:
-    target = request.POST.get("next") or request.GET.get("next") or ""
-    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+    target = local_next(request.POST.get("next") or request.GET.get("next"), request.get_host())
+    if target:
         return redirect(target)
     return redirect(fallback)
 
@@ -106,9 +106,7 @@ def slice_request(request: HttpRequest, slice_id: str) -> HttpResponse:
         except DomainError as exc:
             messages.error(request, exc.message)
             return _back(request, "scheduling:slices")
-        back = request.GET.get("next") or ""
-        if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
-            back = ""
+        back = local_next(request.GET.get("next"), request.get_host()) or ""
         fields = (("duration", d.get("duration")), ("quote", d.get("quote")), ("image", d.get("image")), ("next", back))
         hidden = {k: v for k, v in fields if v}
         lines = [f"This slice costs {_amount(preview.charge, preview.currency)}."]

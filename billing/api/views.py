@@ -15,7 +15,7 @@ from billing.api.serializers import (
     PayoutOut,
     TopUpInput,
 )
-from marketplace.lib import clock
+from marketplace.lib import clock, inputs
 from marketplace.lib.errors import PermissionDeniedError, ValidationFailed
 from marketplace.lib.idempotency import idempotent
 
@@ -84,8 +84,14 @@ class BookingChargeListView(APIView):
 
 class StatementView(APIView):
     def get(self, request: Request, year: int, month: int) -> Response:
+        errors: dict[str, list[str]] = {}
+        year_wrong = inputs.year_error(year)
+        if year_wrong:
+            errors["year"] = [year_wrong]
         if not 1 <= month <= 12:
-            raise ValidationFailed({"month": ["1 to 12."]})
+            errors["month"] = ["Give a month from 1 to 12."]
+        if errors:
+            raise ValidationFailed(errors)
         lines = selectors.renter_statement(request.user, year, month)
         return Response(
             [

@@ -7,10 +7,12 @@ from typing import Any
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
-from rest_framework import exceptions, status
+from rest_framework import exceptions, serializers, status
+from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from marketplace.lib import inputs
 from marketplace.lib.errors import DomainError, ValidationFailed
 
 
@@ -22,6 +24,31 @@ def _flatten(detail: Any) -> str:
     if isinstance(detail, list) and detail:
         return _flatten(detail[0])
     return str(detail)
+
+
+class BoundedDateTimeField(serializers.DateTimeField):
+    """A date and time inside the operator's calendar window (marketplace.lib.inputs)."""
+
+    def to_internal_value(self, value: Any) -> Any:
+        result = super().to_internal_value(value)
+        message = inputs.datetime_error(result)
+        if message:
+            raise serializers.ValidationError(message, code="out_of_range")
+        return result
+
+
+class BoundedLimitOffsetPagination(LimitOffsetPagination):
+    """DRF's limit/offset with a largest page: an unbounded ?limit=10**20 reached PostgreSQL as
+    LIMIT 100000000000000000000 ("bigint out of range": a 500)."""
+
+    max_limit = 200
+
+
+def range_errors(attrs: dict[str, Any], start_field: str, end_field: str) -> dict[str, str]:
+    """{end_field: message} when the range in ``attrs`` is longer than the operator's maximum."""
+    start, end = attrs.get(start_field), attrs.get(end_field)
+    message = inputs.range_error(start, end) if start is not None and end is not None else None
+    return {end_field: message} if message else {}
 
 
 def error_body(code: str, message: str, fields: dict | None = None, **extra: Any) -> dict:

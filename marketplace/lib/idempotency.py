@@ -42,6 +42,7 @@ from rest_framework.utils.encoders import JSONEncoder
 
 from marketplace.lib import clock
 from marketplace.lib.errors import ConflictError, DomainError, ValidationFailed
+from marketplace.lib.inputs import local_next
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -245,10 +246,16 @@ def idempotent(handler: F) -> F:
 
 
 def _back(request: HttpRequest) -> HttpResponse:
-    target = request.POST.get("next") or request.headers.get("Referer") or "/"
-    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
-        target = "/"
-    return redirect(target)
+    host = request.get_host()
+    return redirect(local_next(request.POST.get("next"), host) or _referer_path(request, host) or "/")
+
+
+def _referer_path(request: HttpRequest, host: str) -> str | None:
+    """The Referer if it is a page of this site (a full URL on this host), else None."""
+    referer = request.headers.get("Referer") or ""
+    if "://" in referer and url_has_allowed_host_and_scheme(referer, allowed_hosts={host}):
+        return referer
+    return local_next(referer, host)
 
 
 def idempotent_view(view: F) -> F:

@@ -62,6 +62,8 @@ def to_minor(value: str | int | float | Decimal, currency: str) -> int:
         raise MoneyError(f"{value!r} is not an amount") from exc
     if not dec.is_finite():
         raise MoneyError(f"{value!r} is not an amount")
+    if dec and dec.adjusted() >= 15:  # 1e999999999 would overflow (or build a billion-digit int)
+        raise MoneyError(f"{value} {currency} is too large an amount")
     scaled = dec.scaleb(exponent(currency))
     if scaled != scaled.to_integral_value():
         raise MoneyError(f"{value} {currency} has more than {exponent(currency)} decimal places")

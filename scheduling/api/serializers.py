@@ -8,8 +8,10 @@ from typing import Any
 
 from rest_framework import serializers
 
+from marketplace.lib.api import BoundedDateTimeField, range_errors
 from marketplace.lib.durations import HELP as LENGTH_HELP
 from marketplace.lib.durations import parse_length
+from marketplace.lib.inputs import BIGINT_MAX, INT_MAX
 from marketplace.lib.money import CURRENCY_CHOICES, MoneyError, exponent, to_minor
 from scheduling.models import Booking, Quote
 from scheduling.selectors import ORDERINGS, Slice
@@ -51,10 +53,18 @@ class SliceSearchSerializer(serializers.Serializer):
         min_value=Decimal("0.125"),
         help_text="RAM needed in GiB (at least).",
     )
-    disk = serializers.IntegerField(required=False, min_value=0, help_text="Disk needed in GB (at least).")
-    bandwidth = serializers.IntegerField(required=False, min_value=0, help_text="Mbit/s needed (at least).")
-    profile = serializers.IntegerField(required=False, min_value=1, help_text="Only this slice profile id.")
-    offering = serializers.IntegerField(required=False, min_value=1, help_text="Only this offering id.")
+    disk = serializers.IntegerField(
+        required=False, min_value=0, max_value=INT_MAX, help_text="Disk needed in GB (at least)."
+    )
+    bandwidth = serializers.IntegerField(
+        required=False, min_value=0, max_value=INT_MAX, help_text="Mbit/s needed (at least)."
+    )
+    profile = serializers.IntegerField(
+        required=False, min_value=1, max_value=BIGINT_MAX, help_text="Only this slice profile id."
+    )
+    offering = serializers.IntegerField(
+        required=False, min_value=1, max_value=BIGINT_MAX, help_text="Only this offering id."
+    )
     region = serializers.CharField(required=False, max_length=100)
     max_price = serializers.DecimalField(
         required=False,
@@ -66,8 +76,8 @@ class SliceSearchSerializer(serializers.Serializer):
     currency = serializers.ChoiceField(
         required=False, choices=CURRENCY_CHOICES, help_text="Only slices priced in this currency."
     )
-    start = serializers.DateTimeField(required=False, help_text="Start of the range (default: now).")
-    end = serializers.DateTimeField(required=False, help_text="End of the range (default: start + 24 h).")
+    start = BoundedDateTimeField(required=False, help_text="Start of the range (default: now).")
+    end = BoundedDateTimeField(required=False, help_text="End of the range (default: start + 24 h).")
     duration = LengthField(
         required=False,
         help_text=f"Slice length. {LENGTH_HELP} Default: each offering's shortest slice.",
@@ -93,6 +103,9 @@ class SliceSearchSerializer(serializers.Serializer):
                 to_minor(attrs["max_price"], attrs["currency"])
             except MoneyError as exc:
                 raise serializers.ValidationError({"max_price": str(exc)}) from exc
+        too_long = range_errors(attrs, "start", "end")
+        if too_long:
+            raise serializers.ValidationError(too_long)
         return attrs
 
 
@@ -160,7 +173,7 @@ class SliceSerializer(serializers.Serializer):
 
 class SliceRequestSerializer(serializers.Serializer):
     duration = serializers.IntegerField(
-        required=False, help_text="Seconds, a multiple of the grid (default: the slice's length)."
+        required=False, max_value=INT_MAX, help_text="Seconds, a multiple of the grid (default: the slice's length)."
     )
     bid = serializers.DecimalField(
         required=False,
@@ -176,7 +189,7 @@ class SliceRequestSerializer(serializers.Serializer):
 
 
 class QuoteRequestSerializer(serializers.Serializer):
-    duration = serializers.IntegerField(required=False)
+    duration = serializers.IntegerField(required=False, max_value=INT_MAX)
 
 
 class QuoteSerializer(serializers.ModelSerializer):
