@@ -30,6 +30,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 
 from marketplace.lib.api import error_body
+from marketplace.lib.client_ip import client_ip
 from marketplace.lib.inputs import NUL_MESSAGE
 
 log = logging.getLogger(__name__)
@@ -74,9 +75,10 @@ class InputGuardMiddleware:
 
 
 def client_key(request: HttpRequest) -> str:
-    """The address the limit counts against: REMOTE_ADDR, an IPv6 address by its /64 (one host
-    holds a whole /64)."""
-    raw = request.META.get("REMOTE_ADDR") or "unknown"
+    """The address the limit counts against: the client as the audit trail and allauth see it
+    (marketplace.lib.client_ip: forwarded headers only from TRUSTED_PROXIES), an IPv6 address by
+    its /64 (one host holds a whole /64)."""
+    raw = client_ip(request) or "unknown"
     try:
         address = ipaddress.ip_address(raw)
     except ValueError:
