@@ -17,7 +17,6 @@ price, the quote's, or today's dynamic price), a release what billing would char
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -43,7 +42,7 @@ from scheduling.errors import BiddingClosed, OfferingNotSelling, SliceTaken
 from scheduling.models import CLAIMING_STATES, AuctionRound, Booking, BookingState, PriceHistory, Quote
 from scheduling.pricing import dynamic_unit_price
 from scheduling.services.bids import _bid_place, _parse_bid
-from scheduling.services.quotes import _quote_fields, _quote_for
+from scheduling.services.quotes import _quote_fields, _quote_for, _quote_seen
 from scheduling.services.resolve import _Request, _request_fields, _resolve
 from scheduling.services.state import _fits, _move, _need, is_capacity_violation, offering_peak
 from scheduling.slices import RESOURCES, SliceKey, utilisation
@@ -385,26 +384,6 @@ def booking_request_preview(
     return CostPreview(
         action="buy", currency=currency, charge=unit * req.units, price_after=unit * req.units, note=note
     )
-
-
-def _quote_seen(*, actor: User, req: _Request, quote_id: Any) -> Quote:
-    """The renter's unused quote for this very slice (as ``_quote_for`` checks it), expired or not."""
-    try:
-        quote = Quote.objects.filter(pk=uuid.UUID(str(quote_id)), renter=actor).first()
-    except (ValueError, TypeError, AttributeError):
-        quote = None
-    if quote is None:
-        raise ValidationFailed({"quote": ["Unknown quote."]})
-    if (quote.offering_id, quote.profile_id, quote.starts_at, quote.ends_at) != (
-        req.offering.pk,
-        req.profile.pk,
-        req.starts_at,
-        req.ends_at,
-    ):
-        raise ValidationFailed({"quote": ["This quote is for another slice or duration."]})
-    if quote.used_at is not None:
-        raise ConflictError("This quote has already been used.")
-    return quote
 
 
 def booking_release_preview(*, actor: User, booking_id: int) -> CostPreview:

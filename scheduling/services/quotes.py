@@ -89,7 +89,9 @@ def _quote_payload(quote: Quote) -> dict[str, Any]:
     }
 
 
-def _quote_for(*, actor: User, req: _Request, quote_id: Any, now: datetime) -> Quote:
+def _quote_seen(*, actor: User, req: _Request, quote_id: Any) -> Quote:
+    """The renter's unused quote for this very slice, expired or not (the preview shows an expired one's
+    fresh price; ``_quote_for`` renews it)."""
     try:
         quote_uuid = uuid.UUID(str(quote_id))
     except (ValueError, TypeError, AttributeError):
@@ -106,6 +108,11 @@ def _quote_for(*, actor: User, req: _Request, quote_id: Any, now: datetime) -> Q
         raise ValidationFailed({"quote": ["This quote is for another slice or duration."]})
     if quote.used_at is not None:
         raise ConflictError("This quote has already been used.")
+    return quote
+
+
+def _quote_for(*, actor: User, req: _Request, quote_id: Any, now: datetime) -> Quote:
+    quote = _quote_seen(actor=actor, req=req, quote_id=quote_id)
     if quote.expires_at <= now:
         fresh = quote_create(actor=actor, slice_id=req.key, duration=req.units * req.offering.grid_seconds)
         raise QuoteExpired(
