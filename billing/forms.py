@@ -8,6 +8,16 @@ from django import forms
 from marketplace.lib.money import CURRENCY_CHOICES, MoneyError, to_minor
 
 
+def _amount_minor(form: forms.Form, data: dict[str, Any], currency: str | None) -> dict[str, Any]:
+    """``amount`` (typed in major units of ``currency``) as ``amount_minor``, or a form error on it."""
+    if data.get("amount") is not None and currency:
+        try:
+            data["amount_minor"] = to_minor(data["amount"], currency)
+        except MoneyError as exc:
+            form.add_error("amount", str(exc))
+    return data
+
+
 class TopUpForm(forms.Form):
     """A top-up typed in major units, in one of the currencies the market sells in (``currencies``)."""
 
@@ -22,14 +32,9 @@ class TopUpForm(forms.Form):
             field.choices = [(c, c) for c in currencies]
             field.initial = currencies[0]
 
-    def clean(self):  # type: ignore[no-untyped-def]
-        data = super().clean()
-        if data.get("amount") is not None and data.get("currency"):
-            try:
-                data["amount_minor"] = to_minor(data["amount"], data["currency"])
-            except MoneyError as exc:
-                self.add_error("amount", str(exc))
-        return data
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        return _amount_minor(self, data, data.get("currency"))
 
 
 class StatementForm(forms.Form):
@@ -63,12 +68,7 @@ class AdjustmentForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        if data.get("amount") is not None and data.get("currency"):
-            try:
-                data["amount_minor"] = to_minor(data["amount"], data["currency"])
-            except MoneyError as exc:
-                self.add_error("amount", str(exc))
-        return data
+        return _amount_minor(self, data, data.get("currency"))
 
 
 class RefundForm(forms.Form):
@@ -84,9 +84,4 @@ class RefundForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        if data.get("amount") is not None:
-            try:
-                data["amount_minor"] = to_minor(data["amount"], self.currency)
-            except MoneyError as exc:
-                self.add_error("amount", str(exc))
-        return data
+        return _amount_minor(self, data, self.currency)

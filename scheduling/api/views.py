@@ -68,10 +68,6 @@ PREVIEW = OpenApiParameter(
 )
 
 
-def _preview(request: Request) -> bool:
-    return is_preview(request)
-
-
 def _with_cost(booking: object, cost: CostPreview) -> dict:
     booking.cost = cost  # type: ignore[attr-defined]
     return dict(BookingCostSerializer(booking).data)
@@ -151,7 +147,7 @@ class TimeslotRequestView(_MarketView):
             "quote_id": d.get("quote") or None,
             "image": d.get("image") or None,
         }
-        if _preview(request):
+        if is_preview(request):
             preview = booking_request_preview(actor=request.user, slice_id=slice_id, **asked)  # type: ignore[arg-type]
             return Response(PreviewSerializer(preview).data)
         booking = services.booking_request(actor=request.user, slice_id=slice_id, **asked)  # type: ignore[arg-type]
@@ -208,7 +204,7 @@ class BookingReleaseView(_MarketView):
     )
     @idempotent
     def post(self, request: Request, booking_id: int) -> Response:
-        if _preview(request):
+        if is_preview(request):
             preview = booking_release_preview(actor=request.user, booking_id=booking_id)  # type: ignore[arg-type]
             return Response(PreviewSerializer(preview).data)
         released = services.booking_release(actor=request.user, booking_id=booking_id)  # type: ignore[arg-type]
