@@ -385,12 +385,17 @@ PROVISIONING_SWEEP_SECONDS = env_int("PROVISIONING_SWEEP_SECONDS", 10, minimum=1
 PROVISIONING_POLL_SECONDS = float(env_str("PROVISIONING_POLL_SECONDS", "1"))  # how often to ask the cloud
 # "auto" (Nova picks the project's network), "none" (no NIC: a Nova without working Neutron), or a network name.
 PROVISIONING_NETWORKS = env_str("PROVISIONING_NETWORKS", "auto")
+# A standby server is rebuilt for its renter this long before the slice (until the cloud's own rebuild
+# time has been measured: provisioning.services.transfer.rebuild_estimate), plus a margin for the worker.
+PROVISIONING_REBUILD_ESTIMATE_SECONDS = float(env_str("PROVISIONING_REBUILD_ESTIMATE_SECONDS", "2"))
+PROVISIONING_TRANSFER_MARGIN_SECONDS = float(env_str("PROVISIONING_TRANSFER_MARGIN_SECONDS", "0.4"))
 METERING_INTERVAL_SECONDS = env_int("METERING_INTERVAL_SECONDS", 60, minimum=1)
 RECONCILE_INTERVAL_SECONDS = env_int("RECONCILE_INTERVAL_SECONDS", 120, minimum=1)
 # The local simulator driver (demo clouds with driver "simulator"): timings and failure injection.
 SIMULATOR_LAUNCH_SECONDS = env_int("SIMULATOR_LAUNCH_SECONDS", 3, minimum=0)
 SIMULATOR_RESIZE_SECONDS = env_int("SIMULATOR_RESIZE_SECONDS", 2, minimum=0)
 SIMULATOR_DELETE_SECONDS = env_int("SIMULATOR_DELETE_SECONDS", 0, minimum=0)
+SIMULATOR_REBUILD_SECONDS = float(env_str("SIMULATOR_REBUILD_SECONDS", "1"))
 SIMULATOR_FAIL_RATE = float(env_str("SIMULATOR_FAIL_RATE", "0"))
 if not 0 <= SIMULATOR_FAIL_RATE <= 1:
     from django.core.exceptions import ImproperlyConfigured
@@ -416,6 +421,9 @@ CELERY_BEAT_SCHEDULE.update(
             "schedule": timedelta(seconds=RECONCILE_INTERVAL_SECONDS),
         },
         "provisioning-meter": {"task": "provisioning.meter", "schedule": timedelta(seconds=METERING_INTERVAL_SECONDS)},
+        # The exact-time steps (slice starts and ends, notice deadlines) that came within the ETA horizon,
+        # and the standby pools' refills; each step is also sent when it becomes known.
+        "provisioning-schedule-due": {"task": "provisioning.schedule_due", "schedule": timedelta(seconds=30)},
     }
 )
 # ---------------------------------------------------------------- end PROVISIONING

@@ -185,6 +185,14 @@ class Offering(models.Model):
     preemption_notice_seconds = models.PositiveIntegerField(
         default=120, help_text="Notice a renter gets before the owner preempts a booking."
     )
+    # Held back from sale for the standby servers (the sum of the offering's StandbyPool sizes times
+    # their profiles), kept by owners.services.standby_pool_set; the capacity guards sell only the rest.
+    standby_vcpus = models.PositiveIntegerField("vCPU held for standby servers", default=0, editable=False)
+    standby_ram_mib = models.PositiveIntegerField("RAM held for standby servers (MiB)", default=0, editable=False)
+    standby_disk_gb = models.PositiveIntegerField("disk held for standby servers (GB)", default=0, editable=False)
+    standby_bandwidth_mbps = models.PositiveIntegerField(
+        "bandwidth held for standby servers (Mbit/s)", default=0, editable=False
+    )
     created_at = models.DateTimeField(default=clock.now)
     updated_at = models.DateTimeField(default=clock.now)
 
@@ -192,6 +200,14 @@ class Offering(models.Model):
         ordering = ["name", "id"]
         indexes = [models.Index(fields=["status", "region"], name="owners_offering_status_region")]
         constraints = [
+            models.CheckConstraint(
+                condition=Q(standby_vcpus__lte=F("vcpus"))
+                & Q(standby_ram_mib__lte=F("ram_mib"))
+                & Q(standby_disk_gb__lte=F("disk_gb"))
+                & Q(standby_bandwidth_mbps__lte=F("bandwidth_mbps")),
+                name="owners_offering_standby_within_capacity",
+                violation_error_message="Standby servers cannot hold more than the offering's capacity.",
+            ),
             models.CheckConstraint(
                 condition=Q(status__in=["draft", "published", "paused", "retired"]),
                 name="owners_offering_status_valid",
@@ -249,6 +265,20 @@ class Offering(models.Model):
             "disk_gb": self.disk_gb,
             "bandwidth_mbps": self.bandwidth_mbps,
         }
+
+    def standby_capacity(self) -> dict[str, int]:
+        """What the standby servers hold back from sale."""
+        return {
+            "vcpus": self.standby_vcpus,
+            "ram_mib": self.standby_ram_mib,
+            "disk_gb": self.standby_disk_gb,
+            "bandwidth_mbps": self.standby_bandwidth_mbps,
+        }
+
+    def sellable_capacity(self) -> dict[str, int]:
+        """The capacity the market sells: the offering's minus what its standby servers hold back."""
+        held = self.standby_capacity()
+        return {k: v - held[k] for k, v in self.capacity().items()}
 
     def fits(self, profile: SliceProfile) -> list[str]:
         """Names of the resources where ``profile`` is larger than this offering (empty if it fits)."""
@@ -466,6 +496,45 @@ def validate_surge_curve(curve: object) -> list[tuple[float, float]]:
 
 
 # Direct-FK object permission tables (faster than guardian's generic ones).
+class StandbyPool(models.Model):
+    """How many servers of one profile (and image) the owner keeps booted and idle on an offering.
+
+    A warm pool: a slice that starts takes one of them and its control passes to the renter (a
+    rebuild with the renter's key and user-data, which also wipes the disk), so the renter does not
+    wait for a boot. Standby servers are held back from sale (Offering.standby_*), so the servers
+    the marketplace keeps on the cloud never need more than the offering's capacity.
+    """
+
+    offering = models.ForeignKey(Offering, on_delete=models.CASCADE, related_name="standby_pools")
+    profile = models.ForeignKey(SliceProfile, on_delete=models.PROTECT, related_name="standby_pools")
+    image = models.CharField(
+        max_length=200, blank=True, help_text="Image the idle servers run (blank: the offering's first)."
+    )
+    size = models.PositiveIntegerField(
+        "standby servers", default=0, validators=[MaxValueValidator(64)], help_text="Servers kept booted and idle."
+    )
+    created_at = models.DateTimeField(default=clock.now)
+    updated_at = models.DateTimeField(default=clock.now)
+
+    class Meta:
+        ordering = ["offering_id", "profile_id", "image"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["offering", "profile", "image"],
+                name="owners_standbypool_one_per_shape",
+                violation_error_message="This offering already has a standby setting for that profile and image.",
+            ),
+            models.CheckConstraint(
+                condition=Q(size__lte=64),
+                name="owners_standbypool_size_range",
+                violation_error_message="At most 64 standby servers per profile and image.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.size} standby {self.profile} on {self.offering}"
+
+
 class CloudUserObjectPermission(UserObjectPermissionBase):
     content_object = models.ForeignKey(Cloud, on_delete=models.CASCADE)
 

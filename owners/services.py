@@ -26,7 +26,7 @@ from marketplace.lib import clock
 from marketplace.lib.errors import ConflictError, PermissionDeniedError, ValidationFailed
 from owners import pricing
 from owners.hooks import ConnectionResult, connection_tester
-from owners.models import ONE_CURRENCY, AvailabilityWindow, Cloud, Offering, PricingPolicy, SliceProfile
+from owners.models import ONE_CURRENCY, AvailabilityWindow, Cloud, Offering, PricingPolicy, SliceProfile, StandbyPool
 
 CLOUD_FIELDS = (
     "name",
@@ -502,3 +502,70 @@ def pricing_policy_delete(*, actor: User, policy: PricingPolicy) -> None:
     _require_perm(actor, "owners.change_offering", policy.offering)
     record_event(actor=actor, verb="pricing.deleted", target=policy.offering, data={"profile": policy.profile.name})
     policy.delete()
+
+
+# ---- standby servers (the warm pool) ----------------------------------------------------------
+
+
+@transaction.atomic
+def standby_pool_set(
+    *, actor: User, offering: Offering, profile: SliceProfile, size: int, image: str = ""
+) -> StandbyPool:
+    """Keep ``size`` servers of ``profile`` (and ``image``) booted and idle on the offering.
+
+    They are held back from sale (Offering.standby_*), so the market never sells the capacity the
+    standby servers stand on; growing the pool past what live bookings leave free is refused by the
+    same database guard as a capacity shrink (owners_offering_capacity_covers_claims), with the
+    instant and the amount in the message. Size 0 keeps none (the servers left are wiped and deleted). Provisioning refills and
+    trims the pool in the background (provisioning.services.standby).
+    """
+    _require_perm(actor, "owners.change_offering", offering)
+    offering = Offering.objects.select_for_update(no_key=True).get(pk=offering.pk)
+    image = (image or "").strip()
+    if not 0 <= int(size) <= 64:
+        raise ValidationFailed({"size": ["Between 0 and 64 standby servers."]})
+    if offering.fits(profile):
+        raise ValidationFailed(
+            {"profile": [f"{profile.name} does not fit this offering ({', '.join(offering.fits(profile))})."]}
+        )
+    if image and offering.allowed_images and image not in offering.allowed_images:
+        raise ValidationFailed({"image": [f"{image} is not one of this offering's images."]})
+    pool = StandbyPool.objects.select_for_update().filter(offering=offering, profile=profile, image=image).first()
+    before = pool.size if pool else 0
+    if pool is None:
+        pool = StandbyPool(offering=offering, profile=profile, image=image, size=0)
+    pool.size = int(size)
+    pool.updated_at = clock.now()
+    pool.save()
+    held = dict.fromkeys(CAPACITY_FIELDS, 0)
+    for p in StandbyPool.objects.filter(offering=offering).select_related("profile"):
+        for f, v in p.profile.resources().items():
+            held[f] += v * p.size
+    if any(held[f] > getattr(offering, f) for f in CAPACITY_FIELDS):
+        raise ValidationFailed({"size": ["Standby servers cannot hold more than the offering's capacity."]})
+    grows = int(size) > before
+    for f in CAPACITY_FIELDS:
+        setattr(offering, f"standby_{f}", held[f])
+    offering.updated_at = clock.now()
+    try:
+        with transaction.atomic():
+            offering.save(update_fields=[f"standby_{f}" for f in CAPACITY_FIELDS] + ["updated_at"])
+            if grows:
+                _check_guards_now((CAPACITY_GUARD,))
+    except IntegrityError as exc:
+        refusal = _guard_refusal(exc)
+        if refusal is None:
+            raise
+        messages = [
+            m.replace("Capacity cannot go below", "Standby servers cannot take")
+            for ms in refusal.errors.values()
+            for m in ms
+        ]
+        raise ValidationFailed({"size": messages}) from exc
+    record_event(
+        actor=actor,
+        verb="offering.standby_set",
+        target=offering,
+        data={"profile": profile.pk, "image": image, "size": [before, pool.size]},
+    )
+    return pool

@@ -7,12 +7,11 @@ interval, never a booking.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from celery import Task
 
-from marketplace.lib import clock, enqueue
+from marketplace.lib import enqueue
 from provisioning import selectors, services, tasks
 from provisioning.models import LIVE_STATES, Server
 from scheduling import hooks
@@ -24,10 +23,17 @@ def _enqueue(task: Task, *args: Any) -> None:
 
 
 def booking_confirmed(booking_id: int) -> None:
-    """Launch at once when the slice starts within the lead time; later ones wait for the launch sweep."""
-    starts_at = Booking.objects.filter(pk=booking_id).values_list("starts_at", flat=True).first()
-    if starts_at is not None and starts_at <= clock.now() + timedelta(seconds=services.lead_seconds()):
-        _enqueue(tasks.launch_booking, booking_id)
+    """Schedule the slice's start and end steps at their instants (within the horizon; beat sends later ones)."""
+    booking = Booking.objects.filter(pk=booking_id).first()
+    if booking is not None:
+        services.schedule_booking(booking)
+
+
+def booking_notice(booking_id: int) -> None:
+    """A preemption notice: the end step moves to the deadline."""
+    booking = Booking.objects.filter(pk=booking_id).first()
+    if booking is not None:
+        services.schedule_booking(booking)
 
 
 def booking_ended(booking_id: int, reason: str = "") -> None:
@@ -43,4 +49,5 @@ def booking_ended(booking_id: int, reason: str = "") -> None:
 def register() -> None:
     hooks.register("on_booking_confirmed", booking_confirmed)
     hooks.register("on_booking_ended", booking_ended)
+    hooks.register("on_booking_notice", booking_notice)
     hooks.register("usage_for_booking", selectors.usage_for_booking)

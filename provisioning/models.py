@@ -16,7 +16,7 @@ from django.db import models
 from django.db.models import Q
 
 from marketplace.lib import clock
-from owners.models import Cloud
+from owners.models import Cloud, Offering, StandbyPool
 from scheduling.models import Booking
 
 
@@ -28,7 +28,10 @@ class ServerState(models.TextChoices):
     DELETING = "deleting", "Deleting"
     DELETED = "deleted", "Deleted"
     ERROR = "error", "Error"
-    HANDED_OVER = "handed_over", "Handed over to the renter's next booking"
+    HANDED_OVER = "handed_over", "Handed over (to the renter's next booking, a new renter or the standby pool)"
+    STANDBY = "standby", "Standby (wiped, idle, waiting for a renter)"
+    WIPING = "wiping", "Wiping (rebuilt after a renter, for the standby pool)"
+    TRANSFERRING = "transferring", "Transferring control (rebuilt with the renter's key)"
 
 
 # Rows that still stand for (or may still stand for) a server in the cloud.
@@ -39,12 +42,25 @@ LIVE_STATES = (
     ServerState.RESIZING,
     ServerState.DELETING,
     ServerState.ERROR,
+    ServerState.STANDBY,
+    ServerState.WIPING,
+    ServerState.TRANSFERRING,
 )
 
 
 class Server(models.Model):
-    booking = models.ForeignKey(Booking, on_delete=models.PROTECT, related_name="servers")
+    # NULL for a standby server's tenure (idle in the pool, or being wiped for it).
+    booking = models.ForeignKey(Booking, null=True, blank=True, on_delete=models.PROTECT, related_name="servers")
     cloud = models.ForeignKey(Cloud, on_delete=models.PROTECT, related_name="servers")
+    # The physical claim: every live row holds its resources on the offering, and the database
+    # refuses a row that would make the servers on the offering need more than its capacity
+    # (provisioning/sql/server_capacity.sql). Boot lead and teardown are covered that way.
+    offering = models.ForeignKey(Offering, null=True, blank=True, on_delete=models.PROTECT, related_name="servers")
+    pool = models.ForeignKey(StandbyPool, null=True, blank=True, on_delete=models.SET_NULL, related_name="servers")
+    vcpus = models.PositiveIntegerField(default=0)
+    ram_mib = models.PositiveIntegerField(default=0)
+    disk_gb = models.PositiveIntegerField(default=0)
+    bandwidth_mbps = models.PositiveIntegerField(default=0)
     state = models.CharField(max_length=12, choices=ServerState.choices, default=ServerState.PENDING)
     name = models.CharField(max_length=100)
     # NULL until the cloud answers, so the unique constraint ignores rows without an id yet.
@@ -64,6 +80,9 @@ class Server(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     held_from = models.DateTimeField(null=True, blank=True, help_text="The renter could use the server from.")
     held_until = models.DateTimeField(null=True, blank=True, help_text="Reclaimed or handed over at.")
+    revoked_at = models.DateTimeField(
+        null=True, blank=True, help_text="The holder's access ended (rebuild or delete accepted by the cloud)."
+    )
     predecessor = models.OneToOneField(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="successor"
     )
@@ -101,7 +120,7 @@ class Server(models.Model):
 
     def seconds_held(self, now: datetime | None = None) -> int:
         """Seconds the renter held this server within the booking's window (what billing charges)."""
-        if self.held_from is None:
+        if self.held_from is None or self.booking is None:
             return 0
         end = self.held_until or now or clock.now()
         start = max(self.held_from, self.booking.starts_at)

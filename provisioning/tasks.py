@@ -11,6 +11,7 @@ import logging
 
 from celery import shared_task
 
+from marketplace.lib import enqueue
 from provisioning import services
 from provisioning.drivers import CloudError
 
@@ -46,7 +47,7 @@ def launch_booking(booking_id: int) -> int | None:
 @shared_task(name="provisioning.reclaim_server", **RETRY)
 def reclaim_server(server_id: int, reason: str = "") -> None:
     try:
-        services.server_reclaim(server_id=server_id, reason=reason)
+        services.server_release(server_id=server_id, reason=reason)
     except CloudError as exc:
         _transient(exc)
 
@@ -75,14 +76,58 @@ def meter_server(server_id: int) -> None:
         log.info("metering server %s skipped: %s", server_id, exc.message)
 
 
+# ---- exact times: the start and end of each slice, at their instant -----------------------------
+
+
+@shared_task(name="provisioning.deliver_booking", **RETRY)
+def deliver_booking(booking_id: int) -> str:
+    """The start step (standby transfer, the previous slice's server, or a launch), at its instant."""
+    try:
+        result = services.booking_deliver(booking_id=booking_id)
+    except CloudError as exc:
+        _transient(exc)
+        return "failed"
+    if result.retry_at is not None:
+        enqueue.send_at("provisioning.deliver_booking", booking_id, at=result.retry_at, key=f"deliver:{booking_id}")
+    return result.action
+
+
+@shared_task(name="provisioning.finish_booking", **RETRY)
+def finish_booking(booking_id: int) -> None:
+    """The end step, at the slice's end or its preemption deadline: the engine ends it, the server moves on."""
+    services.end_booking_now(booking_id=booking_id)
+    try:
+        services.booking_reclaim(booking_id=booking_id, reason="slice ended")
+    except CloudError as exc:
+        _transient(exc)
+
+
+@shared_task(name="provisioning.refill_pool", **RETRY)
+def refill_pool(pool_id: int) -> int:
+    try:
+        return services.pool_refill(pool_id=pool_id)
+    except CloudError as exc:
+        _transient(exc)
+        return 0
+
+
 # ---- beat -----------------------------------------------------------------------------------------
+
+
+@shared_task(name="provisioning.schedule_due", acks_late=True, ignore_result=True)
+def schedule_due() -> int:
+    """Send the exact-time steps that came within the horizon, and refill the pools that are short."""
+    sent = services.schedule_instants()
+    for pool_id in services.pools_due():
+        refill_pool.delay(pool_id)
+    return sent
 
 
 @shared_task(name="provisioning.launch_due", acks_late=True, ignore_result=True)
 def launch_due() -> int:
     ids = services.launch_due()
     for booking_id in ids:
-        launch_booking.delay(booking_id)
+        deliver_booking.delay(booking_id)
     return len(ids)
 
 

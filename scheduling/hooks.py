@@ -113,7 +113,7 @@ class OnBookingEnded(Protocol):
 class OnBookingNotice(Protocol):
     """After commit: a preemption notice started (state notice, preempt_deadline set).
 
-    Extension point: no receiver in this project yet (renter webhooks and notifications will use it)."""
+    provisioning moves the end step to the deadline (provisioning.hooks.booking_notice)."""
 
     def __call__(self, booking_id: int, /) -> object: ...
 

@@ -310,7 +310,7 @@ def _slices_for(
     timelines = ctx["timelines"]
     tl = timelines.get(offering_id)
     if tl is None:
-        tl = timelines[offering_id] = Timeline.build(offering.capacity(), ctx["claims"].get(offering_id, ()))
+        tl = timelines[offering_id] = Timeline.build(offering.sellable_capacity(), ctx["claims"].get(offering_id, ()))
     open_at = [
         (lo.timestamp(), hi.timestamp())
         for lo, hi in window_intervals(ctx["windows"].get(offering_id, []), offering.timezone, begin, q.end)
@@ -356,7 +356,7 @@ def _slices_for(
                 "your_bid": ctx["my_bids"].get(rnd.pk) if rnd else None,
             }
         else:
-            util = utilisation(tl.peak(t, end), offering.capacity())
+            util = utilisation(tl.peak(t, end), offering.sellable_capacity())
             unit = dynamic_unit_price(p, util)
         if ceiling is not None and unit > ceiling:
             t += grid

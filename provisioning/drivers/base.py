@@ -128,6 +128,23 @@ class CloudDriver(Protocol):
 
     def diagnostics(self, server_id: str) -> dict[str, Any]: ...
 
+    def rebuild_server(
+        self,
+        server_id: str,
+        *,
+        image_id: str,
+        keypair_name: str | None,
+        user_data: str | None,
+        metadata: dict[str, str],
+    ) -> None:
+        """Rebuild in place: a fresh disk from ``image_id`` with this key pair and user-data (or none).
+
+        The control transfer: whoever held the server loses it the moment the cloud accepts the
+        call (the server leaves ACTIVE); the caller waits for ACTIVE again. On Nova, compute
+        microversion 2.57 or later (key_name from 2.54, user_data from 2.57).
+        """
+        ...
+
 
 def wait_for_status(
     driver: CloudDriver,

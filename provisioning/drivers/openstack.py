@@ -11,6 +11,7 @@ records that the server has no firewall of its own instead of failing.
 
 from __future__ import annotations
 
+import base64
 import threading
 import time
 from typing import Any
@@ -416,3 +417,24 @@ class OpenStackDriver:
             out["uptime"] = int(diag.uptime)
         out["state"] = diag.state
         return out
+
+    def rebuild_server(
+        self,
+        server_id: str,
+        *,
+        image_id: str,
+        keypair_name: str | None,
+        user_data: str | None,
+        metadata: dict[str, str],
+    ) -> None:
+        # Nova: key_name needs compute microversion 2.54, user_data 2.57 (openstacksdk negotiates the
+        # highest both sides know). None clears the previous holder's key and user-data.
+        encoded = base64.b64encode(user_data.encode()).decode() if user_data else None
+        self._call(
+            self.conn.compute.rebuild_server,
+            server_id,
+            image_id,
+            key_name=keypair_name,
+            user_data=encoded,
+            metadata=dict(metadata),
+        )

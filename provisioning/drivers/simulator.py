@@ -8,6 +8,7 @@ failures come from settings (read at each call, so tests can change them):
   SIMULATOR_LAUNCH_SECONDS   seconds a server stays BUILD before ACTIVE (default 2)
   SIMULATOR_RESIZE_SECONDS   seconds a resize takes (default 1)
   SIMULATOR_DELETE_SECONDS   seconds a server stays DELETING before it is gone (default 0)
+  SIMULATOR_REBUILD_SECONDS  seconds a rebuild (control transfer, wipe) stays REBUILD (default 1)
   SIMULATOR_FAIL_RATE        0..1, share of launches that fail (default 0)
   SIMULATOR_FAIL_MODE        "no_valid_host" (refused at once, a capacity error) or
                              "error" (the server goes to ERROR)  (default no_valid_host)
@@ -107,7 +108,7 @@ class SimulatorDriver:
                 metadata=dict(row.data.get("metadata", {})),
                 tags=list(row.data.get("tags", [])),
             )
-        if status == "BUILD" and row.ready_at and clock.now() >= row.ready_at:
+        if status in ("BUILD", "REBUILD") and row.ready_at and clock.now() >= row.ready_at:
             status = row.data.get("then", "ACTIVE")
             row.status = status
             if status == "ACTIVE" and row.data.get("resize_to"):
@@ -226,3 +227,31 @@ class SimulatorDriver:
             "vnet0_rx": int(age * 1500),
             "vnet0_tx": int(age * 900),
         }
+
+    def rebuild_server(
+        self,
+        server_id: str,
+        *,
+        image_id: str,
+        keypair_name: str | None,
+        user_data: str | None,
+        metadata: dict[str, str],
+    ) -> None:
+        row = self._rows.filter(kind="server", external_id=server_id).first()
+        if row is None:
+            raise CloudError("Simulator: no such server.", not_found=True)
+        now = clock.now()
+        row.status = "REBUILD"
+        row.ready_at = now + timedelta(seconds=float(_setting("SIMULATOR_REBUILD_SECONDS", 1)))
+        row.data.update(
+            {
+                "then": "ACTIVE",
+                "image": image_id,
+                "key_name": keypair_name,
+                "has_user_data": bool(user_data),
+                "metadata": dict(metadata),
+                "rebuilds": int(row.data.get("rebuilds", 0)) + 1,
+                "rebuilt_at": now.isoformat(),
+            }
+        )
+        row.save(update_fields=["status", "ready_at", "data"])

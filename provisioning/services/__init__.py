@@ -20,6 +20,7 @@ from provisioning.services.metering import meter_due, server_meter
 from provisioning.services.reclaim import booking_reclaim, server_reclaim
 from provisioning.services.reconcile import ReconcileResult, reconcile
 from provisioning.services.resize import booking_change_profile, server_resize_run
+from provisioning.services.standby import pool_refill, pools_due
 from provisioning.services.sweeps import (
     hand_over_or_reclaim_due,
     hand_overs_due,
@@ -27,9 +28,27 @@ from provisioning.services.sweeps import (
     reclaim_due,
     resize_due,
 )
+from provisioning.services.transfer import (
+    Delivery,
+    booking_deliver,
+    end_booking_now,
+    rebuild_estimate,
+    schedule_booking,
+    schedule_instants,
+    server_release,
+)
 
 __all__ = [
+    "Delivery",
     "ReconcileResult",
+    "booking_deliver",
+    "end_booking_now",
+    "pool_refill",
+    "pools_due",
+    "rebuild_estimate",
+    "schedule_booking",
+    "schedule_instants",
+    "server_release",
     "booking_change_profile",
     "booking_reclaim",
     "hand_over_or_reclaim_due",

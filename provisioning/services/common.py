@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 
 from marketplace.lib import clock
@@ -58,6 +58,27 @@ def _move_booking(booking_id: int, to: str, *, reason: str = "", actor: Any = No
         except (InvalidTransition, ConflictError) as exc:
             log.info("booking %s not moved to %s: %s", booking_id, to, exc)
             return False
+    return True
+
+
+SERVER_CAPACITY = "provisioning_server_within_capacity"
+
+
+def claim_server(server: Server) -> bool:
+    """Save a new Server row, its physical claim on the offering; False when the cloud has no room.
+
+    The database refuses a row that would make the offering's live servers need more than its
+    capacity (provisioning/sql/server_capacity.sql); the refusal is undone in a savepoint, so the
+    caller's transaction goes on.
+    """
+    try:
+        with transaction.atomic():
+            server.save()
+    except IntegrityError as exc:
+        if getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None) != SERVER_CAPACITY:
+            raise
+        server.pk = None
+        return False
     return True
 
 

@@ -117,6 +117,12 @@ def server_hand_over(*, from_booking_id: int, to_booking_id: int, now: datetime 
         new = Server.objects.create(
             booking=new_b,
             cloud_id=old.cloud_id,
+            offering_id=old.offering_id,
+            pool_id=old.pool_id,
+            vcpus=old.vcpus,
+            ram_mib=old.ram_mib,
+            disk_gb=old.disk_gb,
+            bandwidth_mbps=old.bandwidth_mbps,
             state=SS.ACTIVE,
             name=old.name,
             external_id=old.external_id,

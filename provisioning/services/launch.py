@@ -37,6 +37,7 @@ from provisioning.services.common import (
     _take_lease,
     _update_if_leased,
     active_timeout,
+    claim_server,
 )
 from provisioning.services.handover import _predecessor
 from provisioning.services.reclaim import server_reclaim
@@ -82,9 +83,14 @@ def launch_prepare(*, booking_id: int, now: datetime | None = None) -> Prepared 
             # Key pairs belong to the cloud *user*, not the project: a random suffix keeps two
             # installations (or test databases) that share a user from ever touching each other's.
             keypair = f"{name}-{secrets.token_hex(3)}"
-            server = Server.objects.create(
+            server = Server(
                 booking=booking,
                 cloud=booking.offering.cloud,
+                offering=booking.offering,
+                vcpus=booking.vcpus,
+                ram_mib=booking.ram_mib,
+                disk_gb=booking.disk_gb,
+                bandwidth_mbps=booking.bandwidth_mbps,
                 state=SS.PENDING,
                 name=name,
                 flavor_name=booking.profile.flavor_name,
@@ -94,6 +100,10 @@ def launch_prepare(*, booking_id: int, now: datetime | None = None) -> Prepared 
                 created_at=now,
                 updated_at=now,
             )
+            if not claim_server(server):
+                # The offering's cloud is full (a server being wiped or deleted, or one the previous
+                # slice still holds): no launch now. Its end hands its server over, or a retry launches.
+                return None
             record_event(
                 actor=None,
                 verb="server.launch_requested",
@@ -125,6 +135,7 @@ def server_launch(*, booking_id: int) -> Server | None:
 
 def _launch_run(prepared: Prepared) -> Server:
     server, token = prepared.server, prepared.token
+    assert server.booking_id is not None
     booking = Booking.objects.select_related("offering__cloud", "profile", "renter").get(pk=server.booking_id)
     driver = driver_for(server.cloud)
     try:

@@ -43,7 +43,7 @@ def server_meter(*, server_id: int, now: datetime | None = None) -> UsageSample 
     """Take one usage sample of a running server. Skipped if the last one is younger than the interval."""
     now = now or clock.now()
     server = Server.objects.select_related("cloud", "booking").filter(pk=server_id, state=SS.ACTIVE).first()
-    if server is None or not server.external_id:
+    if server is None or not server.external_id or server.booking_id is None:
         return None
     interval = _setting("METERING_INTERVAL_SECONDS", 60)
     last = UsageSample.objects.filter(server=server).order_by("-at").values_list("at", flat=True).first()

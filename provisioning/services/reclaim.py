@@ -48,11 +48,12 @@ def server_reclaim(*, server_id: int, reason: str = "", actor: Any = None) -> Se
             data={"booking": server.booking_id, "external_id": server.external_id, "reason": reason},
         )
     driver = driver_for(server.cloud)
+    revoked_at = None
     ids = {server.external_id} if server.external_id else set()
     try:
         # Also anything the cloud has for this booking (a launch killed before it recorded the id),
         # unless one launch attempt made exactly the server we know.
-        if not (server.external_id and server.attempts == 1):
+        if server.booking_id is not None and not (server.external_id and server.attempts == 1):
             ids |= {s.id for s in driver.find_servers_for_booking(server.booking_id)}
         successor_ids = set(
             Server.objects.filter(state__in=LIVE_STATES, external_id__in=ids)
@@ -61,6 +62,7 @@ def server_reclaim(*, server_id: int, reason: str = "", actor: Any = None) -> Se
         )
         for ext in sorted(ids - successor_ids):
             driver.delete_server(ext)
+        revoked_at = clock.now()  # the holder's access ends when the cloud accepts the delete
         shared = Server.objects.filter(state__in=LIVE_STATES).exclude(pk=server.pk)
         if server.keypair_name and not shared.filter(keypair_name=server.keypair_name).exists():
             driver.delete_keypair(server.keypair_name)  # a key pair is not in use once the delete is asked
@@ -73,6 +75,7 @@ def server_reclaim(*, server_id: int, reason: str = "", actor: Any = None) -> Se
         raise
     with transaction.atomic():
         _update_if_leased(server, token, state=SS.DELETED, deleted_at=clock.now(), lease_until=None, lease_token="")
+        Server.objects.filter(pk=server.pk, revoked_at__isnull=True).update(revoked_at=revoked_at)
         record_event(
             actor=actor,
             verb="server.deleted",
@@ -93,8 +96,12 @@ def booking_reclaim(*, booking_id: int, reason: str = "") -> int:
         nxt = _successor(booking)
         if nxt is not None and server_hand_over(from_booking_id=booking.pk, to_booking_id=nxt.pk) is not None:
             return 0
+    from provisioning.services.transfer import server_release
+
     done = 0
     for pk in Server.objects.filter(booking_id=booking_id, state__in=LIVE_STATES).values_list("pk", flat=True):
-        if server_reclaim(server_id=pk, reason=reason) is not None:
+        # An ACTIVE server goes to a slice waiting for one, or back to the standby pool (both rebuilt);
+        # anything else is deleted.
+        if server_release(server_id=pk, reason=reason) is not None:
             done += 1
     return done

@@ -123,6 +123,6 @@ def _reconcile_cloud(cloud: Cloud, now: datetime, result: ReconcileResult) -> No
                 target=locked,
                 data={"booking": locked.booking_id, "external_id": locked.external_id, "what": what},
             )
-        if _move_booking(server.booking_id, B.FAILED, reason=reason):
+        if server.booking_id is not None and _move_booking(server.booking_id, B.FAILED, reason=reason):
             result.bookings_failed.append(server.booking_id)
         server_reclaim(server_id=server.pk, reason=what)

@@ -56,6 +56,7 @@ def server_resize_run(*, server_id: int) -> Server:
         return server
     token = server.lease_token
     booking = server.booking
+    assert booking is not None  # only a booking's server is resized
     driver = driver_for(server.cloud)
     flavor = booking.profile.flavor_name
     try:
@@ -104,6 +105,7 @@ def server_resize_run(*, server_id: int) -> Server:
 
 def _resize_refused(server: Server, token: str, exc: CloudError) -> None:
     """Put the booking back on the profile (and price) it had: the server still has that flavor."""
+    assert server.booking_id is not None
     with transaction.atomic():
         engine.booking_profile_change_undo(
             actor=None, booking_id=server.booking_id, reason=f"The cloud refused the resize: {exc.message}"

@@ -46,7 +46,7 @@ from scheduling.services.clearing import (
     ClearingResult,
     auctions_clear_due,
 )
-from scheduling.services.ending import bookings_end_due
+from scheduling.services.ending import booking_end_due, bookings_end_due
 from scheduling.services.preemption import (
     NoticePlan,
     booking_preempt,
@@ -106,6 +106,7 @@ __all__ = [
     "ClearingResult",
     "PricePeriod",
     "auctions_clear_due",
+    "booking_end_due",
     "bookings_end_due",
     "booking_change_profile",
     "booking_preempt",

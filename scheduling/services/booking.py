@@ -378,7 +378,7 @@ def booking_request_preview(
     else:
         unit = int(policy.price_per_unit or 0)
     if not _fits(
-        offering_peak(req.offering.pk, req.starts_at, req.ends_at), _need(req.profile), req.offering.capacity()
+        offering_peak(req.offering.pk, req.starts_at, req.ends_at), _need(req.profile), req.offering.sellable_capacity()
     ):
         raise SliceTaken("This slice is taken: the offering has no capacity left for it.")
     return CostPreview(

@@ -165,7 +165,7 @@ def _allocate(
     group: list[Bid], offering: Offering, claims: Any, by_round: dict[int, AuctionRound], skip: Any
 ) -> tuple[list[Bid], list[Bid]]:
     """One greedy pass over an offering's bids in rank order: (winners, losers); bids in ``skip`` take part not."""
-    timeline = Timeline.build(offering.capacity(), claims)
+    timeline = Timeline.build(offering.sellable_capacity(), claims)
     won: list[Bid] = []
     lost: list[Bid] = []
     for b in group:
@@ -320,7 +320,7 @@ def _clear_offerings(offering_ids: list[int], now: datetime) -> ClearingResult:
             seconds = (r.ends_at - r.starts_at).total_seconds()
             sample = first_bid.get(r.pk)
             shape = dict(zip(RESOURCES, sample.need(), strict=True)) if sample else None
-            weight = resource_weight(shape, o.capacity()) if shape else 1.0
+            weight = resource_weight(shape, o.sellable_capacity()) if shape else 1.0
             factor[r.pk] = (seconds / o.grid_seconds) / (weight * seconds)
         winners: list[Bid] = []
         losers: dict[int, list[Bid]] = defaultdict(list)

@@ -20,7 +20,7 @@ from django.db import transaction
 
 from marketplace.lib import clock
 from scheduling.models import Booking
-from scheduling.services.preemption import preemptions_end_due
+from scheduling.services.preemption import _end_preempted, preemptions_end_due
 from scheduling.services.state import S, _move
 
 SLICE_ENDED = "Slice ended."
@@ -52,3 +52,31 @@ def bookings_end_due(*, now: datetime | None = None, batch: int = 200) -> int:
         done += len(due)
         if len(due) < batch:
             return done
+
+
+def booking_end_due(*, booking_id: int, now: datetime | None = None) -> bool:
+    """End one booking whose slice (or preemption notice) is over, at its instant. Idempotent.
+
+    The same rule as bookings_end_due, for the step scheduled at the booking's end (provisioning's
+    exact-time task); the sweep stays the backstop. True if it ended the booking now.
+    """
+    now = now or clock.now()
+    with transaction.atomic():
+        booking = (
+            Booking.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(pk=booking_id, state__in=_LIVE)
+            .first()
+        )
+        if booking is None:
+            return False
+        deadline = booking.preempt_deadline
+        if booking.state == S.NOTICE and deadline is not None and deadline <= now and deadline < booking.ends_at:
+            _end_preempted(booking, actor=None, now=now)
+            return True
+        if booking.ends_at > now:
+            return False
+        if booking.state in (S.RUNNING, S.NOTICE):
+            _move(booking, S.COMPLETED, actor=None, reason=SLICE_ENDED)
+        else:
+            _move(booking, S.FAILED, actor=None, reason=NOT_READY)
+    return True

@@ -161,7 +161,7 @@ def _change_profile(*, actor: Any, booking_id: int, policy: PricingPolicy, now: 
     offering = Offering.objects.select_for_update(no_key=True).get(pk=locked.offering_id)
     if offering.status != Offering.Status.PUBLISHED:
         raise OfferingNotSelling(f"The offering {offering.name} is {offering.status}: it sells nothing new.")
-    capacity = offering.capacity()
+    capacity = offering.sellable_capacity()
     others = _others_peak(offering.pk, locked, locked.starts_at, locked.ends_at)
     if not _fits(others, _need(profile), capacity):
         raise SliceTaken(
@@ -254,7 +254,9 @@ def booking_profile_change_undo(*, actor: Any, booking_id: int, reason: str) -> 
         old = change["from"]
         offering = Offering.objects.select_for_update(no_key=True).get(pk=locked.offering_id)
         need = [int(old[r]) for r in RESOURCES]
-        if not _fits(_others_peak(offering.pk, locked, locked.starts_at, locked.ends_at), need, offering.capacity()):
+        if not _fits(
+            _others_peak(offering.pk, locked, locked.starts_at, locked.ends_at), need, offering.sellable_capacity()
+        ):
             log.warning("booking %s: profile change not undone, its old claim no longer fits", locked.pk)
             return None
         fields = {

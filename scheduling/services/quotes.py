@@ -31,7 +31,7 @@ from scheduling.slices import SliceKey, utilisation
 
 def _quote_fields(req: _Request, now: datetime) -> dict[str, Any]:
     peak = offering_peak(req.offering.pk, req.starts_at, req.ends_at)
-    util = utilisation(peak, req.offering.capacity())
+    util = utilisation(peak, req.offering.sellable_capacity())
     unit = dynamic_unit_price(req.policy, util)
     return {
         "offering": req.offering,

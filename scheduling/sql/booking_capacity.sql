@@ -31,7 +31,10 @@ BEGIN
     -- the KEY SHARE locks that inserting bookings take through the foreign key, or two claimers
     -- would deadlock); the next statement takes a fresh snapshot (READ COMMITTED), so it sees the
     -- claims of transactions that committed meanwhile.
-    SELECT o.vcpus, o.ram_mib, o.disk_gb, o.bandwidth_mbps INTO cap
+    -- What is for sale: the capacity minus what the standby servers hold back (owners.StandbyPool).
+    SELECT o.vcpus - o.standby_vcpus AS vcpus, o.ram_mib - o.standby_ram_mib AS ram_mib,
+           o.disk_gb - o.standby_disk_gb AS disk_gb, o.bandwidth_mbps - o.standby_bandwidth_mbps AS bandwidth_mbps
+      INTO cap
       FROM owners_offering o WHERE o.id = NEW.offering_id FOR NO KEY UPDATE;
     SELECT * INTO peak FROM scheduling_offering_peak(NEW.offering_id, NEW.starts_at, NEW.ends_at);
     IF peak.vcpus > cap.vcpus OR peak.ram_mib > cap.ram_mib

@@ -54,7 +54,10 @@ DECLARE
     v_ip inet := (p_audit->>'ip')::inet;
     v_source text := coalesce(p_audit->>'source', 'system');
 BEGIN
-    SELECT o.status, o.vcpus, o.ram_mib, o.disk_gb, o.bandwidth_mbps INTO cap
+    -- Sellable capacity: the standby servers' share (owners.StandbyPool) is not for sale.
+    SELECT o.status, o.vcpus - o.standby_vcpus AS vcpus, o.ram_mib - o.standby_ram_mib AS ram_mib,
+           o.disk_gb - o.standby_disk_gb AS disk_gb, o.bandwidth_mbps - o.standby_bandwidth_mbps AS bandwidth_mbps
+      INTO cap
       FROM owners_offering o WHERE o.id = p_offering FOR NO KEY UPDATE;
     IF p_version IS NOT NULL
        AND p_version IS DISTINCT FROM (SELECT v.version FROM scheduling_catalogue_version v WHERE v.id = 1) THEN

@@ -35,11 +35,16 @@ DECLARE
     fields jsonb := '{}';
     part text;
 BEGIN
-    IF NEW.vcpus >= OLD.vcpus AND NEW.ram_mib >= OLD.ram_mib
-       AND NEW.disk_gb >= OLD.disk_gb AND NEW.bandwidth_mbps >= OLD.bandwidth_mbps THEN
+    -- Sellable capacity (the capacity minus what standby servers hold back) is what claims may use.
+    IF NEW.vcpus - NEW.standby_vcpus >= OLD.vcpus - OLD.standby_vcpus
+       AND NEW.ram_mib - NEW.standby_ram_mib >= OLD.ram_mib - OLD.standby_ram_mib
+       AND NEW.disk_gb - NEW.standby_disk_gb >= OLD.disk_gb - OLD.standby_disk_gb
+       AND NEW.bandwidth_mbps - NEW.standby_bandwidth_mbps >= OLD.bandwidth_mbps - OLD.standby_bandwidth_mbps THEN
         RETURN NULL;
     END IF;
-    SELECT o.vcpus, o.ram_mib, o.disk_gb, o.bandwidth_mbps INTO cap
+    SELECT o.vcpus - o.standby_vcpus AS vcpus, o.ram_mib - o.standby_ram_mib AS ram_mib,
+           o.disk_gb - o.standby_disk_gb AS disk_gb, o.bandwidth_mbps - o.standby_bandwidth_mbps AS bandwidth_mbps
+      INTO cap
       FROM owners_offering o WHERE o.id = NEW.id FOR NO KEY UPDATE;
     IF NOT FOUND THEN
         RETURN NULL;  -- deleted later in the same transaction

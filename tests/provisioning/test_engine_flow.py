@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 
-from provisioning import hooks as prov_hooks
 from provisioning import tasks
 from provisioning.models import Server, SimulatedResource
 from scheduling import services as engine
@@ -29,7 +28,10 @@ def test_bought_slice_runs_and_completes(
     django_capture_on_commit_callbacks,
 ):
     run_now = []
-    monkeypatch.setattr(prov_hooks, "_enqueue", lambda task, *args: run_now.append((task, args)))
+    monkeypatch.setattr(
+        tasks.deliver_booking, "apply_async", lambda args, **kw: run_now.append((tasks.deliver_booking, args))
+    )
+    monkeypatch.setattr(tasks.finish_booking, "apply_async", lambda args, **kw: None)
     add_ssh_key(renter)
     fund(renter, 10_000)
     with time_machine.travel(T0 - timedelta(seconds=30), tick=False):
@@ -37,10 +39,10 @@ def test_bought_slice_runs_and_completes(
         with django_capture_on_commit_callbacks(execute=True):
             booking = engine.booking_request(actor=renter, slice_id=factories.slice_id(offer, T0, 120))
         assert booking.state == "confirmed"
-        # The on_booking_confirmed hook sent the launch (the slice starts within the lead time).
-        assert [(t.name, a) for t, a in run_now] == [("provisioning.launch_booking", (booking.pk,))]
+        # The on_booking_confirmed hook sent the start step (the slice starts within the boot lead).
+        assert [(t.name, a) for t, a in run_now] == [("provisioning.deliver_booking", (booking.pk,))]
         with django_capture_on_commit_callbacks(execute=True):
-            tasks.launch_booking.run(booking.pk)
+            assert tasks.deliver_booking.run(booking.pk) == "launched"
         assert Booking.objects.get(pk=booking.pk).state == "running", Booking.objects.get(pk=booking.pk).reason
     with time_machine.travel(T0 + timedelta(seconds=121), tick=False):
         with django_capture_on_commit_callbacks(execute=True):

@@ -26,14 +26,33 @@ def test_registered_with_the_engine():  # type: ignore[no-untyped-def]
     assert hooks.booking_ended in engine_hooks.receivers("on_booking_ended")
 
 
-def test_confirmed_hook_launches_only_when_due(sim_offering, renter, monkeypatch):  # type: ignore[no-untyped-def]
-    sent = []
-    monkeypatch.setattr(tasks.launch_booking, "apply_async", lambda args, **kw: sent.append(args))
-    soon = booking(renter, sim_offering, starts_at=clock.now() + timedelta(seconds=10))
+def test_confirmed_hook_schedules_the_start_and_end_at_their_instants(  # type: ignore[no-untyped-def]
+    sim_offering, renter, monkeypatch, django_capture_on_commit_callbacks
+):
+    """The start step is sent at once for a slice within the boot lead, with an ETA for one within the
+    horizon, not at all beyond it (the beat sends it later); the end step carries the slice's end as its ETA."""
+    sent: list[tuple[str, tuple, object]] = []
+    for task in (tasks.deliver_booking, tasks.finish_booking):
+        monkeypatch.setattr(
+            task, "apply_async", lambda args, _n=task.name, **kw: sent.append((_n, args, kw.get("eta")))
+        )
+    soon = booking(renter, sim_offering, starts_at=clock.now() + timedelta(seconds=10), seconds=120)
+    near = booking(renter, sim_offering, starts_at=clock.now() + timedelta(seconds=300), seconds=120)
     later = booking(renter, sim_offering, starts_at=clock.now() + timedelta(hours=2))
-    hooks.booking_confirmed(soon.pk)
-    hooks.booking_confirmed(later.pk)
-    assert sent == [(soon.pk,)]
+    with django_capture_on_commit_callbacks(execute=True):
+        for b in (soon, near, later):
+            hooks.booking_confirmed(b.pk)
+    assert ("provisioning.deliver_booking", (soon.pk,), None) in sent
+    assert ("provisioning.finish_booking", (soon.pk,), soon.ends_at) in sent
+    assert (
+        "provisioning.deliver_booking",
+        (near.pk,),
+        near.starts_at - timedelta(seconds=services.lead_seconds()),
+    ) in sent
+    assert not [s for s in sent if s[1] == (later.pk,)]
+    with django_capture_on_commit_callbacks(execute=True):
+        hooks.booking_confirmed(soon.pk)  # sent again (a beat pass, a retry): not queued twice
+    assert len([s for s in sent if s[1] == (soon.pk,)]) == 2
 
 
 def test_ended_hook_reclaims_live_servers_only(sim_offering, renter, monkeypatch):  # type: ignore[no-untyped-def]
@@ -56,7 +75,8 @@ def test_broker_down_does_not_break_the_engine(sim_offering, renter, monkeypatch
     def boom(*a, **k):  # type: ignore[no-untyped-def]
         raise ConnectionError("redis is down")
 
-    monkeypatch.setattr(tasks.launch_booking, "apply_async", boom)
+    monkeypatch.setattr(tasks.deliver_booking, "apply_async", boom)
+    monkeypatch.setattr(tasks.finish_booking, "apply_async", boom)
     add_ssh_key(renter)
     fund(renter, 10_000)
     api = APIClient()
@@ -74,7 +94,7 @@ def test_broker_down_does_not_break_the_engine(sim_offering, renter, monkeypatch
 
         # The broker is back: the beat's launch sweep finds the booking and the worker launches it.
         monkeypatch.setattr(
-            tasks.launch_booking, "apply_async", lambda args=(), kwargs=None, **kw: tasks.launch_booking.run(*args)
+            tasks.deliver_booking, "apply_async", lambda args=(), kwargs=None, **kw: tasks.deliver_booking.run(*args)
         )
         assert tasks.launch_due() == 1
         listed = api.get("/api/v1/bookings").json()["results"]
