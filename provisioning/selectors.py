@@ -66,6 +66,11 @@ FIGURE_LABELS = {
     "net_tx_bytes": "network out",
 }
 NOT_REPORTED = "The cloud's server diagnostics did not report this figure for this server."
+READ_ONCE = (
+    "Partly unmeasured: a server of this booking was read only once (its start or final reading failed), "
+    "and growth needs two readings."
+)
+ENDED_STATES = (ServerState.DELETED, ServerState.HANDED_OVER)
 
 
 def _iso(at: datetime) -> str:
@@ -153,6 +158,11 @@ def usage_for_booking(booking: Booking) -> dict[str, Any]:
         for figure, counter in FIGURES.items():
             if getattr(s, counter) is None:
                 unavailable[figure] = reason
+    read_once = [pk for pk, rows in by_server.items() if len(rows) == 1]
+    if read_once and Server.objects.filter(pk__in=read_once, state__in=ENDED_STATES).exists():
+        for figure, counter in FIGURES.items():
+            if counter in COUNTERS:
+                unavailable.setdefault(figure, READ_ONCE)
 
     memories = [s.memory_mib for s in samples if s.memory_mib is not None]
     cpu_ns_total = growth["cpu_time_ns"]

@@ -112,6 +112,18 @@ def test_meter_final_after_the_server_is_gone_is_none_not_an_error(sim_offering,
     assert not UsageSample.objects.filter(server=live).exists()
 
 
+def test_a_server_read_only_once_says_its_growth_is_missing(sim_offering, renter):  # type: ignore[no-untyped-def]
+    b = booking(renter, sim_offering, seconds=5)
+    server = services.server_launch(booking_id=b.pk)
+    with time_machine.travel(b.ends_at, tick=False):  # the start reading failed: only the final one
+        services.meter_final(server_id=server.pk)
+    assert "read only once" not in str(selectors.usage_for_booking(b)["unavailable"])  # still held: more to come
+    services.server_reclaim(server_id=server.pk)
+    usage = selectors.usage_for_booking(b)
+    assert usage["totals"]["cpu_time_ns"] == 0 and "read only once" in usage["unavailable"]["cpu_time_ns"]
+    assert "memory_mib_peak" not in usage["unavailable"]  # one reading is enough for a peak
+
+
 def test_counters_restarted_by_a_resize_are_summed(sim_offering, renter, settings):  # type: ignore[no-untyped-def]
     """A guest booted again (rebuild, resize, move) restarts its counters: each segment's growth is summed."""
     settings.METERING_INTERVAL_SECONDS = 1
