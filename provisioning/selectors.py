@@ -46,7 +46,7 @@ def hold_periods(booking_id: int) -> list[tuple[datetime | None, datetime | None
     return list(Server.objects.filter(booking_id=booking_id).values_list("held_from", "held_until"))
 
 
-# Figures the usage API totals, and the sample counter each comes from (None: computed from the status).
+# Figures of the usage totals that come from the cloud's counters, and the sample counter each is read from.
 FIGURES = {
     "cpu_time_ns": "cpu_time_ns",
     "cpu_seconds": "cpu_time_ns",
@@ -109,8 +109,8 @@ def usage_for_booking(booking: Booking) -> dict[str, Any]:
     5-second slice is measured by two readings. Cumulative counters (CPU time, disk and network bytes) are
     totalled as their growth over each server's samples, summing segments across counter restarts; memory as
     its peak; seconds active as the time between consecutive readings that both found the server ACTIVE.
-    ``unavailable`` maps a figure to the reason it is missing (e.g. diagnostics need the admin role); such a
-    total is null.
+    ``unavailable`` maps a figure to the reason it is missing or partial (e.g. diagnostics need the admin
+    role); a figure no reading gave is null, not zero.
     """
     samples = list(UsageSample.objects.filter(booking=booking).order_by("at", "id"))
     by_server: dict[int, list[UsageSample]] = {}
