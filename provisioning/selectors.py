@@ -46,42 +46,157 @@ def hold_periods(booking_id: int) -> list[tuple[datetime | None, datetime | None
     return list(Server.objects.filter(booking_id=booking_id).values_list("held_from", "held_until"))
 
 
-def usage_for_booking(booking: Booking) -> dict[str, Any]:
-    """The usage series of a booking, its totals and the seconds held.
+# Figures of the usage totals that come from the cloud's counters, and the sample counter each is read from.
+FIGURES = {
+    "cpu_time_ns": "cpu_time_ns",
+    "cpu_seconds": "cpu_time_ns",
+    "memory_mib_peak": "memory_mib",
+    "disk_read_bytes": "disk_read_bytes",
+    "disk_write_bytes": "disk_write_bytes",
+    "net_rx_bytes": "net_rx_bytes",
+    "net_tx_bytes": "net_tx_bytes",
+}
+FIGURE_LABELS = {
+    "cpu_time_ns": "CPU time",
+    "cpu_seconds": "CPU seconds",
+    "memory_mib_peak": "peak memory",
+    "disk_read_bytes": "disk read",
+    "disk_write_bytes": "disk written",
+    "net_rx_bytes": "network in",
+    "net_tx_bytes": "network out",
+}
+NOT_REPORTED = "The cloud's server diagnostics did not report this figure for this server."
+READ_ONCE = (
+    "Partly unmeasured: a server of this booking was read only once (its start or final reading failed), "
+    "and growth needs two readings."
+)
+ENDED_STATES = (ServerState.DELETED, ServerState.HANDED_OVER)
 
-    Cumulative counters (CPU time, disk and network bytes) are totalled as the
-    growth over the booking's samples per server (a server handed over from the
-    previous slice only counts what grew during this one); memory as its peak.
+
+def _iso(at: datetime) -> str:
+    return at.isoformat().replace("+00:00", "Z")
+
+
+def _growth(before: int | None, after: int | None) -> int | None:
+    """How much a cumulative counter grew between two readings.
+
+    A reading lower than the one before means the counter restarted (a rebuild, a resize or a move boots a
+    new guest): a new segment starts from zero at the restart, so its growth is the new reading itself.
+    """
+    if before is None or after is None:
+        return None
+    return after - before if after >= before else after
+
+
+def _active(sample: UsageSample) -> bool:
+    """Whether the server was ACTIVE at the sample (its status, or the diagnostics' power state).
+
+    Samples from before metering recorded either were only taken of ACTIVE servers.
+    """
+    raw = sample.raw or {}
+    if "status" in raw:
+        return str(raw["status"]).upper() == "ACTIVE"
+    if raw.get("state") is not None:
+        return str(raw["state"]).lower() in ("running", "active", "1")
+    return True
+
+
+def usage_for_booking(booking: Booking) -> dict[str, Any]:
+    """The usage of a booking: its samples, per-interval series, totals, what is unavailable and why.
+
+    Samples belong to one booking's tenure of a server (a Server row): the first is the baseline taken when
+    the server became the renter's, the last the final one taken before it was wiped or handed on, so a
+    5-second slice is measured by two readings. Cumulative counters (CPU time, disk and network bytes) are
+    totalled as their growth over each server's samples, summing segments across counter restarts; memory as
+    its peak; seconds active as the time between consecutive readings that both found the server ACTIVE.
+    ``unavailable`` maps a figure to the reason it is missing or partial (e.g. diagnostics need the admin
+    role); a figure no reading gave is null, not zero.
     """
     samples = list(UsageSample.objects.filter(booking=booking).order_by("at", "id"))
-    series = [
-        {
-            "at": s.at.isoformat().replace("+00:00", "Z"),
-            "server": s.server_id,
-            "cpu_time_ns": s.cpu_time_ns,
-            "memory_mib": s.memory_mib,
-            "disk_read_bytes": s.disk_read_bytes,
-            "disk_write_bytes": s.disk_write_bytes,
-            "net_rx_bytes": s.net_rx_bytes,
-            "net_tx_bytes": s.net_tx_bytes,
-        }
-        for s in samples
-    ]
-    totals: dict[str, int] = {}
     by_server: dict[int, list[UsageSample]] = {}
     for s in samples:
         by_server.setdefault(s.server_id, []).append(s)
-    for name in COUNTERS:
-        total = 0
-        for rows in by_server.values():
+
+    growth: dict[str, int | None] = dict.fromkeys(COUNTERS)
+    series: list[dict[str, Any]] = []
+    seconds_active = seconds_metered = 0.0
+    for rows in by_server.values():
+        for name in COUNTERS:
             values = [getattr(r, name) for r in rows if getattr(r, name) is not None]
-            if len(values) >= 2:
-                total += max(0, values[-1] - values[0])
-        totals[name] = total
+            if values:
+                grown = sum(_growth(a, b) or 0 for a, b in zip(values, values[1:], strict=False))
+                growth[name] = (growth[name] or 0) + grown
+        for a, b in zip(rows, rows[1:], strict=False):
+            seconds = (b.at - a.at).total_seconds()
+            active = _active(a) and _active(b)
+            deltas = {name: _growth(getattr(a, name), getattr(b, name)) for name in COUNTERS}
+            cpu_ns = deltas["cpu_time_ns"]
+            seconds_metered += seconds
+            seconds_active += seconds if active else 0.0
+            series.append(
+                {
+                    "server": a.server_id,
+                    "start": _iso(a.at),
+                    "end": _iso(b.at),
+                    "seconds": round(seconds, 3),
+                    "active": active,
+                    "restarted": any(
+                        getattr(a, n) is not None and getattr(b, n) is not None and getattr(b, n) < getattr(a, n)
+                        for n in COUNTERS
+                    ),
+                    **deltas,
+                    "cpu_seconds": round(cpu_ns / 1e9, 3) if cpu_ns is not None else None,
+                    # CPU seconds per second: 1.0 is one vCPU busy all the interval.
+                    "cpu_load": round(cpu_ns / 1e9 / seconds, 3) if cpu_ns is not None and seconds > 0 else None,
+                    "memory_mib": b.memory_mib,
+                }
+            )
+
+    unavailable: dict[str, str] = {}
+    for s in samples:  # the latest reason wins
+        reason = (s.raw or {}).get("_note") or NOT_REPORTED
+        for figure, counter in FIGURES.items():
+            if getattr(s, counter) is None:
+                unavailable[figure] = reason
+    read_once = [pk for pk, rows in by_server.items() if len(rows) == 1]
+    if read_once and Server.objects.filter(pk__in=read_once, state__in=ENDED_STATES).exists():
+        for figure, counter in FIGURES.items():
+            if counter in COUNTERS:
+                unavailable.setdefault(figure, READ_ONCE)
+
     memories = [s.memory_mib for s in samples if s.memory_mib is not None]
-    totals["memory_mib_peak"] = max(memories) if memories else 0
-    totals["samples"] = len(samples)
-    return {"samples": series, "totals": totals, "seconds_held": seconds_held(booking)}
+    cpu_ns_total = growth["cpu_time_ns"]
+    totals: dict[str, Any] = {name: growth[name] for name in COUNTERS}
+    totals |= {
+        "cpu_seconds": round(cpu_ns_total / 1e9, 3) if cpu_ns_total is not None else None,
+        "memory_mib_peak": max(memories) if memories else None,
+        "seconds_active": round(seconds_active, 3),
+        "seconds_metered": round(seconds_metered, 3),
+        "samples": len(samples),
+    }
+    if not samples:  # nothing metered yet: zeros, not "unknown"
+        totals |= dict.fromkeys(FIGURES, 0)
+    return {
+        "samples": [
+            {
+                "at": _iso(s.at),
+                "server": s.server_id,
+                "kind": (s.raw or {}).get("_kind", "periodic"),
+                "active": _active(s),
+                **{name: getattr(s, name) for name in ("cpu_time_ns", "memory_mib", *COUNTERS[1:])},
+            }
+            for s in samples
+        ],
+        "series": series,
+        "totals": totals,
+        "unavailable": unavailable,
+        # The same, one entry per reason (the portal page); the API gives ``unavailable``.
+        "unavailable_by_reason": [
+            {"reason": reason, "figures": [FIGURE_LABELS[f] for f, r in unavailable.items() if r == reason]}
+            for reason in dict.fromkeys(unavailable.values())
+        ],
+        "seconds_held": seconds_held(booking),
+    }
 
 
 def connection_info(booking: Booking) -> dict[str, Any] | None:

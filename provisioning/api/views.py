@@ -7,12 +7,14 @@ provisioning.selectors.usage_for_booking; this app serves the same figures under
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema
 from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from marketplace.lib.errors import NotFoundError
 from provisioning import selectors
+from provisioning.api.usage_serializers import BookingUsageSerializer
 from scheduling.models import Booking
 
 
@@ -30,6 +32,10 @@ def booking_server(request: Request, booking_id: int) -> Response:
     return Response(selectors.connection_info(booking) or {"state": "none", "ready": False})
 
 
+@extend_schema(responses=BookingUsageSerializer, summary="Usage of a booking's server: samples, series, totals")
 @api_view(["GET"])
 def booking_usage(request: Request, booking_id: int) -> Response:
-    return Response(selectors.usage_for_booking(_visible_booking(request, booking_id)))
+    """Usage metered on the booking's server: readings, per-interval growth, totals, and which figures the
+    cloud could not give and why (the renter of the booking, the owner of its offering, staff)."""
+    usage = selectors.usage_for_booking(_visible_booking(request, booking_id))
+    return Response(BookingUsageSerializer(usage).data)

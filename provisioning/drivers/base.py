@@ -172,3 +172,21 @@ def wait_for_status(
         if time.monotonic() >= deadline:
             raise CloudError(f"{subject} stayed {server.status} for more than {timeout:.0f} s.")
         time.sleep(poll_seconds)
+
+
+# Nova's default policy (os_compute_api:os-server-diagnostics) shows server diagnostics to admins only.
+DIAGNOSTICS_NEED_ADMIN = (
+    "Needs the admin role on the owner's OpenStack project: Nova shows server diagnostics (CPU time, memory, "
+    "disk and network counters) to admins only (policy os_compute_api:os-server-diagnostics). The owner's "
+    "ordinary role still shows the server's status, so seconds active are measured."
+)
+
+
+class DiagnosticsForbidden(CloudError):
+    """The credentials may read the server but not its diagnostics (a 403 from Nova's default policy).
+
+    Metering turns it into a note on the sample and falls back to the server's status.
+    """
+
+    def __init__(self, message: str = DIAGNOSTICS_NEED_ADMIN):
+        super().__init__(message)

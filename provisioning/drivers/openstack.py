@@ -30,6 +30,7 @@ from provisioning.drivers.base import (
     Capabilities,
     CloudError,
     CloudServer,
+    DiagnosticsForbidden,
     LaunchSpec,
     booking_tag,
 )
@@ -395,8 +396,19 @@ class OpenStackDriver:
         return [g.name for g in groups if (g.name or "").startswith(NAME_PREFIX)]
 
     def diagnostics(self, server_id: str) -> dict[str, Any]:
-        """Nova server diagnostics, flattened to the legacy keys (cpu0_time ns, memory KiB, vda_read bytes...)."""
-        diag = self._call(self.conn.compute.get_server_diagnostics, server_id)
+        """Nova server diagnostics, flattened to the legacy keys (cpu0_time ns, memory KiB, vda_read bytes...).
+
+        Raises DiagnosticsForbidden when the credentials' role may not read them (403: admin only by default).
+        """
+        conn = self.conn
+        try:
+            diag = conn.compute.get_server_diagnostics(server_id)
+        except os_exc.HttpException as exc:
+            if exc.status_code == 403 and "quota" not in str(exc).lower():
+                raise DiagnosticsForbidden() from exc  # an ordinary (member) role: metering falls back to status
+            raise wrap(exc) from exc
+        except Exception as exc:
+            raise wrap(exc) from exc
         out: dict[str, Any] = {}
         for i, cpu in enumerate(diag.cpu_details or []):
             if cpu.get("time") is not None:

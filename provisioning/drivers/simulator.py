@@ -36,6 +36,7 @@ from provisioning.drivers.base import (
     Capabilities,
     CloudError,
     CloudServer,
+    DiagnosticsForbidden,
     LaunchSpec,
 )
 from provisioning.drivers.base import (
@@ -52,6 +53,18 @@ def test_connection(cloud: Cloud) -> ConnectionResult:
 
 def _setting(name: str, default: Any) -> Any:
     return getattr(settings, name, default)
+
+
+# Bytes (or ns of CPU) per second of the simulator's pretend servers: tests compute expected usage from these.
+SIMULATED_RATES = {"cpu0_time": 0.35e9, "vda_read": 4096, "vda_write": 8192, "vnet0_rx": 1500, "vnet0_tx": 900}
+
+
+def simulated_counters(age_seconds: float, *, memory_mib: int = 512) -> dict[str, int]:
+    """The simulator's diagnostics of a server ACTIVE for ``age_seconds`` (memory in KiB, as Nova's legacy keys)."""
+    return {
+        **{key: int(age_seconds * rate) for key, rate in SIMULATED_RATES.items()},
+        "memory": memory_mib * 1024,
+    }
 
 
 class SimulatorDriver:
@@ -215,17 +228,22 @@ class SimulatorDriver:
         return list(self._rows.filter(kind="secgroup", name__startswith=NAME_PREFIX).values_list("name", flat=True))
 
     def diagnostics(self, server_id: str) -> dict[str, Any]:
+        """Counters that grow with the seconds since the server became ACTIVE (a rebuild or resize restarts them).
+
+        SIMULATOR_DIAGNOSTICS_FORBIDDEN=True answers as Nova does to a project member's credentials (403).
+        """
+        if _setting("SIMULATOR_DIAGNOSTICS_FORBIDDEN", False):
+            raise DiagnosticsForbidden()
         row = self._rows.filter(kind="server", external_id=server_id).first()
         if row is None:
             raise CloudError("Simulator: no such server.", not_found=True)
+        view = self._view(row)
+        if view is None:
+            raise CloudError("Simulator: no such server.", not_found=True)
         age = max(0.0, (clock.now() - (row.ready_at or row.created_at)).total_seconds())
         return {
-            "cpu0_time": int(age * 0.35e9),
-            "memory": int(row.data.get("memory_mib", 512)) * 1024,
-            "vda_read": int(age * 4096),
-            "vda_write": int(age * 8192),
-            "vnet0_rx": int(age * 1500),
-            "vnet0_tx": int(age * 900),
+            **simulated_counters(age, memory_mib=int(row.data.get("memory_mib", 512))),
+            "state": "running" if view.status == "ACTIVE" else view.status.lower(),
         }
 
     def rebuild_server(

@@ -16,7 +16,7 @@ by name on commit (marketplace.lib.enqueue).
 from provisioning.services.common import lead_seconds, lease_seconds
 from provisioning.services.handover import server_hand_over
 from provisioning.services.launch import launch_prepare, server_launch
-from provisioning.services.metering import meter_due, server_meter
+from provisioning.services.metering import meter_due, meter_final, meter_start, server_meter
 from provisioning.services.reclaim import booking_reclaim, server_reclaim
 from provisioning.services.reconcile import ReconcileResult, reconcile
 from provisioning.services.resize import booking_change_profile, server_resize_run
@@ -58,6 +58,8 @@ __all__ = [
     "lead_seconds",
     "lease_seconds",
     "meter_due",
+    "meter_final",
+    "meter_start",
     "reclaim_due",
     "reconcile",
     "resize_due",

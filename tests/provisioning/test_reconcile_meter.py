@@ -100,16 +100,22 @@ def test_usage_is_empty_before_launch(sim_offering, renter):  # type: ignore[no-
     b = booking(renter, sim_offering, starts_at=clock.now() + timedelta(hours=1))
     assert selectors.usage_for_booking(b) == {
         "samples": [],
+        "series": [],
         "seconds_held": 0,
         "totals": {
             "cpu_time_ns": 0,
+            "cpu_seconds": 0,
             "disk_read_bytes": 0,
             "disk_write_bytes": 0,
             "net_rx_bytes": 0,
             "net_tx_bytes": 0,
             "memory_mib_peak": 0,
+            "seconds_active": 0,
+            "seconds_metered": 0,
             "samples": 0,
         },
+        "unavailable": {},
+        "unavailable_by_reason": [],
     }
 
 

@@ -44,7 +44,7 @@ def test_api_server_and_usage_permissions(running, renter, owner, staff):  # typ
         assert client.get(f"/api/v1/bookings/{running.pk}/server").status_code == code
         assert client.get(f"/api/v1/bookings/{running.pk}/server/usage").status_code == code
     data = login(renter).get(f"/api/v1/bookings/{running.pk}/server/usage").json()
-    assert set(data) == {"samples", "totals", "seconds_held"}
+    assert set(data) == {"samples", "series", "totals", "unavailable", "seconds_held"}
     server = login(renter).get(f"/api/v1/bookings/{running.pk}/server").json()
     assert server["ready"] is True and server["ssh"].startswith("ssh ubuntu@")
 
