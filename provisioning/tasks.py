@@ -68,6 +68,12 @@ def resize_server(server_id: int) -> None:
         _transient(exc)
 
 
+@shared_task(name="provisioning.meter_start", acks_late=True, ignore_result=True)
+def meter_start(server_id: int) -> None:
+    """The baseline usage reading at the slice's start (sent with that instant as its ETA)."""
+    services.meter_start(server_id=server_id)
+
+
 @shared_task(name="provisioning.meter_server", acks_late=True, ignore_result=True)
 def meter_server(server_id: int) -> None:
     try:

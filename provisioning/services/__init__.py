@@ -17,7 +17,7 @@ from provisioning.services.common import lead_seconds, lease_seconds
 from provisioning.services.handover import server_hand_over
 from provisioning.services.launch import launch_prepare, server_launch
 from provisioning.services.metering import meter_due, meter_final, meter_start, server_meter
-from provisioning.services.reclaim import booking_reclaim, server_reclaim
+from provisioning.services.reclaim import server_reclaim
 from provisioning.services.reconcile import ReconcileResult, reconcile
 from provisioning.services.resize import booking_change_profile, server_resize_run
 from provisioning.services.standby import pool_refill, pools_due
@@ -31,6 +31,7 @@ from provisioning.services.sweeps import (
 from provisioning.services.transfer import (
     Delivery,
     booking_deliver,
+    booking_reclaim,
     end_booking_now,
     rebuild_estimate,
     schedule_booking,

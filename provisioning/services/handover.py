@@ -29,6 +29,7 @@ from audit.services import record_event
 from marketplace.lib import clock
 from provisioning.drivers import TAG_MARKETPLACE, CloudError, booking_tag, driver_for
 from provisioning.models import Server, ServerState
+from provisioning.services.metering import meter_final
 from scheduling import services as engine
 from scheduling.models import Booking, BookingState
 
@@ -147,6 +148,7 @@ def server_hand_over(*, from_booking_id: int, to_booking_id: int, now: datetime 
         if old_b.state == B.RUNNING:
             engine.booking_transition(actor=None, booking=old_b, to=B.COMPLETED, reason="Slice ended.")
         engine.booking_transition(actor=None, booking=new_b, to=B.RUNNING, reason="Kept the renter's server.")
+    meter_final(server_id=old.pk, next_server_id=new.pk)  # one reading ends one tenure and starts the next
     try:
         driver_for(new.cloud).set_booking(new.external_id or "", new_b.pk, [TAG_MARKETPLACE, booking_tag(new_b.pk)])
     except CloudError as exc:  # the Server row is the truth; metadata only helps adoption

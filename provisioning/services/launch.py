@@ -40,6 +40,7 @@ from provisioning.services.common import (
     claim_server,
 )
 from provisioning.services.handover import _predecessor
+from provisioning.services.metering import meter_start_at
 from provisioning.services.reclaim import server_reclaim
 from renters.models import SSHPublicKey
 from scheduling import services as engine
@@ -182,6 +183,7 @@ def _launch_run(prepared: Prepared) -> Server:
                 "addresses": _flat_addresses(cloud_server.addresses),
             },
         )
+    meter_start_at(server_id=locked.pk, at=booking.starts_at)  # the baseline of a 5-second slice's usage
     if not _move_booking(booking.pk, B.RUNNING):
         # The booking ended while we launched (released, preempted): give the server back now.
         current = Booking.objects.only("state").get(pk=booking.pk).state

@@ -22,7 +22,7 @@ from datetime import datetime
 from fnmatch import fnmatch
 from typing import Any
 
-from marketplace.lib import clock
+from marketplace.lib import clock, enqueue
 from owners.models import Cloud
 from provisioning.drivers import CloudError, driver_for
 from provisioning.drivers.base import DiagnosticsForbidden
@@ -99,6 +99,7 @@ def _read(server: Server) -> dict[str, Any]:
 
 
 def _record(server: Server, raw: dict[str, Any], *, kind: str, at: datetime) -> UsageSample:
+    assert server.booking_id is not None  # only a renter's tenure is metered
     return UsageSample.objects.create(
         server=server,
         booking_id=server.booking_id,
@@ -113,6 +114,10 @@ def _meter_now(server_id: int, *, kind: str, next_server_id: int | None = None) 
     server = Server.objects.select_related("cloud").filter(pk=server_id).first()
     if server is None or not server.external_id or server.state == SS.DELETED:
         return None
+    if kind == "final" and next_server_id is None:
+        last = UsageSample.objects.filter(server=server).order_by("-at", "-id").first()
+        if last is not None and (last.raw or {}).get(RAW_KIND) == "final":
+            return last  # already taken (a transfer's step, then the reclaim's): one final reading per tenure
     try:
         raw = _read(server)
     except CloudError as exc:
@@ -147,6 +152,15 @@ def meter_final(*, server_id: int, next_server_id: int | None = None) -> UsageSa
     error (logs, returns None); call it outside any transaction, after the reclaim's intent is committed.
     """
     return _meter_now(server_id, kind="final", next_server_id=next_server_id)
+
+
+def meter_start_at(*, server_id: int, at: datetime) -> None:
+    """The baseline at the instant the renter's slice starts (now if it has): a server made usable ahead
+    of its slice (a launch in the boot lead, a standby server rebuilt just before) is measured from the start."""
+    if at <= clock.now():
+        meter_start(server_id=server_id)
+    else:
+        enqueue.send_at("provisioning.meter_start", server_id, at=at, key=f"meter-start:{server_id}")
 
 
 def server_meter(*, server_id: int, now: datetime | None = None) -> UsageSample | None:

@@ -13,10 +13,9 @@ from marketplace.lib import clock
 from provisioning.drivers import CloudError, driver_for
 from provisioning.models import LIVE_STATES, Server, ServerState
 from provisioning.services.common import _setting, _update_if_leased, lease_seconds
-from provisioning.services.handover import _hands_over, _successor, awaits_hand_over, server_hand_over
-from scheduling.models import Booking, BookingState
+from provisioning.services.handover import awaits_hand_over
+from provisioning.services.metering import meter_final
 
-B = BookingState
 SS = ServerState
 
 
@@ -47,6 +46,8 @@ def server_reclaim(*, server_id: int, reason: str = "", actor: Any = None) -> Se
             target=server,
             data={"booking": server.booking_id, "external_id": server.external_id, "reason": reason},
         )
+    if server.booking_id is not None and server.held_from is not None:
+        meter_final(server_id=server.pk)  # the last reading before the server goes (short slices have no other)
     driver = driver_for(server.cloud)
     revoked_at = None
     ids = {server.external_id} if server.external_id else set()
@@ -83,25 +84,3 @@ def server_reclaim(*, server_id: int, reason: str = "", actor: Any = None) -> Se
             data={"booking": server.booking_id, "external_ids": sorted(ids), "reason": reason},
         )
     return server
-
-
-def booking_reclaim(*, booking_id: int, reason: str = "") -> int:
-    """Reclaim every live server of a booking (after release, preemption, failure, completion).
-
-    A booking that completed while running hands its server to the renter's next
-    adjacent slice instead, if there is one (the reaction to the engine's end sweep).
-    """
-    booking = Booking.objects.filter(pk=booking_id).first()
-    if booking is not None and booking.state == B.COMPLETED and _hands_over(booking):
-        nxt = _successor(booking)
-        if nxt is not None and server_hand_over(from_booking_id=booking.pk, to_booking_id=nxt.pk) is not None:
-            return 0
-    from provisioning.services.transfer import server_release
-
-    done = 0
-    for pk in Server.objects.filter(booking_id=booking_id, state__in=LIVE_STATES).values_list("pk", flat=True):
-        # An ACTIVE server goes to a slice waiting for one, or back to the standby pool (both rebuilt);
-        # anything else is deleted.
-        if server_release(server_id=pk, reason=reason) is not None:
-            done += 1
-    return done

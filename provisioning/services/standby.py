@@ -20,6 +20,7 @@ from owners.models import StandbyPool
 from provisioning.drivers import TAG_MARKETPLACE, CloudError, LaunchSpec, driver_for
 from provisioning.models import Server, ServerState
 from provisioning.services.common import _update_if_leased, active_timeout, claim_server, lease_seconds
+from provisioning.services.reclaim import server_reclaim
 from provisioning.services.transfer import META_POOL, POOL_STATES, STANDBY_PREFIX
 
 log = logging.getLogger(__name__)
@@ -36,8 +37,6 @@ def pool_refill(*, pool_id: int, now: datetime | None = None) -> int:
     Returns how many servers it booted. Idempotent; two workers at once boot no more than the
     pool lacks (the pool row is locked while the intents are recorded).
     """
-    from provisioning.services.reclaim import server_reclaim
-
     now = now or clock.now()
     booted: list[tuple[Server, str]] = []
     surplus: list[int] = []
@@ -89,8 +88,6 @@ def pool_refill(*, pool_id: int, now: datetime | None = None) -> int:
 
 
 def _boot(pool: StandbyPool, server: Server, token: str) -> None:
-    from provisioning.services.reclaim import server_reclaim
-
     driver = driver_for(server.cloud)
     profile = pool.profile
     try:
@@ -136,8 +133,6 @@ def _boot(pool: StandbyPool, server: Server, token: str) -> None:
 
 def pools_due(*, now: datetime | None = None) -> list[int]:
     """Pools that lack servers or hold too many, and pool rows stuck by a dead worker (reclaimed here)."""
-    from provisioning.services.reclaim import server_reclaim
-
     now = now or clock.now()
     stuck = Server.objects.filter(
         booking__isnull=True, state__in=(SS.PENDING, SS.BUILDING, SS.WIPING), lease_until__lte=now

@@ -56,7 +56,10 @@ from provisioning.services.common import (
     lead_seconds,
     lease_seconds,
 )
-from provisioning.services.handover import _predecessor, awaits_hand_over
+from provisioning.services.handover import _hands_over, _predecessor, _successor, awaits_hand_over, server_hand_over
+from provisioning.services.launch import _launch_run, launch_prepare
+from provisioning.services.metering import meter_final, meter_start_at
+from provisioning.services.reclaim import server_reclaim
 from renters.models import SSHPublicKey
 from scheduling import services as engine
 from scheduling.models import CLAIMING_STATES, Booking, BookingState
@@ -224,8 +227,6 @@ def booking_deliver(*, booking_id: int, now: datetime | None = None) -> Delivery
 
 
 def _launch(booking: Booking, now: datetime) -> Delivery:
-    from provisioning.services.launch import _launch_run, launch_prepare
-
     prepared = launch_prepare(booking_id=booking.pk, now=now)
     if prepared is None:
         if Server.objects.filter(booking=booking, state__in=LIVE_STATES).exists():
@@ -321,6 +322,7 @@ def _transfer_run(server: Server) -> Server:
                 "is no use: the booking was cancelled and will be refunded."
             )
             return _transfer_failed(server, token, booking, reason)
+        _final_sample(server)
         driver.rebuild_server(
             server.external_id or "",
             image_id=_image_id(server),
@@ -368,6 +370,7 @@ def _transfer_run(server: Server) -> Server:
                 "seconds": round((now - started).total_seconds(), 3),
             },
         )
+    meter_start_at(server_id=locked.pk, at=booking.starts_at)
     if not _move_booking(booking.pk, B.RUNNING):
         current = Booking.objects.only("state").get(pk=booking.pk).state
         if current not in (B.RUNNING, B.NOTICE):
@@ -376,8 +379,6 @@ def _transfer_run(server: Server) -> Server:
 
 
 def _transfer_failed(server: Server, token: str, booking: Booking, reason: str) -> Server:
-    from provisioning.services.reclaim import server_reclaim
-
     with transaction.atomic():
         if not _update_if_leased(server, token, state=SS.ERROR, error_message=reason[:500], lease_until=None):
             return Server.objects.get(pk=server.pk)
@@ -432,8 +433,6 @@ def server_release(*, server_id: int, reason: str = "") -> Server | None:
     For an ACTIVE server whose booking no longer claims it. The renter's adjacent slice is the
     handover's (this leaves such a server alone); anything else is reclaim's (deleted).
     """
-    from provisioning.services.reclaim import server_reclaim
-
     now = clock.now()
     with transaction.atomic():
         server = (
@@ -494,6 +493,15 @@ def server_release(*, server_id: int, reason: str = "") -> Server | None:
     return result
 
 
+def _final_sample(server: Server) -> None:
+    """The previous renter's last usage reading, just before the rebuild ends their tenure (none for the pool)."""
+    if server.predecessor_id is None:
+        return
+    pred = Server.objects.filter(pk=server.predecessor_id, booking__isnull=False).values_list("pk", flat=True).first()
+    if pred is not None:
+        meter_final(server_id=pred)
+
+
 def _revoked(server: Server) -> None:
     """The previous holder's access is gone: the cloud accepted the rebuild (the server left ACTIVE)."""
     if server.predecessor_id:
@@ -512,11 +520,10 @@ def _forget_keypair(server: Server, name: str) -> None:
 
 def _wipe_run(server: Server) -> Server:
     """Rebuild with no key and no user-data (a fresh disk): the server goes back to the standby pool."""
-    from provisioning.services.reclaim import server_reclaim
-
     driver = driver_for(server.cloud)
     token = server.lease_token
     try:
+        _final_sample(server)
         driver.rebuild_server(
             server.external_id or "",
             image_id=_image_id(server),
@@ -542,6 +549,26 @@ def _wipe_run(server: Server) -> Server:
         if _update_if_leased(server, token, state=SS.STANDBY, active_at=now, lease_until=None, lease_token=""):
             record_event(actor=None, verb="server.standby", target=server, data={"pool": server.pool_id, "wiped": True})
     return server
+
+
+def booking_reclaim(*, booking_id: int, reason: str = "") -> int:
+    """Reclaim every live server of a booking (after release, preemption, failure, completion).
+
+    A booking that completed while running hands its server to the renter's next
+    adjacent slice instead, if there is one (the reaction to the engine's end sweep).
+    """
+    booking = Booking.objects.filter(pk=booking_id).first()
+    if booking is not None and booking.state == B.COMPLETED and _hands_over(booking):
+        nxt = _successor(booking)
+        if nxt is not None and server_hand_over(from_booking_id=booking.pk, to_booking_id=nxt.pk) is not None:
+            return 0
+    done = 0
+    for pk in Server.objects.filter(booking_id=booking_id, state__in=LIVE_STATES).values_list("pk", flat=True):
+        # An ACTIVE server goes to a slice waiting for one, or back to the standby pool (both rebuilt);
+        # anything else is deleted.
+        if server_release(server_id=pk, reason=reason) is not None:
+            done += 1
+    return done
 
 
 # ---- exact instants -------------------------------------------------------------------------------

@@ -109,13 +109,15 @@ def test_meter_final_after_the_server_is_gone_is_none_not_an_error(sim_offering,
     SimulatedResource.objects.filter(external_id=live.external_id).delete()  # vanished from the cloud
     assert services.meter_final(server_id=live.pk) is None
     assert services.meter_start(server_id=999_999_999) is None
-    assert not UsageSample.objects.filter(server=live).exists()
+    # Only the launch's own start reading (the slice started at once); nothing from after it vanished.
+    assert [s.raw["_kind"] for s in UsageSample.objects.filter(server=live)] == ["start"]
 
 
 def test_a_server_read_only_once_says_its_growth_is_missing(sim_offering, renter):  # type: ignore[no-untyped-def]
     b = booking(renter, sim_offering, seconds=5)
     server = services.server_launch(booking_id=b.pk)
-    with time_machine.travel(b.ends_at, tick=False):  # the start reading failed: only the final one
+    UsageSample.objects.filter(server=server).delete()  # the launch's start reading failed (a cloud error)
+    with time_machine.travel(b.ends_at, tick=False):  # only the final one
         services.meter_final(server_id=server.pk)
     assert "read only once" not in str(selectors.usage_for_booking(b)["unavailable"])  # still held: more to come
     services.server_reclaim(server_id=server.pk)
@@ -131,9 +133,7 @@ def test_counters_restarted_by_a_resize_are_summed(sim_offering, renter, setting
     b = booking(renter, sim_offering, seconds=10)
     t0 = b.starts_at
     with time_machine.travel(t0, tick=False):
-        server = services.server_launch(booking_id=b.pk)  # ACTIVE at t0 (the simulator boots at once)
-    with time_machine.travel(t0 + timedelta(seconds=1), tick=False):
-        services.meter_start(server_id=server.pk)
+        server = services.server_launch(booking_id=b.pk)  # ACTIVE at t0, its start reading taken then
     with time_machine.travel(t0 + timedelta(seconds=4), tick=False):
         assert services.server_meter(server_id=server.pk) is not None
     with time_machine.travel(t0 + timedelta(seconds=6), tick=False):
@@ -143,13 +143,13 @@ def test_counters_restarted_by_a_resize_are_summed(sim_offering, renter, setting
     with time_machine.travel(t0 + timedelta(seconds=9), tick=False):
         services.meter_final(server_id=server.pk)
     usage = selectors.usage_for_booking(b)
-    # Before the restart: from age 1 to age 4; after it: from zero to age 3 (the final reading).
-    first, second = grown(1, 4), grown(0, 3)
+    # Before the restart: from age 0 to age 4; after it: from zero to age 3 (the final reading).
+    first, second = grown(0, 4), grown(0, 3)
     assert {k: usage["totals"][k] for k in KEYS} == {k: first[k] + second[k] for k in KEYS}
     assert [i["restarted"] for i in usage["series"]] == [False, True]
     assert {k: usage["series"][1][k] for k in KEYS} == second
     # Not the naive last-minus-first, which a restart makes negative (or zero once clamped).
-    naive = simulated_counters(3)["cpu0_time"] - simulated_counters(1)["cpu0_time"]
+    naive = simulated_counters(3)["cpu0_time"] - simulated_counters(0)["cpu0_time"]
     assert usage["totals"]["cpu_time_ns"] != naive
 
 
@@ -158,12 +158,11 @@ def test_a_hand_over_ends_one_tenure_and_starts_the_next_with_one_reading(sim_of
     second = booking(renter, sim_offering, starts_at=first.ends_at, seconds=5)
     t0 = first.starts_at
     with time_machine.travel(t0, tick=False):
-        old = services.server_launch(booking_id=first.pk)
-        services.meter_start(server_id=old.pk)
+        services.server_launch(booking_id=first.pk)  # its start reading is the launch's
     with time_machine.travel(first.ends_at, tick=False):
-        assert end_due() == []  # handed over to the renter's next slice
+        # Handed over to the renter's next slice: the hand-over's one reading ends one tenure, starts the next.
+        assert end_due() == []
         new = Server.objects.get(booking=second, state="active")
-        services.meter_final(server_id=old.pk, next_server_id=new.pk)
     with time_machine.travel(second.ends_at, tick=False):
         services.meter_final(server_id=new.pk)
     one, two = selectors.usage_for_booking(first), selectors.usage_for_booking(second)
@@ -194,8 +193,10 @@ def test_diagnostics_refused_gives_seconds_active_and_says_admin_is_needed(sim_o
 def test_a_refusal_is_remembered_and_the_periodic_sample_records_the_status(sim_offering, renter, settings):  # type: ignore[no-untyped-def]
     settings.SIMULATOR_DIAGNOSTICS_FORBIDDEN = True
     b = booking(renter, sim_offering, seconds=600)
-    server = services.server_launch(booking_id=b.pk)
-    sample = services.server_meter(server_id=server.pk)
+    server = services.server_launch(booking_id=b.pk)  # its start reading: refused, so by status
+    later_on = clock.now() + timedelta(seconds=120)  # the periodic sample comes an interval later
+    with time_machine.travel(later_on, tick=False):
+        sample = services.server_meter(server_id=server.pk)
     assert sample is not None and sample.raw["status"] == "ACTIVE" and sample.cpu_time_ns is None
     # Diagnostics are not asked again for a while (a member's metering costs one call, not two).
     settings.SIMULATOR_DIAGNOSTICS_FORBIDDEN = False
@@ -203,7 +204,8 @@ def test_a_refusal_is_remembered_and_the_periodic_sample_records_the_status(sim_
     assert later is not None and later.raw["_source"] == "status"
     # New credentials (the owner granted the role): asked again at once.
     Cloud.objects.filter(pk=sim_offering.cloud_id).update(updated_at=clock.now())  # as an edit of them does
-    again = services.meter_final(server_id=server.pk)
+    with time_machine.travel(later_on + timedelta(seconds=120), tick=False):
+        again = services.server_meter(server_id=server.pk)
     assert again is not None and again.cpu_time_ns is not None
 
 
