@@ -13,8 +13,19 @@ from owners import pricing, services
 from owners.models import AvailabilityWindow, Cloud, Offering, PricingPolicy, SliceProfile
 
 
+class CloudAdminForm(forms.ModelForm):
+    class Meta:
+        model = Cloud
+        exclude = ("app_credential_secret_encrypted",)  # noqa: DJ006 - the secret is never a form field
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["driver"].choices = Cloud.driver_choices()  # type: ignore[attr-defined]
+
+
 @admin.register(Cloud)
 class CloudAdmin(admin.ModelAdmin):
+    form = CloudAdminForm
     list_display = (
         "name",
         "owner",

@@ -18,7 +18,7 @@ from django.db.models import F, Q
 from guardian.models import UserObjectPermissionBase
 
 from accounts.models import validate_timezone
-from marketplace.lib import clock, crypto
+from marketplace.lib import clock, crypto, netguard
 from marketplace.lib.money import CURRENCY_CHOICES, format_major
 from owners import bounds
 
@@ -81,8 +81,33 @@ class Cloud(models.Model):
         """Plaintext for the cloud driver only; never render or log it."""
         return crypto.decrypt(self.app_credential_secret_encrypted) if self.app_credential_secret_encrypted else ""
 
+    @staticmethod
+    def simulator_allowed() -> bool:
+        """The simulator (fake clouds) only where the operator turned it on: development and demos."""
+        return bool(getattr(settings, "MARKETPLACE_ALLOW_SIMULATOR", False))
+
+    @classmethod
+    def driver_choices(cls) -> list[tuple[str, str]]:
+        """The drivers an owner may pick here (forms, admin)."""
+        return [(v, label) for v, label in cls.Driver.choices if v != cls.Driver.SIMULATOR or cls.simulator_allowed()]
+
     def clean(self) -> None:
-        if self.driver == self.Driver.OPENSTACK and not (self.auth_url or self.compute_endpoint_override):
+        if self.driver == self.Driver.SIMULATOR and not self.simulator_allowed():
+            raise ValidationError({"driver": "The local simulator is not available here: choose OpenStack."})
+        # Every URL we would call on the owner's behalf (marketplace.lib.netguard; checked again, with DNS,
+        # on every connection).
+        errors: dict[str, str] = {}
+        for name in ("auth_url", "compute_endpoint_override", "image_endpoint_override"):
+            value = getattr(self, name)
+            if value:
+                try:
+                    netguard.check_url(value)
+                except netguard.Refused as exc:
+                    errors[name] = str(exc)
+        if errors:
+            raise ValidationError(errors)
+        noauth = bool(self.compute_endpoint_override) and getattr(settings, "CLOUD_NOAUTH_ENDPOINTS", False)
+        if self.driver == self.Driver.OPENSTACK and not self.auth_url and not noauth:
             raise ValidationError({"auth_url": "An OpenStack cloud needs its Keystone auth URL."})
         if self.driver == self.Driver.OPENSTACK and self.auth_url and not self.app_credential_id:
             raise ValidationError({"app_credential_id": "Keystone authentication needs an application credential ID."})

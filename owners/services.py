@@ -216,7 +216,9 @@ def cloud_test_connection(*, actor: User, cloud: Cloud) -> ConnectionResult:
     """
     _require_perm(actor, "owners.change_cloud", cloud)
     tester = connection_tester(cloud.driver)
-    if tester is None:
+    if cloud.driver == Cloud.Driver.SIMULATOR and not Cloud.simulator_allowed():
+        result = ConnectionResult(False, "The local simulator is not available here: choose OpenStack.")
+    elif tester is None:
         result = ConnectionResult(False, f"No driver is installed for {cloud.get_driver_display()} clouds.")
     else:
         try:
