@@ -17,7 +17,7 @@ from django.db import models
 from django.db.models import F, Q
 from guardian.models import UserObjectPermissionBase
 
-from accounts.models import validate_timezone
+from accounts.models import User, validate_timezone
 from marketplace.lib import clock, crypto, netguard
 from marketplace.lib.money import CURRENCY_CHOICES, format_major
 from owners import bounds
@@ -111,6 +111,36 @@ class Cloud(models.Model):
             raise ValidationError({"auth_url": "An OpenStack cloud needs its Keystone auth URL."})
         if self.driver == self.Driver.OPENSTACK and self.auth_url and not self.app_credential_id:
             raise ValidationError({"app_credential_id": "Keystone authentication needs an application credential ID."})
+
+
+class OwnerVetting(models.Model):
+    """Staff's approval of an owner: an owner's offerings are published only once approved.
+
+    No row, or a row without ``approved_at``, means the owner is waiting (the owner portal says so).
+    Approval is an admin action ("Approve owner", owners.services.owner_approve), audited.
+    """
+
+    owner = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="owner_vetting")
+    approved_at = models.DateTimeField(null=True, blank=True)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=clock.now)
+
+    class Meta:
+        permissions = [("approve_owner", "Can approve owners so they may publish offerings")]
+
+    def __str__(self) -> str:
+        return f"{self.owner}: {'approved' if self.approved_at else 'pending'}"
+
+
+class OwnerAccount(User):
+    """Owners as staff vet them (the admin's "Owners" list); the same rows as accounts.User."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "owner (vetting)"
+        verbose_name_plural = "owners (vetting)"
 
 
 class SliceProfile(models.Model):
