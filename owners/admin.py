@@ -132,6 +132,13 @@ class OfferingAdminForm(forms.ModelForm):
                 services.offering_capacity_check(offering=self.instance, **capacity)
             except ValidationFailed as exc:
                 apply_domain_error(self, exc)
+        owner = data.get("owner") or getattr(self.instance, "owner", None)
+        publishing = (
+            data.get("status") == Offering.Status.PUBLISHED and self.instance.status != Offering.Status.PUBLISHED
+        )
+        if publishing and owner is not None and not services.owner_is_approved(owner):
+            # The admin saves the row itself: the rule offering_set_status keeps holds here too.
+            self.add_error("status", "This owner is not approved yet: approve them under Owners (vetting) first.")
         grid = data.get("grid_seconds")
         if self.instance.pk and grid and grid != self.instance.grid_seconds and self.instance.pricing_policies.exists():
             # Prices are per grid unit: only offering_update restates them for a new grid.

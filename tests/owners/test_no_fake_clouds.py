@@ -146,3 +146,19 @@ def test_approving_needs_the_permission_and_another_staff_member(newcomer):
     # The approve action is not offered to staff without the permission.
     page = login(clerk).get(reverse("admin:owners_owneraccount_changelist"))
     assert page.status_code == 403 or "approve_owner" not in page.content.decode()
+
+
+def test_the_admin_offering_form_cannot_publish_for_an_owner_awaiting_approval(newcomer):
+    from django.forms.models import model_to_dict
+
+    from owners.admin import OfferingAdminForm
+
+    offer = factories.offering(newcomer, pricing={"model": "fixed", "price_per_unit": 10})
+    data = {k: v for k, v in model_to_dict(offer).items() if v is not None} | {"status": "published"}
+    data["allowed_images"] = ",".join(offer.allowed_images)
+    form = OfferingAdminForm(data=data, instance=offer)
+    assert not form.is_valid()
+    assert form.errors["status"] == ["This owner is not approved yet: approve them under Owners (vetting) first."]
+    services.owner_approve(actor=factories.UserFactory(is_staff=True, is_superuser=True), owner=newcomer)
+    form = OfferingAdminForm(data=data, instance=Offering.objects.get(pk=offer.pk))
+    assert form.is_valid(), form.errors
