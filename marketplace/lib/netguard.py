@@ -68,11 +68,30 @@ def _plain(address: Address) -> Address:
     return address
 
 
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+def _embedded_ipv4(address: Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address a 6to4, Teredo or NAT64 address leads to (a gateway would forward there)."""
+    if not isinstance(address, ipaddress.IPv6Address):
+        return None
+    if address in _NAT64:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address.teredo is not None:
+        return address.teredo[1]
+    return None
+
+
 def address_allowed(address: Address) -> bool:
     """True for a public unicast address, or one inside a range the operator allowed."""
     address = _plain(address)
     if any(address in net for net in allowed_networks() if net.version == address.version):
         return True
+    embedded = _embedded_ipv4(address)
+    if embedded is not None and not address_allowed(embedded):
+        return False
     return address.is_global and not (address.is_multicast or address.is_reserved or address.is_unspecified)
 
 

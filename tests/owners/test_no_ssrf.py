@@ -152,6 +152,8 @@ def test_plain_http_is_refused_when_the_owner_saves(owner):
         "https://[::1]:5000/v3",
         "https://[fd00::1]/v3",
         "https://[::ffff:127.0.0.1]/v3",
+        "https://[64:ff9b::a00:1]/v3",  # NAT64 to 10.0.0.1
+        "https://[2002:a9fe:a9fe::1]/v3",  # 6to4 to 169.254.169.254
         "https://100.64.0.1/v3",
         "https://0.0.0.0/v3",
         "https://localhost:5000/v3",
@@ -254,6 +256,12 @@ def test_an_allowed_range_lets_it_through_and_the_owner_sees_no_remote_body(owne
     assert "hunter2" not in cloud.last_check_message and "internal-admin-panel" not in cloud.last_check_message
     assert "hunter2" not in page and "internal-admin-panel" not in page
     assert cloud.last_check_message in page
+
+
+def test_public_addresses_pass_the_static_check():
+    assert netguard.check_url("https://keystone.example.com:5000/v3") == ("keystone.example.com", 5000)
+    assert netguard.check_url("https://8.8.8.8/v3") == ("8.8.8.8", 443)
+    assert netguard.check_url("https://[2606:4700:4700::1111]/v3") == ("2606:4700:4700::1111", 443)
 
 
 def test_http_error_descriptions_never_carry_the_remote_body():
