@@ -319,3 +319,36 @@ def test_the_keystone_less_endpoint_exists_only_in_development(owner, settings):
     row = openstack_row(owner, compute_endpoint_override="https://nova.example.test/v2.1")
     result = services.cloud_test_connection(actor=owner, cloud=row)
     assert not result.ok and "endpoint-only clouds are for development" in result.message
+
+
+def test_the_keystone_less_endpoint_in_development_goes_through_the_same_guard(owner, settings):
+    """A noauth2 Nova (development): the static token is sent to the override, which is checked like
+    every other URL (allowed here for 127.0.0.1 only)."""
+    headers: list[str] = []
+
+    def nova(handler: Any, body: bytes) -> tuple[int, dict[str, str], bytes]:
+        headers.append(handler.headers.get("X-Auth-Token", ""))
+        self_link = [{"rel": "self", "href": f"{server.url}/v2.1/"}]
+        version = {"id": "v2.1", "status": "CURRENT", "version": "2.79", "min_version": "2.1", "links": self_link}
+        payload = {
+            "flavors": [{"id": "1", "name": "m1.tiny", "links": []}],
+            "version": version | {"updated": "2013-07-23T11:33:21Z"},
+        }
+        return 200, {"Content-Type": "application/json"}, json.dumps(payload).encode()
+
+    server = Server("127.0.0.1", nova)
+    try:
+        settings.CLOUD_NOAUTH_ENDPOINTS = True
+        settings.CLOUD_URL_HTTP_HOSTS = ["127.0.0.1"]
+        settings.CLOUD_URL_ALLOWED_NETWORKS = ["127.0.0.1/32"]
+        cloud = factories.cloud(
+            owner, driver="openstack", compute_endpoint_override=f"{server.url}/v2.1", project_id="demo"
+        )
+        result = services.cloud_test_connection(actor=owner, cloud=cloud)
+        settings.CLOUD_URL_ALLOWED_NETWORKS = []
+        refused = services.cloud_test_connection(actor=owner, cloud=cloud)
+    finally:
+        server.close()
+    assert result.ok, result.message
+    assert "admin:demo" in headers  # the flavors call carried the static token
+    assert (refused.ok, refused.message) == (False, netguard.GENERIC_REFUSAL)
