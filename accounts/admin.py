@@ -7,12 +7,12 @@ from accounts.models import ApiToken, IdempotencyKey, User
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
     ordering = ("email",)
-    list_display = ("email", "display_name", "is_owner", "is_renter", "is_staff", "is_active", "date_joined")
+    list_display = ("email", "handle", "display_name", "is_owner", "is_renter", "is_staff", "is_active", "date_joined")
     list_filter = ("is_owner", "is_renter", "is_staff", "is_superuser", "is_active")
-    search_fields = ("email", "display_name")
+    search_fields = ("email", "handle", "display_name")
     fieldsets = (
         (None, {"fields": ("email", "password")}),
-        ("Profile", {"fields": ("display_name", "timezone", "is_owner", "is_renter")}),
+        ("Profile", {"fields": ("handle", "display_name", "timezone", "is_owner", "is_renter")}),
         ("Permissions", {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")}),
         ("Dates", {"fields": ("last_login", "date_joined")}),
     )

@@ -21,6 +21,14 @@ class RoleSignupForm(forms.Form):
         user.save(update_fields=["is_owner", "is_renter"])
 
 
+class HandleForm(forms.Form):
+    handle = forms.CharField(
+        label="Public handle",
+        max_length=30,
+        help_text="3 to 30 lowercase letters, digits and hyphens. Other users see this, never your email.",
+    )
+
+
 class ApiTokenForm(forms.Form):
     name = forms.CharField(max_length=80, help_text="For example: CI pipeline, laptop script.")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 import zoneinfo
 
@@ -17,6 +18,35 @@ from marketplace.lib import clock
 def validate_timezone(value: str) -> None:
     if value not in zoneinfo.available_timezones():
         raise ValidationError(f"{value!r} is not a known time zone (for example Europe/Berlin).")
+
+
+HANDLE_MIN, HANDLE_MAX = 3, 30
+HANDLE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]*[a-z0-9]$")
+# Handles that would let a user pass for the platform itself.
+RESERVED_HANDLES = frozenset(
+    {"admin", "administrator", "staff", "support", "help", "security", "system", "root", "marketplace",
+     "slice-market", "operator", "moderator", "billing", "abuse", "postmaster", "webmaster", "you", "someone"}
+)  # fmt: skip
+
+
+def new_handle() -> str:
+    """A default public handle: random, so it tells nothing about the user (not their email, not their id)."""
+    return f"user-{secrets.token_hex(4)}"
+
+
+def normalize_handle(value: str) -> str:
+    return (value or "").strip().lower()
+
+
+def validate_handle(value: str) -> None:
+    if not HANDLE_MIN <= len(value) <= HANDLE_MAX:
+        raise ValidationError(f"Use {HANDLE_MIN} to {HANDLE_MAX} characters.")
+    if not HANDLE_PATTERN.match(value) or "--" in value:
+        raise ValidationError(
+            "Use lowercase letters, digits and single hyphens (not at the start or end), e.g. north-cloud-42."
+        )
+    if value in RESERVED_HANDLES:
+        raise ValidationError("This handle is reserved: choose another one.")
 
 
 class UserManager(BaseUserManager["User"]):
@@ -43,6 +73,15 @@ class UserManager(BaseUserManager["User"]):
 class User(AbstractBaseUser, PermissionsMixin):
     email = models.EmailField("email address", unique=True)
     display_name = models.CharField(max_length=120, blank=True)
+    # What other users see of this one (owners on offerings, renters on an owner's bookings): never the email.
+    handle = models.CharField(
+        "public handle",
+        max_length=HANDLE_MAX,
+        unique=True,
+        default=new_handle,
+        validators=[validate_handle],
+        help_text="How other users see you: owners' offerings show it, owners see renters by it.",
+    )
     is_owner = models.BooleanField(default=False, help_text="Sells capacity from their clouds.")
     is_renter = models.BooleanField(default=True, help_text="Rents time-slices.")
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
@@ -62,7 +101,8 @@ class User(AbstractBaseUser, PermissionsMixin):
         ]
 
     def __str__(self) -> str:
-        return self.display_name or self.email
+        # The public handle, never the email: str(user) ends up in pages other users read.
+        return self.handle
 
 
 def hash_token(raw: str) -> str:

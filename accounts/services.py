@@ -1,10 +1,11 @@
-"""Writes for accounts: roles and API tokens."""
+"""Writes for accounts: roles, the public handle and API tokens."""
 
 from __future__ import annotations
 
-from django.db import transaction
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
 
-from accounts.models import ApiToken, User, hash_token
+from accounts.models import ApiToken, User, hash_token, normalize_handle, validate_handle
 from audit.services import record_event
 from marketplace.lib import clock
 from marketplace.lib.errors import NotFoundError, PermissionDeniedError, ValidationFailed
@@ -57,3 +58,29 @@ def user_signed_up(*, user: User, role: str) -> None:
     """The audit entry of a new account; called inside the sign-up's transaction (accounts.signup),
     so the user row and this entry commit together."""
     record_event(actor=user, verb="user.signed_up", target=user, data={"role": role})
+
+
+@transaction.atomic
+def user_handle_set(*, actor: User, handle: str) -> User:
+    """Choose the public handle other users see (lowercase letters, digits, hyphens; unique, not
+    reserved). Case does not matter: "North-Cloud" is stored as "north-cloud"."""
+    handle = normalize_handle(handle)
+    try:
+        validate_handle(handle)
+    except ValidationError as exc:
+        raise ValidationFailed({"handle": list(exc.messages)}) from exc
+    user = User.objects.select_for_update().get(pk=actor.pk)
+    before = user.handle
+    if handle == before:
+        return user
+    if User.objects.filter(handle=handle).exclude(pk=user.pk).exists():
+        raise ValidationFailed({"handle": ["This handle is taken: choose another one."]})
+    user.handle = handle
+    try:
+        with transaction.atomic():
+            user.save(update_fields=["handle"])
+    except IntegrityError as exc:  # taken meanwhile by someone else
+        raise ValidationFailed({"handle": ["This handle is taken: choose another one."]}) from exc
+    actor.handle = handle
+    record_event(actor=user, verb="user.handle_changed", target=user, data={"from": before, "to": handle})
+    return user

@@ -9,11 +9,27 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts import services
-from accounts.forms import ActivityFilterForm, ApiTokenForm
+from accounts.forms import ActivityFilterForm, ApiTokenForm, HandleForm
 from accounts.requests import actor
 from audit import selectors as audit_selectors
 from marketplace.lib.errors import DomainError
 from marketplace.lib.forms import apply_domain_error
+
+
+@login_required
+def handle_settings(request: HttpRequest) -> HttpResponse:
+    """The public handle: what other users see of this account instead of its email."""
+    user = actor(request)
+    form = HandleForm(request.POST or None, initial={"handle": user.handle})
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.user_handle_set(actor=user, handle=form.cleaned_data["handle"])
+        except DomainError as exc:
+            apply_domain_error(form, exc)
+        else:
+            messages.success(request, f"Your public handle is now {user.handle}.")
+            return redirect("accounts:handle")
+    return render(request, "accounts/handle.html", {"form": form, "handle": user.handle})
 
 
 @login_required

@@ -55,6 +55,7 @@ WORKER_ENV = {
     "PROVISIONING_TRANSFER_MARGIN_SECONDS": "0.3",
     "SIMULATOR_POLL_SECONDS": "0.05",
     "METERING_INTERVAL_SECONDS": "3600",
+    "MARKETPLACE_ALLOW_SIMULATOR": "true",  # the simulator cases (a development driver)
 }
 os.environ.update({k: v for k, v in WORKER_ENV.items() if k not in os.environ})
 
@@ -242,6 +243,7 @@ def measure(case: Case) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace, project: Any) -> dict[tuple[int, bool], dict[str, Any]]:
+    from django.conf import settings
     from django.db.models import Count
 
     from marketplace.celery import app
@@ -251,19 +253,28 @@ def run(args: argparse.Namespace, project: Any) -> dict[tuple[int, bool], dict[s
     from scheduling.models import Booking
     from tests.provisioning.worker import Worker, purge_queue, wait_for
 
+    settings.MARKETPLACE_ALLOW_SIMULATOR = True
+    if project is not None:
+        from tests.provisioning import nova
+
+        nova.allow_in_settings(settings)
     cases, profile = setup_cases(args, project)
     purge_queue()
     env = dict(WORKER_ENV)
+    if project is not None:
+        from tests.provisioning import nova
+
+        env |= nova.operator_allowances()
+        nova.allow_in_settings(settings)
     if project is None:
         env |= {"SIMULATOR_LAUNCH_SECONDS": str(args.boot), "SIMULATOR_REBUILD_SECONDS": str(args.rebuild)}
         env["PROVISIONING_REBUILD_ESTIMATE_SECONDS"] = str(args.rebuild)
     else:
         env["PROVISIONING_REBUILD_ESTIMATE_SECONDS"] = "3"
     os.environ.update(env)
-    from django.conf import settings
-
     for key, value in env.items():
-        setattr(settings, key, float(value) if value.replace(".", "").isdigit() else value)
+        if key.endswith("_SECONDS"):
+            setattr(settings, key, float(value))
     worker = Worker(env=env, concurrency=8, log=Path("/tmp") / f"bench-delivery-worker-{os.getpid()}.log").start()
     try:
         base = baselines(app)

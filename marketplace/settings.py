@@ -391,6 +391,17 @@ PROVISIONING_REBUILD_ESTIMATE_SECONDS = float(env_str("PROVISIONING_REBUILD_ESTI
 PROVISIONING_TRANSFER_MARGIN_SECONDS = float(env_str("PROVISIONING_TRANSFER_MARGIN_SECONDS", "0.4"))
 METERING_INTERVAL_SECONDS = env_int("METERING_INTERVAL_SECONDS", 60, minimum=1)
 RECONCILE_INTERVAL_SECONDS = env_int("RECONCILE_INTERVAL_SECONDS", 120, minimum=1)
+# Owners' cloud URLs (marketplace.lib.netguard, provisioning.drivers.netguard): every request to a cloud is
+# https to a public address. Development allowances: plain http for these host names, and these address
+# ranges (e.g. 127.0.0.0/8 for a local Nova, 10.0.0.0/8 for an operator's own private cloud).
+CLOUD_URL_HTTP_HOSTS = env_list("CLOUD_URL_HTTP_HOSTS", [])
+CLOUD_URL_ALLOWED_NETWORKS = env_list("CLOUD_URL_ALLOWED_NETWORKS", [])
+# Clouds without Keystone (a compute endpoint override and a static token: a noauth2 Nova) exist only
+# in development: with DEBUG off this is off whatever the environment says.
+CLOUD_NOAUTH_ENDPOINTS = DEBUG and env_bool("CLOUD_NOAUTH_ENDPOINTS", True)
+# The local simulator driver (fake clouds, no real servers): registered and offered only when on.
+# Production data must hold no simulator cloud (system check owners.E001).
+MARKETPLACE_ALLOW_SIMULATOR = env_bool("MARKETPLACE_ALLOW_SIMULATOR", DEBUG)
 # The local simulator driver (demo clouds with driver "simulator"): timings and failure injection.
 SIMULATOR_LAUNCH_SECONDS = env_int("SIMULATOR_LAUNCH_SECONDS", 3, minimum=0)
 SIMULATOR_RESIZE_SECONDS = env_int("SIMULATOR_RESIZE_SECONDS", 2, minimum=0)

@@ -10,8 +10,9 @@ import factory
 from allauth.account.models import EmailAddress
 
 from accounts.models import User
+from marketplace.lib import clock
 from owners import services as owner_services
-from owners.models import Cloud, Offering, PricingPolicy, SliceProfile
+from owners.models import Cloud, Offering, OwnerVetting, PricingPolicy, SliceProfile
 
 PASSWORD = "correct-horse-battery-staple"
 _seq = itertools.count(1)
@@ -33,6 +34,13 @@ class UserFactory(factory.django.DjangoModelFactory):
         if create:
             self.save()
             EmailAddress.objects.create(user=self, email=self.email, verified=True, primary=True)
+
+    @factory.post_generation
+    def approved(self, create: bool, extracted: Any, **kwargs: Any) -> None:
+        """Owners come approved by staff (they may publish), as most tests need; ``approved=False``
+        makes one still awaiting approval."""
+        if create and self.is_owner and extracted is not False:
+            OwnerVetting.objects.create(owner=self, approved_at=clock.now())
 
 
 def owner(**kwargs: Any) -> User:
