@@ -23,12 +23,12 @@ class UserAdmin(BaseUserAdmin):
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
-    list_display = ("name", "user", "key_prefix", "created_at", "last_used_at", "revoked_at")
-    list_filter = (("revoked_at", admin.EmptyFieldListFilter),)
+    list_display = ("name", "user", "key_prefix", "scopes", "created_at", "expires_at", "last_used_at", "revoked_at")
+    list_filter = (("revoked_at", admin.EmptyFieldListFilter), "revoked_reason")
     search_fields = ("name", "user__email", "key_prefix")
     # The hash is not shown: it is useless to an operator and only helps an attacker.
     exclude = ("key_hash",)
-    readonly_fields = ("user", "key_prefix", "created_at", "last_used_at")
+    readonly_fields = ("user", "key_prefix", "scopes", "created_at", "expires_at", "last_used_at")
 
     def has_add_permission(self, request):  # type: ignore[no-untyped-def]
         return False  # tokens are created by their user, who alone sees the plaintext
