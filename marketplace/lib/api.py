@@ -23,6 +23,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from marketplace.lib import inputs
 from marketplace.lib.errors import DomainError, ValidationFailed
+from marketplace.lib.renderers import JSONRenderer
 
 
 def _flatten(detail: Any) -> str:
@@ -97,6 +98,16 @@ def error_body(code: str, message: str, fields: dict | None = None, **extra: Any
 
 
 def exception_handler(exc: Exception, context: dict) -> Response | None:
+    response = _error_response(exc, context)
+    request = context.get("request")
+    if response is not None and request is not None:
+        # Errors are JSON whatever the endpoint renders otherwise (the schema's YAML, a CSV export).
+        request.accepted_renderer = JSONRenderer()
+        request.accepted_media_type = JSONRenderer.media_type
+    return response
+
+
+def _error_response(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, ValidationFailed):
         return Response(error_body("invalid", exc.message, exc.errors), status=400)
     if isinstance(exc, DomainError):
