@@ -1,11 +1,24 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.contrib.auth.forms import AdminPasswordChangeForm
 
 from accounts.models import ApiToken, IdempotencyKey, User
+from accounts.services import api_tokens_revoke_all
+
+
+class PasswordChangeRevokingTokensForm(AdminPasswordChangeForm):
+    """A password set by staff revokes the user's API tokens, as the user's own change does."""
+
+    def save(self, commit: bool = True) -> User:  # type: ignore[override]
+        user = super().save(commit=commit)
+        if commit:
+            api_tokens_revoke_all(user=user, reason="password set by staff")
+        return user
 
 
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
+    change_password_form = PasswordChangeRevokingTokensForm
     ordering = ("email",)
     list_display = ("email", "display_name", "is_owner", "is_renter", "is_staff", "is_active", "date_joined")
     list_filter = ("is_owner", "is_renter", "is_staff", "is_superuser", "is_active")

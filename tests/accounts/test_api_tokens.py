@@ -342,3 +342,15 @@ def test_revoking_all_leaves_revoked_and_expired_tokens_as_they_were(renter):
     kept.refresh_from_db()
     assert kept.revoked_reason == "revoked by its user"
     assert not DomainEvent.objects.filter(verb="api_token.revoked_all").exists()
+
+
+def test_a_password_set_by_staff_in_the_admin_revokes_the_users_tokens(renter, staff):
+    raws = _two_tokens(renter)
+    admin = Client()
+    admin.force_login(staff)
+    url = reverse("admin:auth_user_password_change", args=[renter.pk])
+    done = admin.post(
+        url, {"password1": "a-brand-new-pass-73", "password2": "a-brand-new-pass-73", "usable_password": "true"}
+    )
+    assert done.status_code == 302, done.content.decode()[:2000]
+    _all_revoked(renter, raws, "password set by staff")
