@@ -1,7 +1,9 @@
 """API tokens get scopes, an expiry and a revocation reason (issue 13).
 
 Tokens that exist keep working as they did: every scope, and an expiry the default number of days
-from this migration (they had none); the user sees it on the tokens page and can replace them."""
+from this migration (they had none); the user sees it on the tokens page and can replace them.
+The NOT NULL and the checks come in 0004: PostgreSQL refuses to ALTER a table in the transaction
+that updated its rows ("pending trigger events")."""
 
 from datetime import timedelta
 
@@ -41,20 +43,10 @@ class Migration(migrations.Migration):
                 size=None,
             ),
         ),
-        migrations.RunSQL(
-            "UPDATE accounts_apitoken SET scopes = ARRAY['read', 'market', 'billing', 'owner']::varchar(16)[]",
-            migrations.RunSQL.noop,
-        ),
         migrations.AddField(
             model_name="apitoken",
             name="expires_at",
             field=models.DateTimeField(null=True),
-        ),
-        migrations.RunPython(_expire_existing, migrations.RunPython.noop),
-        migrations.AlterField(
-            model_name="apitoken",
-            name="expires_at",
-            field=models.DateTimeField(),
         ),
         migrations.AddField(
             model_name="apitoken",
@@ -63,18 +55,10 @@ class Migration(migrations.Migration):
                 blank=True, help_text="Why: by its user, password change...", max_length=32
             ),
         ),
-        migrations.AddConstraint(
-            model_name="apitoken",
-            constraint=models.CheckConstraint(
-                condition=models.Q(("scopes__contained_by", ["read", "market", "billing", "owner"]), ("scopes__len__gte", 1)),
-                name="accounts_apitoken_scopes_valid",
-            ),
+        # Rows last: no ALTER TABLE may follow an UPDATE in this transaction.
+        migrations.RunSQL(
+            "UPDATE accounts_apitoken SET scopes = ARRAY['read', 'market', 'billing', 'owner']::varchar(16)[]",
+            migrations.RunSQL.noop,
         ),
-        migrations.AddConstraint(
-            model_name="apitoken",
-            constraint=models.CheckConstraint(
-                condition=models.Q(("expires_at__gt", models.F("created_at"))),
-                name="accounts_apitoken_expires_after_created",
-            ),
-        ),
+        migrations.RunPython(_expire_existing, migrations.RunPython.noop),
     ]

@@ -354,3 +354,26 @@ def test_a_password_set_by_staff_in_the_admin_revokes_the_users_tokens(renter, s
     )
     assert done.status_code == 302, done.content.decode()[:2000]
     _all_revoked(renter, raws, "password set by staff")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_tokens_made_before_scopes_keep_working_with_every_scope_and_an_expiry():
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    from accounts.models import hash_token
+
+    user = factories.renter()
+    executor = MigrationExecutor(connection)
+    executor.migrate([("accounts", "0002_idempotency_key")])
+    try:
+        old = executor.loader.project_state([("accounts", "0002_idempotency_key")]).apps.get_model(
+            "accounts", "ApiToken"
+        )
+        old.objects.create(user_id=user.pk, name="old", key_prefix="tsm_old", key_hash=hash_token("tsm_old-token"))
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
+    token = ApiToken.objects.get(name="old")
+    assert token.scopes == ALL and token.expires_at > clock.now() + timedelta(days=80)
+    assert _api("tsm_old-token").get("/api/v1/me").json()["email"] == user.email
