@@ -11,6 +11,7 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from accounts import services
@@ -31,6 +32,7 @@ def recently_authenticated(request: HttpRequest) -> bool:
     return time.time() - max(float(r.get("at", 0)) for r in records) < settings.ACCOUNT_REAUTHENTICATION_TIMEOUT
 
 
+@never_cache  # the page that shows a new token's secret is kept by no browser or proxy cache
 @login_required
 def api_tokens(request: HttpRequest) -> HttpResponse:
     """The user's tokens; POST creates one, once the password was entered recently: otherwise

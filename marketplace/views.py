@@ -9,6 +9,7 @@ from django.shortcuts import render
 from django.urls import Resolver404
 from django.views import defaults
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
 from marketplace.lib.api import error_body, server_error_response
@@ -89,6 +90,7 @@ def permission_denied(request: HttpRequest, exception: Exception | None = None) 
     return render(request, "403.html", {"reason": reason, "owner_only": owner_only}, status=403)
 
 
+@csrf_exempt  # a POST to a mistyped path is a 404, not the CSRF failure page
 def api_not_found(request: HttpRequest, rest: str = "") -> JsonResponse:
     """Any path under /api/ that no endpoint matches (the last URL pattern): a JSON 404, also with
     DEBUG on, where Django's own page would list every URL pattern."""

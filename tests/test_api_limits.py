@@ -214,6 +214,9 @@ def test_unknown_paths_under_api_are_a_json_404_that_lists_no_patterns(renter, s
             assert r.status_code == 404 and r["Content-Type"].startswith("application/json"), url
             assert r.json() == {"error": "not_found", "detail": f"There is no API endpoint at {url}."}
             assert "URLconf" not in r.content.decode() and "admin/" not in r.content.decode()
+        for method in ("post", "put", "delete"):  # a write to a mistyped path: a 404, not the CSRF page
+            r = getattr(Client(enforce_csrf_checks=True), method)("/api/v1/timeslot/x/request")
+            assert r.status_code == 404 and r.json()["error"] == "not_found"
 
 
 def test_a_wrong_method_is_a_json_405_with_allow(renter):

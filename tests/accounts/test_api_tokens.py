@@ -212,7 +212,7 @@ def test_creating_a_token_asks_for_the_password_again_then_creates_it(renter, dj
     with django_capture_on_commit_callbacks(execute=True):
         done = client.post(asked["Location"], {"password": PASSWORD})
     # allauth replays the suspended POST: the token is created and shown once.
-    assert done.status_code == 200
+    assert done.status_code == 200 and "no-store" in done["Cache-Control"]
     raw = _new_token_on(done)
     token = ApiToken.objects.get(user=renter)
     assert token.name == "laptop" and _api(raw).get("/api/v1/me").status_code == 200
