@@ -256,3 +256,13 @@ def test_the_500_and_400_handlers_answer_json_under_api_and_html_elsewhere():
     assert page.status_code == 500 and not page["Content-Type"].startswith("application/json")
     bad = site_views.bad_request(factory.get("/api/v1/bookings"), None)
     assert bad.status_code == 400 and json.loads(bad.content)["error"] == "invalid"
+
+
+def test_a_body_over_the_upload_limit_is_a_json_400(renter, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    _, raw = api_token_create(actor=renter, name="big")
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    client.raise_request_exception = False
+    r = client.post("/api/v1/billing/topups", {"amount": "1" * 5000}, content_type="application/x-www-form-urlencoded")
+    assert r.status_code == 400 and r["Content-Type"].startswith("application/json"), r.content[:300]
+    assert r.json()["error"] == "invalid"

@@ -216,6 +216,9 @@ def test_creating_a_token_asks_for_the_password_again_then_creates_it(renter, dj
     raw = _new_token_on(done)
     token = ApiToken.objects.get(user=renter)
     assert token.name == "laptop" and _api(raw).get("/api/v1/me").status_code == 200
+    (notice,) = mail.outbox  # one email, naming where the token was made from and where to revoke it
+    assert "from 127.0.0.1" in notice.body and "http://testserver/account/tokens/" in notice.body
+    assert raw not in notice.body
 
 
 def test_a_login_counts_as_recent_for_five_minutes(renter):
