@@ -237,6 +237,7 @@ def test_a_server_error_under_api_is_json_and_logged(renter, settings, debug, ur
     assert r.status_code == 500 and r["Content-Type"].startswith("application/json")
     body = r.json()
     assert body["error"] == "server_error" and "has been logged" in body["detail"]
+    assert body["request_id"] and body["request_id"] in body["detail"]  # to quote when reporting it
     assert "a bug in" not in r.content.decode() and "Traceback" not in r.content.decode()
     logged = [rec for rec in caplog.records if rec.name == "django.request" and rec.levelname == "ERROR"]
     assert logged and logged[0].exc_info and "a bug in" in str(logged[0].exc_info[1])
