@@ -8,6 +8,7 @@ import secrets
 import zoneinfo
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Lower
@@ -110,27 +111,63 @@ def hash_token(raw: str) -> str:
 
 
 class ApiToken(models.Model):
-    """A personal API token. Only its SHA-256 is stored; the plaintext is shown once."""
+    """A personal API token. Only its SHA-256 is stored; the plaintext is shown once.
+
+    A token carries scopes (what it may do: accounts.permissions maps each endpoint to one) and an
+    expiry; it is refused from the instant it expires or is revoked. All of a user's tokens are
+    revoked when their password or their second factor changes (accounts.signals)."""
 
     PREFIX = "tsm_"
+
+    class Scope(models.TextChoices):
+        READ = "read", "read: look (search, bookings, usage, balance)"
+        MARKET = "market", "market: buy, bid, quote, release"
+        BILLING = "billing", "billing: top up, add cards"
+        OWNER = "owner", "owner: offerings, revenue, payouts"
+
+    ALL_SCOPES: tuple[str, ...] = tuple(Scope.values)
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
     name = models.CharField(max_length=80)
     key_prefix = models.CharField(max_length=12, help_text="First characters, to tell tokens apart.")
     key_hash = models.CharField(max_length=64, unique=True)
+    scopes = ArrayField(models.CharField(max_length=16, choices=Scope.choices), default=list)
     created_at = models.DateTimeField(default=clock.now)
+    expires_at = models.DateTimeField()
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_reason = models.CharField(max_length=32, blank=True, help_text="Why: by its user, password change...")
 
     class Meta:
         indexes = [models.Index(fields=["user", "revoked_at"], name="accounts_token_user_live")]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(scopes__contained_by=["read", "market", "billing", "owner"])
+                & models.Q(scopes__len__gte=1),
+                name="accounts_apitoken_scopes_valid",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(expires_at__gt=models.F("created_at")),
+                name="accounts_apitoken_expires_after_created",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.key_prefix}…)"
 
     @property
+    def is_expired(self) -> bool:
+        return self.expires_at <= clock.now()
+
+    @property
     def is_active(self) -> bool:
-        return self.revoked_at is None
+        return self.revoked_at is None and not self.is_expired
+
+    @property
+    def state(self) -> str:
+        if self.revoked_at is not None:
+            return "revoked"
+        return "expired" if self.is_expired else "active"
 
     @classmethod
     def new_raw_key(cls) -> str:
