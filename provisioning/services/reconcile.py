@@ -66,8 +66,17 @@ def _reconcile_cloud(cloud: Cloud, now: datetime, result: ReconcileResult) -> No
             cloud=cloud, state__in=(SS.PENDING, SS.BUILDING), external_id__isnull=True, booking__state__in=LAUNCHABLE
         ).values_list("booking_id", flat=True)
     )
+    # Standby servers being booted whose cloud id is not recorded yet (their pool id is in the metadata).
+    booting_pools = {
+        str(p)
+        for p in Server.objects.filter(
+            cloud=cloud, booking__isnull=True, state__in=(SS.PENDING, SS.BUILDING), external_id__isnull=True
+        ).values_list("pool_id", flat=True)
+    }
     for ext, cs in listed.items():
         if ext in tracked or cs.status == "DELETED":
+            continue
+        if cs.metadata.get("marketplace_pool") in booting_pools:
             continue
         if cs.booking_id is not None and cs.booking_id in launching:
             continue  # a launch is recording it right now (or will adopt it on retry)
@@ -99,7 +108,10 @@ def _reconcile_cloud(cloud: Cloud, now: datetime, result: ReconcileResult) -> No
         with transaction.atomic():
             record_event(actor=None, verb="server.leftovers_deleted", target=cloud, data={"deleted": leftovers})
     # Servers we believe up that the cloud lost or broke.
-    watched = Server.objects.filter(cloud=cloud, state__in=(SS.ACTIVE, SS.RESIZING), external_id__isnull=False)
+    # Idle standby servers too: one the cloud lost leaves the pool (the refill boots another).
+    watched = Server.objects.filter(
+        cloud=cloud, state__in=(SS.ACTIVE, SS.RESIZING, SS.STANDBY), external_id__isnull=False
+    )
     watched = watched.filter(Q(lease_until__isnull=True) | Q(lease_until__lte=now)).select_related("booking")
     for server in watched:
         seen: CloudServer | None = listed.get(server.external_id or "")
@@ -109,10 +121,14 @@ def _reconcile_cloud(cloud: Cloud, now: datetime, result: ReconcileResult) -> No
         if not gone and seen is not None and seen.status != "ERROR":
             continue
         what = "vanished from the cloud" if gone else "went to ERROR in the cloud"
-        reason = f"Your server {what}. The booking was ended and the unused time will be refunded."
+        reason = (
+            f"Your server {what}. The booking was ended and the unused time will be refunded."
+            if server.booking_id is not None
+            else f"The standby server {what}; the pool boots another."
+        )
         with transaction.atomic():
             locked = Server.objects.select_for_update().get(pk=server.pk)
-            if locked.state not in (SS.ACTIVE, SS.RESIZING):
+            if locked.state not in (SS.ACTIVE, SS.RESIZING, SS.STANDBY):
                 continue
             locked.state, locked.error_message, locked.updated_at = SS.ERROR, reason, now
             locked.held_until = locked.held_until or now

@@ -243,3 +243,18 @@ def test_a_preemption_deadline_is_an_exact_instant_too(
     assert Booking.objects.get(pk=b.pk).state == "preempted"
     row = Server.objects.get(booking=b)
     assert row.state == "deleted" and row.revoked_at == deadline and row.held_until == deadline
+
+
+def test_the_reconciler_leaves_standby_servers_alone_and_replaces_a_lost_one(owner, full_offering):  # type: ignore[no-untyped-def]
+    with time_machine.travel(T0, tick=False):
+        pool = owner_services.standby_pool_set(actor=owner, offering=full_offering, profile=_small(), size=1)
+        services.pool_refill(pool_id=pool.pk)
+        standby = Server.objects.get(pool=pool, state="standby")
+        result = services.reconcile()
+        assert result.orphans_deleted == [] and Server.objects.get(pk=standby.pk).state == "standby"
+        SimulatedResource.objects.filter(external_id=standby.external_id).delete()  # lost by the cloud
+        services.reconcile()
+        assert Server.objects.get(pk=standby.pk).state == "deleted"
+        assert services.pools_due() == [pool.pk]
+        assert services.pool_refill(pool_id=pool.pk) == 1
+    assert Server.objects.filter(pool=pool, state="standby").count() == 1
