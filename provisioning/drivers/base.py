@@ -73,6 +73,9 @@ class LaunchSpec:
     security_group_name: str | None
     metadata: dict[str, str]
     tags: list[str]
+    # Cloud-init user-data as the renter gave it (plain text; the OpenStack driver base64-encodes it).
+    # Never log or record it.
+    user_data: str | None = None
 
 
 @dataclass
@@ -98,7 +101,11 @@ class CloudDriver(Protocol):
 
     def delete_keypair(self, name: str) -> None: ...
 
-    def ensure_security_group(self, *, name: str, description: str, fresh: bool = False) -> str | None: ...
+    def ensure_security_group(
+        self, *, name: str, description: str, fresh: bool = False, cidrs: tuple[str, ...] = ()
+    ) -> str | None:
+        """The booking's group: ingress SSH (tcp/22) and ICMP only from ``cidrs`` (none: nothing in)."""
+        ...
 
     def delete_security_group(self, name: str) -> None: ...
 
@@ -127,6 +134,14 @@ class CloudDriver(Protocol):
     def list_marketplace_security_groups(self) -> list[str]: ...
 
     def diagnostics(self, server_id: str) -> dict[str, Any]: ...
+
+    def console_output(self, server_id: str, length: int = 200) -> str:
+        """The last ``length`` lines of the server's console log (Nova's os-getConsoleOutput)."""
+        ...
+
+    def list_public_images(self) -> list[str]:
+        """Names of the images every project of the cloud may boot (for offerings that allow any image)."""
+        ...
 
 
 def wait_for_status(

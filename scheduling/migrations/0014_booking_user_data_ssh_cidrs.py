@@ -1,0 +1,51 @@
+"""What a renter's server carries: encrypted cloud-init user-data and the SSH source ranges (issue 11, 5).
+
+scheduling_booking_request() takes both (two more arguments, so the old signature is dropped first)
+and writes them with the booking; runs a frozen copy of scheduling/sql/booking_request.sql
+(sql/0014_booking_request.sql). Backwards: the new function is dropped and 0013's copy runs again.
+"""
+
+from pathlib import Path
+
+import django.contrib.postgres.fields
+from django.conf import settings
+from django.db import migrations, models
+
+SQL = Path(__file__).resolve().parent / "sql"
+OLD_ARGS = (
+    "bigint, bigint, bigint, text, timestamptz, timestamptz, integer, integer, integer, integer, text, integer, "
+    "text, uuid, timestamptz, bigint, integer, text, jsonb, jsonb, bigint"
+)
+NEW_ARGS = OLD_ARGS + ", text, varchar[]"
+
+
+class Migration(migrations.Migration):
+
+    dependencies = [
+        ('owners', '0003_one_currency_per_offering'),
+        ('scheduling', '0013_booking_request_audit_writer'),
+        migrations.swappable_dependency(settings.AUTH_USER_MODEL),
+    ]
+
+    operations = [
+        migrations.AddField(
+            model_name='booking',
+            name='ssh_cidrs',
+            field=django.contrib.postgres.fields.ArrayField(base_field=models.CharField(max_length=49), blank=True, default=list, help_text='Source addresses (CIDR) allowed to reach SSH on the server; empty: none.', size=None),
+        ),
+        migrations.AddField(
+            model_name='booking',
+            name='user_data_encrypted',
+            field=models.TextField(blank=True, editable=False),
+        ),
+        migrations.AddConstraint(
+            model_name='booking',
+            constraint=models.CheckConstraint(condition=models.Q(('ssh_cidrs__len__lte', 10)), name='scheduling_booking_ssh_cidrs_bounded', violation_error_message='At most 10 SSH source ranges.'),
+        ),
+        migrations.RunSQL(
+            f"DROP FUNCTION IF EXISTS scheduling_booking_request({OLD_ARGS});\n"
+            + (SQL / "0014_booking_request.sql").read_text(),
+            f"DROP FUNCTION IF EXISTS scheduling_booking_request({NEW_ARGS});\n"
+            + (SQL / "0013_booking_request.sql").read_text(),
+        ),
+    ]
