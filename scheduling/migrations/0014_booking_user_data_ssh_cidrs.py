@@ -1,7 +1,8 @@
 """What a renter's server carries: encrypted cloud-init user-data and the SSH source ranges (issue 11, 5).
 
-scheduling_booking_request() takes both (two more arguments, so the old signature is dropped first)
-and writes them with the booking; runs a frozen copy of scheduling/sql/booking_request.sql
+scheduling_booking_request() takes both and whether the renter must have an SSH key on file (three more
+arguments, so the old signature is dropped first), refuses ('no_login') a booking without user-data
+by a renter without a key, and writes the two with the booking; runs a frozen copy of scheduling/sql/booking_request.sql
 (sql/0014_booking_request.sql). Backwards: the new function is dropped and 0013's copy runs again.
 """
 
@@ -16,7 +17,7 @@ OLD_ARGS = (
     "bigint, bigint, bigint, text, timestamptz, timestamptz, integer, integer, integer, integer, text, integer, "
     "text, uuid, timestamptz, bigint, integer, text, jsonb, jsonb, bigint"
 )
-NEW_ARGS = OLD_ARGS + ", text, varchar[]"
+NEW_ARGS = OLD_ARGS + ", text, varchar[], boolean"
 
 
 class Migration(migrations.Migration):

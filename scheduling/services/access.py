@@ -114,11 +114,13 @@ def has_ssh_key(user: User) -> bool:
     return SSHPublicKey.objects.filter(user_id=user.pk).exists()
 
 
-def check_access(*, actor: User, user_data: Any = None, ssh_cidrs: Any = None) -> AccessInput:
-    """Check the renter's user-data and SSH ranges and that somebody could log in; encrypt the user-data.
-    Writes nothing; raises ValidationFailed or NobodyCouldLogIn (400)."""
+def check_access(
+    *, actor: User, user_data: Any = None, ssh_cidrs: Any = None, require_login: bool = True
+) -> AccessInput:
+    """Check the renter's user-data and SSH ranges and (``require_login``) that somebody could log in;
+    encrypt the user-data. Writes nothing; raises ValidationFailed or NobodyCouldLogIn (400)."""
     text = parse_user_data(user_data)
     cidrs = parse_ssh_cidrs(ssh_cidrs, default=client_address())
-    if text is None and not has_ssh_key(actor):
+    if require_login and text is None and not has_ssh_key(actor):
         raise NobodyCouldLogIn(NO_LOGIN, field="user_data")
     return AccessInput(user_data_encrypted=crypto.encrypt(text) if text is not None else "", ssh_cidrs=cidrs)

@@ -40,10 +40,10 @@ from marketplace.lib.errors import (
 )
 from owners.models import Offering, PricingPolicy
 from scheduling import catalogue, hooks
-from scheduling.errors import BiddingClosed, OfferingNotSelling, SliceTaken
+from scheduling.errors import BiddingClosed, NobodyCouldLogIn, OfferingNotSelling, SliceTaken
 from scheduling.models import CLAIMING_STATES, AuctionRound, Booking, BookingState, PriceHistory, Quote
 from scheduling.pricing import dynamic_unit_price
-from scheduling.services.access import check_access
+from scheduling.services.access import NO_LOGIN, check_access, has_ssh_key
 from scheduling.services.bids import _bid_place, _parse_bid
 from scheduling.services.quotes import _quote_fields, _quote_for, _quote_seen
 from scheduling.services.resolve import _Request, _request_fields, _require_renter, _resolve
@@ -74,7 +74,9 @@ def booking_request(
     """
     now = clock.now()
     _require_renter(actor)
-    access = check_access(actor=actor, user_data=user_data, ssh_cidrs=ssh_cidrs)
+    # That somebody could log in (a key on file, without user-data) is checked by the booking function
+    # itself for purchases (no round trip of its own), here for bids: before anything is written.
+    access = check_access(actor=actor, user_data=user_data, ssh_cidrs=ssh_cidrs, require_login=False)
     # A plain purchase is first checked against the entry this process keeps (no catalogue read); the
     # booking function then checks that entry's version. If the catalogue has changed since, or if a
     # kept entry refuses the request, it is checked again against a fresh read (its version checked
@@ -108,6 +110,8 @@ def _request(*, actor: User, req: _Request, bid: Any, quote_id: Any, now: dateti
             raise ValidationFailed({"quote": ["Auction slices take a bid, not a quote."]})
         if bid is None or bid == "":
             raise ValidationFailed({"bid": ["This slice is sold by auction: send a bid (per grid unit)."]})
+        if not req.user_data_encrypted and not has_ssh_key(actor):
+            raise NobodyCouldLogIn(NO_LOGIN, field="user_data")
         return _bid_place(actor=actor, req=req, amount=_parse_bid(bid, req.policy.currency), now=now)
     if bid is not None and bid != "":
         raise ValidationFailed({"bid": ["This slice has a fixed or dynamic price: do not send a bid."]})
@@ -148,7 +152,7 @@ def _record_request(
     with connection.cursor() as cur:
         cur.execute(
             "SELECT * FROM scheduling_booking_request(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
-            "%s, %s, %s, %s, %s::jsonb, %s::jsonb, %s, %s, %s::varchar[])",
+            "%s, %s, %s, %s, %s::jsonb, %s::jsonb, %s, %s, %s::varchar[], %s)",
             [
                 actor.pk,
                 offering.pk,
@@ -173,11 +177,14 @@ def _record_request(
                 req.version,
                 req.user_data_encrypted,
                 req.ssh_cidrs,
+                not req.user_data_encrypted,
             ],
         )
         booking_id, status, state, *numbers = cur.fetchone()
     if status == "stale":
         raise _CatalogueStale
+    if status == "no_login":
+        raise NobodyCouldLogIn(NO_LOGIN, field="user_data")
     if booking_id is None:
         return Booking(), status, [], {}
     decided = state != S.REQUESTED
@@ -362,14 +369,16 @@ def booking_request_preview(
     image: str | None = None,
     user_data: str | None = None,
     ssh_cidrs: Any = None,
+    require_login: bool = True,
 ) -> CostPreview:
     """What buying (or bidding for) this slice would cost, by the engine's own price, checked as a request
     is (the owner's rules, the quote, capacity now, what the server carries) and writing nothing. An
     expired quote is not renewed here: the preview prices the slice at today's dynamic price, and the
-    buy offers a fresh quote."""
+    buy offers a fresh quote. ``require_login=False``: for the portal's buy form, shown before the
+    renter has typed their user-data (the buy itself always checks that somebody could log in)."""
     now = clock.now()
     _require_renter(actor)
-    check_access(actor=actor, user_data=user_data, ssh_cidrs=ssh_cidrs)
+    check_access(actor=actor, user_data=user_data, ssh_cidrs=ssh_cidrs, require_login=require_login)
     req = _resolve(actor=actor, slice_id=slice_id, duration=duration, image=image, now=now, need_image=True)
     policy, currency = req.policy, req.policy.currency
     if policy.model == PricingPolicy.Model.AUCTION:

@@ -24,6 +24,8 @@
 --
 -- The renter's user-data arrives encrypted (marketplace.lib.crypto) and is stored as given; it is never
 -- part of an audit event. Its SSH source ranges were checked in Python (scheduling.services.access).
+-- Without user-data (p_need_key) the renter must have an SSH key on file, checked first, in the same
+-- call (no round trip of its own): else the status is 'no_login' and nothing is written.
 --
 -- The booking row is written once, in its decided state (the requested -> decided move happens
 -- inside one transaction, so nobody could have seen it in between); both audit events are written,
@@ -42,7 +44,7 @@ CREATE OR REPLACE FUNCTION scheduling_booking_request(
     p_image text, p_grid integer, p_currency text, p_quote uuid, p_now timestamptz,
     p_unit bigint, p_units integer, p_reject_reason text,
     p_audit jsonb, p_requested jsonb, p_version bigint,
-    p_user_data_encrypted text, p_ssh_cidrs varchar[],
+    p_user_data_encrypted text, p_ssh_cidrs varchar[], p_need_key boolean,
     OUT booking_id bigint, OUT status text, OUT state text,
     OUT vcpus bigint, OUT ram_mib bigint, OUT disk_gb bigint, OUT bandwidth_mbps bigint,
     OUT cap_vcpus bigint, OUT cap_ram_mib bigint, OUT cap_disk_gb bigint, OUT cap_bandwidth_mbps bigint
@@ -58,6 +60,11 @@ DECLARE
     v_ip inet := (p_audit->>'ip')::inet;
     v_source text := coalesce(p_audit->>'source', 'system');
 BEGIN
+    IF p_need_key AND NOT EXISTS (SELECT 1 FROM renters_sshpublickey k WHERE k.user_id = p_renter) THEN
+        -- No user-data and no SSH key on file: nobody could log into the server. Nothing is written.
+        status := 'no_login';
+        RETURN;
+    END IF;
     SELECT o.status, o.vcpus, o.ram_mib, o.disk_gb, o.bandwidth_mbps INTO cap
       FROM owners_offering o WHERE o.id = p_offering FOR NO KEY UPDATE;
     IF p_version IS NOT NULL
