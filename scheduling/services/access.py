@@ -88,7 +88,8 @@ def parse_ssh_cidrs(value: Any, *, default: str | None = None) -> list[str]:
         raise ValidationFailed({"ssh_cidrs": [f"At most {SSH_CIDRS_MAX} SSH source ranges."]})
     out: list[str] = []
     for item in items:
-        if not isinstance(item, str) or not item.strip() or len(item) > 64 or "\x00" in item:
+        # No zone ids ("fe80::1%eth0": a link on the renter's machine, meaningless to the cloud).
+        if not isinstance(item, str) or not item.strip() or len(item) > 64 or "\x00" in item or "%" in item:
             raise ValidationFailed({"ssh_cidrs": [f"{str(item)[:64]!r} is not an address or CIDR range."]})
         text = item.strip()
         try:
