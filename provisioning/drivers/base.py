@@ -143,6 +143,11 @@ class CloudDriver(Protocol):
         """Names of the images every project of the cloud may boot (for offerings that allow any image)."""
         ...
 
+    def set_ssh_sources(self, *, name: str, cidrs: tuple[str, ...]) -> None:
+        """Replace the ingress rules of the booking's group with SSH and ICMP from ``cidrs`` only (when a
+        server passes to another renter, their sources replace the previous holder's)."""
+        ...
+
 
 def wait_for_status(
     driver: CloudDriver,

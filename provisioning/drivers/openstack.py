@@ -282,23 +282,7 @@ class OpenStackDriver:
         if not fresh and self._find_group(name) is not None:
             return name
         group = self._call(self.conn.network.create_security_group, name=name, description=description)
-        rules: list[dict[str, Any]] = []
-        for cidr in cidrs:
-            v6 = ipaddress.ip_network(cidr, strict=False).version == 6
-            ethertype = "IPv6" if v6 else "IPv4"
-            rules.append(
-                {
-                    "protocol": "tcp",
-                    "port_range_min": 22,
-                    "port_range_max": 22,
-                    "ethertype": ethertype,
-                    "remote_ip_prefix": cidr,
-                }
-            )
-            rules.append({"protocol": "ipv6-icmp" if v6 else "icmp", "ethertype": ethertype, "remote_ip_prefix": cidr})
-        if rules:
-            data = [{"security_group_id": group.id, "direction": "ingress", **rule} for rule in rules]
-            self._call(lambda: list(self.conn.network.create_security_group_rules(data)))
+        self._add_ssh_rules(group.id, cidrs)
         return name
 
     def delete_security_group(self, name: str) -> None:
@@ -437,3 +421,36 @@ class OpenStackDriver:
         names = sorted({i.name for i in images if i.name and "\n" not in i.name})
         self._remember("public_images", "", "\n".join(names))
         return names
+
+    def set_ssh_sources(self, *, name: str, cidrs: tuple[str, ...]) -> None:
+        """Delete the group's ingress rules, then let SSH and ping in from ``cidrs`` only (no network
+        service: nothing to do, as ensure_security_group made no group)."""
+        if not self._has_network():
+            return
+        group = self._find_group(name)
+        if group is None:
+            raise CloudError(f"The security group {name!r} is gone from the owner's cloud.", not_found=True)
+        for rule in self._call(
+            lambda: list(self.conn.network.security_group_rules(security_group_id=group.id, direction="ingress"))
+        ):
+            self._call(self.conn.network.delete_security_group_rule, rule, ignore_missing=True)
+        self._add_ssh_rules(group.id, cidrs)
+
+    def _add_ssh_rules(self, group_id: str, cidrs: tuple[str, ...]) -> None:
+        rules: list[dict[str, Any]] = []
+        for cidr in cidrs:
+            v6 = ipaddress.ip_network(cidr, strict=False).version == 6
+            ethertype = "IPv6" if v6 else "IPv4"
+            rules.append(
+                {
+                    "protocol": "tcp",
+                    "port_range_min": 22,
+                    "port_range_max": 22,
+                    "ethertype": ethertype,
+                    "remote_ip_prefix": cidr,
+                }
+            )
+            rules.append({"protocol": "ipv6-icmp" if v6 else "icmp", "ethertype": ethertype, "remote_ip_prefix": cidr})
+        if rules:
+            data = [{"security_group_id": group_id, "direction": "ingress", **rule} for rule in rules]
+            self._call(lambda: list(self.conn.network.create_security_group_rules(data)))

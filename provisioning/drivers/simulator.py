@@ -53,6 +53,15 @@ def test_connection(cloud: Cloud) -> ConnectionResult:
     return ConnectionResult(True, "Simulator: always reachable (no real servers are launched).")
 
 
+def _rules(cidrs: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Ingress rules as Neutron would hold them: tcp/22 and icmp from each source range."""
+    return [
+        {"protocol": protocol, "port": 22 if protocol == "tcp" else None, "remote_ip_prefix": cidr}
+        for cidr in cidrs
+        for protocol in ("tcp", "icmp")
+    ]
+
+
 def _setting(name: str, default: Any) -> Any:
     return getattr(settings, name, default)
 
@@ -95,12 +104,7 @@ class SimulatorDriver:
     ) -> str | None:
         """Ingress rules as Neutron would get them: tcp/22 and icmp from each of ``cidrs``."""
         if not self._rows.filter(kind="secgroup", name=name).exists():
-            rules = [
-                {"protocol": protocol, "port": 22 if protocol == "tcp" else None, "remote_ip_prefix": cidr}
-                for cidr in cidrs
-                for protocol in ("tcp", "icmp")
-            ]
-            self._create(kind="secgroup", name=name, data={"description": description, "rules": rules})
+            self._create(kind="secgroup", name=name, data={"description": description, "rules": _rules(cidrs)})
         return name
 
     def delete_security_group(self, name: str) -> None:
@@ -266,3 +270,10 @@ class SimulatorDriver:
 
     def list_public_images(self) -> list[str]:
         return list(_setting("SIMULATOR_PUBLIC_IMAGES", PUBLIC_IMAGES))
+
+    def set_ssh_sources(self, *, name: str, cidrs: tuple[str, ...]) -> None:
+        row = self._rows.filter(kind="secgroup", name=name).first()
+        if row is None:
+            raise CloudError(f"Simulator: no security group {name}.", not_found=True)
+        row.data["rules"] = _rules(cidrs)
+        row.save(update_fields=["data"])

@@ -4,6 +4,10 @@ scheduling_booking_request() takes both and whether the renter must have an SSH 
 arguments, so the old signature is dropped first), refuses ('no_login') a booking without user-data
 by a renter without a key, and writes the two with the booking; runs a frozen copy of scheduling/sql/booking_request.sql
 (sql/0014_booking_request.sql). Backwards: the new function is dropped and 0013's copy runs again.
+
+Bookings made before this migration that may still get a server keep what they were sold: SSH from
+anywhere (0.0.0.0/0 and ::/0). Every booking made from now on names its sources (default: the
+renter's address).
 """
 
 from pathlib import Path
@@ -18,6 +22,12 @@ OLD_ARGS = (
     "text, uuid, timestamptz, bigint, integer, text, jsonb, jsonb, bigint"
 )
 NEW_ARGS = OLD_ARGS + ", text, varchar[], boolean"
+OPEN_STATES = ("requested", "confirmed", "provisioning", "running", "notice")
+
+
+def keep_what_was_sold(apps, schema_editor):  # type: ignore[no-untyped-def]
+    Booking = apps.get_model("scheduling", "Booking")
+    Booking.objects.filter(state__in=OPEN_STATES).update(ssh_cidrs=["0.0.0.0/0", "::/0"])
 
 
 class Migration(migrations.Migration):
@@ -43,6 +53,7 @@ class Migration(migrations.Migration):
             model_name='booking',
             constraint=models.CheckConstraint(condition=models.Q(('ssh_cidrs__len__lte', 10)), name='scheduling_booking_ssh_cidrs_bounded', violation_error_message='At most 10 SSH source ranges.'),
         ),
+        migrations.RunPython(keep_what_was_sold, migrations.RunPython.noop, elidable=True),
         migrations.RunSQL(
             f"DROP FUNCTION IF EXISTS scheduling_booking_request({OLD_ARGS});\n"
             + (SQL / "0014_booking_request.sql").read_text(),

@@ -71,6 +71,14 @@ def test_user_data_ssh_sources_console_and_public_images_on_nova(owner, project,
                     ("ipv6-icmp", "2001:db8::/64"),
                 ]
             )
+            # When the server passes to another renter, their sources replace the previous holder's.
+            driver.set_ssh_sources(name=name, cidrs=("192.0.2.0/24",))
+            after = [
+                (r.protocol, r.remote_ip_prefix)
+                for r in project.conn.network.security_group_rules(security_group_id=sg.id)
+                if r.direction == "ingress"
+            ]
+            assert sorted(after) == [("icmp", "192.0.2.0/24"), ("tcp", "192.0.2.0/24")]
         flavor = driver.ensure_flavor(name="m1.small", vcpus=1, ram_mib=2048, disk_gb=20)
         spec = LaunchSpec(
             name=name,

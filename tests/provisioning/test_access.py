@@ -66,6 +66,19 @@ def test_launch_passes_user_data_and_only_the_renters_ssh_sources(sim_offering, 
     assert all(r["port"] == 22 for r in group.data["rules"] if r["protocol"] == "tcp")
 
 
+def test_sources_are_replaced_when_the_server_passes_to_another_renter(sim_offering, renter):
+    b = _with(booking(renter, sim_offering), cidrs=["203.0.113.9/32"])
+    server = services.server_launch(booking_id=b.pk)
+    assert server is not None
+    driver = SimulatorDriver(sim_offering.cloud)
+    driver.set_ssh_sources(name=server.security_group_name, cidrs=("192.0.2.0/24",))
+    rules = SimulatedResource.objects.get(kind="secgroup", name=server.security_group_name).data["rules"]
+    assert sorted((r["protocol"], r["remote_ip_prefix"]) for r in rules) == [
+        ("icmp", "192.0.2.0/24"),
+        ("tcp", "192.0.2.0/24"),
+    ]
+
+
 def test_no_sources_means_nothing_reaches_ssh_and_the_renter_is_told(sim_offering, renter):
     b = booking(renter, sim_offering)
     server = services.server_launch(booking_id=b.pk)
