@@ -57,7 +57,8 @@ def renter_access(booking: Booking) -> RenterAccess:
         user_data = booking.reveal_user_data()
     except SecretUnreadable:
         raise CloudError(
-            "Your user-data could not be read back (the marketplace's secrets key changed): book again with it."
+            "Your user-data could not be read back (not sealed for this booking, or the marketplace's secrets key "
+            "changed), so the server was not started with it"
         ) from None
     image = booking.image or (booking.offering.allowed_images or [""])[0]
     return RenterAccess(

@@ -27,6 +27,11 @@ from marketplace.lib.money import CURRENCY_CHOICES, format_minor
 from owners.models import Offering, SliceProfile
 
 
+def user_data_context(renter_id: int | None) -> str:
+    """What a booking's user-data ciphertext is bound to (marketplace.lib.crypto's context): its renter."""
+    return f"scheduling.booking.user_data:renter={renter_id}"
+
+
 class BookingState(models.TextChoices):
     REQUESTED = "requested", "Requested"
     CONFIRMED = "confirmed", "Confirmed"
@@ -300,8 +305,11 @@ class Booking(models.Model):
         return bool(self.user_data_encrypted)
 
     def reveal_user_data(self) -> str | None:
-        """Plaintext for the cloud driver (provisioning.access) only; never render or log it."""
-        return crypto.decrypt(self.user_data_encrypted) if self.user_data_encrypted else None
+        """Plaintext for the cloud driver (provisioning.access) only; never render or log it. The
+        ciphertext is bound to the renter: copied onto another renter's booking it does not decrypt."""
+        if not self.user_data_encrypted:
+            return None
+        return crypto.decrypt(self.user_data_encrypted, context=user_data_context(self.renter_id))
 
     @property
     def is_claiming(self) -> bool:

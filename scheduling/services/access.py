@@ -28,7 +28,7 @@ from marketplace.lib import crypto
 from marketplace.lib.errors import ValidationFailed
 from renters.models import SSHPublicKey
 from scheduling.errors import NobodyCouldLogIn
-from scheduling.models import SSH_CIDRS_MAX, USER_DATA_MAX_BYTES
+from scheduling.models import SSH_CIDRS_MAX, USER_DATA_MAX_BYTES, user_data_context
 
 NO_LOGIN = (
     "Nobody could log into this server: you have no SSH key on file and gave no user-data. "
@@ -124,4 +124,5 @@ def check_access(
     cidrs = parse_ssh_cidrs(ssh_cidrs, default=client_address())
     if require_login and text is None and not has_ssh_key(actor):
         raise NobodyCouldLogIn(NO_LOGIN, field="user_data")
-    return AccessInput(user_data_encrypted=crypto.encrypt(text) if text is not None else "", ssh_cidrs=cidrs)
+    sealed = crypto.encrypt(text, context=user_data_context(actor.pk)) if text is not None else ""
+    return AccessInput(user_data_encrypted=sealed, ssh_cidrs=cidrs)

@@ -13,11 +13,12 @@ import pytest
 from marketplace.lib import crypto
 from provisioning import services
 from provisioning.access import RenterAccess, renter_access
+from provisioning.drivers import CloudError
 from provisioning.drivers.openstack import OpenStackDriver
 from provisioning.drivers.simulator import SimulatorDriver
 from provisioning.models import Server, SimulatedResource
 from renters.models import SSHPublicKey
-from scheduling.models import Booking
+from scheduling.models import Booking, user_data_context
 from tests import factories
 from tests.conftest import login
 from tests.provisioning.helpers import ED25519, add_ssh_key, booking
@@ -28,7 +29,8 @@ SECRET = "#cloud-config\nruncmd:\n- echo the-secret-word-7431\n"
 
 
 def _with(b: Booking, *, user_data: str | None = None, cidrs: list[str] | None = None) -> Booking:
-    b.user_data_encrypted = crypto.encrypt(user_data) if user_data else ""
+    context = user_data_context(b.renter_id)
+    b.user_data_encrypted = crypto.encrypt(user_data, context=context) if user_data else ""
     b.ssh_cidrs = cidrs or []
     b.save(update_fields=["user_data_encrypted", "ssh_cidrs"])
     return b
@@ -47,6 +49,20 @@ def test_renter_access_is_what_the_server_carries(sim_offering, keyless):
     assert "the-secret-word" not in repr(access)  # a log line or traceback never carries it
     add_ssh_key(keyless)
     assert renter_access(b).public_key == ED25519
+
+
+def test_user_data_copied_to_another_renters_booking_does_not_decrypt(sim_offering, renter, keyless):
+    mine = _with(booking(renter, sim_offering), user_data=SECRET)
+    theirs = booking(keyless, sim_offering)
+    Booking.objects.filter(pk=theirs.pk).update(user_data_encrypted=mine.user_data_encrypted)
+    theirs.refresh_from_db()
+    with pytest.raises(CloudError, match="could not be read back"):
+        renter_access(theirs)
+    services.server_launch(booking_id=theirs.pk)
+    theirs.refresh_from_db()
+    assert theirs.state == "failed" and "could not be read back" in theirs.reason
+    assert not SimulatedResource.objects.filter(kind="server").exists()
+    assert renter_access(mine).user_data == SECRET
 
 
 def test_launch_passes_user_data_and_only_the_renters_ssh_sources(sim_offering, renter):
@@ -252,3 +268,13 @@ def test_openstack_create_server_sends_user_data_base64_and_reads_the_console(se
     assert base64.b64decode(sent["user_data"]).decode() == "#cloud-config\né\n"
     assert driver.console_output("srv-1", length=50) == "line1\nline2\n"
     assert ("console", ("srv-1", 50)) in rec.calls
+
+
+def test_a_bound_secret_decrypts_only_in_its_context():
+    sealed = crypto.encrypt("s3cret", context="a")
+    assert crypto.decrypt(sealed, context="a") == "s3cret"
+    with pytest.raises(crypto.SecretUnreadable):
+        crypto.decrypt(sealed, context="b")
+    with pytest.raises(crypto.SecretUnreadable):
+        crypto.decrypt(crypto.encrypt("s3cret"), context="a")  # an unbound one is not taken for a bound one
+    assert crypto.decrypt(crypto.encrypt("plain")) == "plain"  # secrets stored without a context, as before
