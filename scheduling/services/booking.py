@@ -6,9 +6,10 @@ backstop) and the funds check passes; otherwise it stays visible as rejected wit
 SliceTaken (or the funds check's refusal) is raised. A request is checked against the catalogue as
 it is when the booking is written (the kept entry's version is checked by the booking function).
 Auction slices take a bid instead (see bids). Before anything is written the renter's user-data, SSH
-source ranges and ability to log in are checked (scheduling.services.access): a booking that would
-give a server nobody can log into is refused, with no booking and no payment. Only the renter releases a booking or withdraws a bid
-(owners and admins preempt instead), a bid only while bidding is open.
+source ranges and ability to log in are checked (scheduling.services.access; the key on file by the
+booking function itself): a booking that would give a server nobody can log into is refused, with no
+booking and no payment. Only the renter releases a booking or withdraws a bid (owners and admins
+preempt instead), a bid only while bidding is open.
 
 Previews (``booking_request_preview``, ``booking_release_preview``) answer what an action would cost
 with the same checks and prices, and write nothing: a buy costs the engine's own price (the listed
