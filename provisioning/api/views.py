@@ -15,8 +15,8 @@ from rest_framework.reverse import reverse
 
 from marketplace.lib.errors import NotFoundError, PermissionDeniedError, ValidationFailed
 from provisioning import selectors
-from provisioning.api.usage_serializers import BookingUsageSerializer
 from provisioning.access import CONSOLE_LINES_DEFAULT, CONSOLE_LINES_MAX, console_log
+from provisioning.api.usage_serializers import BookingUsageSerializer
 from scheduling.models import Booking
 
 
