@@ -1,18 +1,31 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.contrib.auth.forms import AdminPasswordChangeForm
 
 from accounts.models import ApiToken, IdempotencyKey, User
+from accounts.services import api_tokens_revoke_all
+
+
+class PasswordChangeRevokingTokensForm(AdminPasswordChangeForm):
+    """A password set by staff revokes the user's API tokens, as the user's own change does."""
+
+    def save(self, commit: bool = True) -> User:  # type: ignore[override]
+        user = super().save(commit=commit)
+        if commit:
+            api_tokens_revoke_all(user=user, reason="password set by staff")
+        return user
 
 
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
+    change_password_form = PasswordChangeRevokingTokensForm
     ordering = ("email",)
-    list_display = ("email", "display_name", "is_owner", "is_renter", "is_staff", "is_active", "date_joined")
+    list_display = ("email", "handle", "display_name", "is_owner", "is_renter", "is_staff", "is_active", "date_joined")
     list_filter = ("is_owner", "is_renter", "is_staff", "is_superuser", "is_active")
-    search_fields = ("email", "display_name")
+    search_fields = ("email", "handle", "display_name")
     fieldsets = (
         (None, {"fields": ("email", "password")}),
-        ("Profile", {"fields": ("display_name", "timezone", "is_owner", "is_renter")}),
+        ("Profile", {"fields": ("handle", "display_name", "timezone", "is_owner", "is_renter")}),
         ("Permissions", {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")}),
         ("Dates", {"fields": ("last_login", "date_joined")}),
     )
@@ -23,12 +36,12 @@ class UserAdmin(BaseUserAdmin):
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
-    list_display = ("name", "user", "key_prefix", "created_at", "last_used_at", "revoked_at")
-    list_filter = (("revoked_at", admin.EmptyFieldListFilter),)
+    list_display = ("name", "user", "key_prefix", "scopes", "created_at", "expires_at", "last_used_at", "revoked_at")
+    list_filter = (("revoked_at", admin.EmptyFieldListFilter), "revoked_reason")
     search_fields = ("name", "user__email", "key_prefix")
     # The hash is not shown: it is useless to an operator and only helps an attacker.
     exclude = ("key_hash",)
-    readonly_fields = ("user", "key_prefix", "created_at", "last_used_at")
+    readonly_fields = ("user", "key_prefix", "scopes", "created_at", "expires_at", "last_used_at")
 
     def has_add_permission(self, request):  # type: ignore[no-untyped-def]
         return False  # tokens are created by their user, who alone sees the plaintext

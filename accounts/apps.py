@@ -8,6 +8,7 @@ class AccountsConfig(AppConfig):
     def ready(self) -> None:
         from auditlog.registry import auditlog
 
+        import accounts.schema  # noqa: F401 - drf-spectacular finds the token's security scheme
         from accounts import signals
         from accounts.models import ApiToken, IdempotencyKey, User
 

@@ -1,6 +1,7 @@
 from django import forms
+from django.conf import settings
 
-from accounts.models import User
+from accounts.models import ApiToken, User
 
 ROLE_CHOICES = [
     ("renter", "Rent compute time"),
@@ -21,8 +22,35 @@ class RoleSignupForm(forms.Form):
         user.save(update_fields=["is_owner", "is_renter"])
 
 
+class HandleForm(forms.Form):
+    handle = forms.CharField(
+        label="Public handle",
+        max_length=30,
+        help_text="3 to 30 lowercase letters, digits and hyphens. Other users see this, never your email.",
+    )
+
+
+def _expiry_choices() -> list[tuple[int, str]]:
+    default, most = int(settings.MARKETPLACE_API_TOKEN_DEFAULT_DAYS), int(settings.MARKETPLACE_API_TOKEN_MAX_DAYS)
+    days = sorted({d for d in (1, 7, 30, 90, 180, 365) if d <= most} | {default, most})
+    return [(d, f"{d} day{'s' if d > 1 else ''}" + (" (default)" if d == default else "")) for d in days]
+
+
 class ApiTokenForm(forms.Form):
     name = forms.CharField(max_length=80, help_text="For example: CI pipeline, laptop script.")
+    scopes = forms.MultipleChoiceField(
+        choices=ApiToken.Scope.choices,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="What the token may do. Give a script only what it needs.",
+    )
+    expires_in_days = forms.TypedChoiceField(coerce=int, label="Expires after")
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.fields["scopes"].initial = list(ApiToken.ALL_SCOPES)
+        expiry = self.fields["expires_in_days"]
+        expiry.choices = _expiry_choices()  # type: ignore[attr-defined]
+        expiry.initial = int(settings.MARKETPLACE_API_TOKEN_DEFAULT_DAYS)
 
 
 class ActivityFilterForm(forms.Form):

@@ -1,5 +1,8 @@
 """Authentication and permission events into the domain event log.
 
+API tokens (accounts.services.api_tokens_revoke_all) are revoked on the same password and MFA
+signals: the one place every way of changing them (allauth's pages) announces it.
+
 Framework events, not domain logic: Django's and allauth's signals (login, failure, logout, password
 change and reset, email changes, MFA) and django-guardian's object-permission rows (granted by
 ``assign_perm``, revoked by ``remove_perm``) each become one ``record_event``, with the request's
@@ -33,6 +36,7 @@ from django.utils.crypto import salted_hmac
 from guardian.models.models import BaseObjectPermission
 
 from accounts.models import User
+from accounts.services import api_tokens_revoke_all
 from audit import context
 from audit.services import record_event
 from marketplace.lib import client_ip
@@ -171,6 +175,38 @@ def _mfa_reset(sender: Any, request: Any = None, user: Any = None, authenticator
     _record(user, "auth.mfa_reset", {"type": getattr(authenticator, "type", "")}, request=request)
 
 
+# ---- API tokens: revoked when the credentials behind them change -----------------------------
+
+
+def _revoke_tokens(user: Any, request: Any, reason: str) -> None:
+    """Whoever held the old password or second factor may have made tokens: all of them go.
+    The user is told on the next page when a request with messages is at hand."""
+    if not (isinstance(user, User) and user.pk):
+        return
+    with _request_context(request):
+        count = api_tokens_revoke_all(user=user, reason=reason)
+    if count and isinstance(request, HttpRequest) and hasattr(request, "_messages"):
+        from django.contrib import messages
+
+        messages.warning(
+            request,
+            f"Your {count} API token{'s were' if count > 1 else ' was'} revoked ({reason}): "
+            "create new ones on the API tokens page.",
+        )
+
+
+def _tokens_on_password_change(sender: Any, request: Any = None, user: Any = None, **kwargs: Any) -> None:
+    _revoke_tokens(user, request, "password changed")
+
+
+def _tokens_on_password_reset(sender: Any, request: Any = None, user: Any = None, **kwargs: Any) -> None:
+    _revoke_tokens(user, request, "password reset")
+
+
+def _tokens_on_mfa_change(sender: Any, request: Any = None, user: Any = None, **kwargs: Any) -> None:
+    _revoke_tokens(user, request, "two-factor changed")
+
+
 # ---- object permissions (django-guardian) ---------------------------------------------------
 
 
@@ -227,6 +263,15 @@ def connect() -> None:
     mfa_signals.authenticator_removed.connect(_mfa_removed, dispatch_uid=f"{_UID}.mfa_removed")
     mfa_signals.authenticator_reset.connect(_mfa_reset, dispatch_uid=f"{_UID}.mfa_reset")
     mfa_signals.authentication_failed.connect(_mfa_failed, dispatch_uid=f"{_UID}.mfa_failed")
+    for signal, receiver, name in (
+        (account_signals.password_changed, _tokens_on_password_change, "password_changed"),
+        (account_signals.password_set, _tokens_on_password_change, "password_set"),
+        (account_signals.password_reset, _tokens_on_password_reset, "password_reset"),
+        (mfa_signals.authenticator_added, _tokens_on_mfa_change, "mfa_added"),
+        (mfa_signals.authenticator_removed, _tokens_on_mfa_change, "mfa_removed"),
+        (mfa_signals.authenticator_reset, _tokens_on_mfa_change, "mfa_reset"),
+    ):
+        signal.connect(receiver, dispatch_uid=f"{_UID}.tokens.{name}")
     for model in apps.get_models():
         if issubclass(model, BaseObjectPermission):
             post_save.connect(_permission_saved, sender=model, dispatch_uid=f"{_UID}.perm_saved.{model._meta.label}")

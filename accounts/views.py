@@ -1,34 +1,88 @@
 from __future__ import annotations
 
+import time
+
+from allauth.account.internal.flows.login import get_authentication_records
+from allauth.core.exceptions import ReauthenticationRequired
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from accounts import services
-from accounts.forms import ActivityFilterForm, ApiTokenForm
+from accounts.forms import ActivityFilterForm, ApiTokenForm, HandleForm
 from accounts.requests import actor
 from audit import selectors as audit_selectors
 from marketplace.lib.errors import DomainError
 from marketplace.lib.forms import apply_domain_error
 
 
+def recently_authenticated(request: HttpRequest) -> bool:
+    """The session's user entered their password (or a second factor) within
+    ACCOUNT_REAUTHENTICATION_TIMEOUT seconds: at login or on allauth's re-authentication page.
+    A session made without either (an admin's "log in as", a test's force_login) never is."""
+    records = get_authentication_records(request, request.user)
+    if not records:
+        return False
+    return time.time() - max(float(r.get("at", 0)) for r in records) < settings.ACCOUNT_REAUTHENTICATION_TIMEOUT
+
+
+@never_cache  # the page that shows a new token's secret is kept by no browser or proxy cache
 @login_required
-def api_tokens(request: HttpRequest) -> HttpResponse:
-    form = ApiTokenForm(request.POST or None)
-    new_token = None
+def handle_settings(request: HttpRequest) -> HttpResponse:
+    """The public handle: what other users see of this account instead of its email."""
+    user = actor(request)
+    form = HandleForm(request.POST or None, initial={"handle": user.handle})
     if request.method == "POST" and form.is_valid():
         try:
-            _, new_token = services.api_token_create(actor=actor(request), name=form.cleaned_data["name"])
+            services.user_handle_set(actor=user, handle=form.cleaned_data["handle"])
         except DomainError as exc:
             apply_domain_error(form, exc)
         else:
-            form = ApiTokenForm()
+            messages.success(request, f"Your public handle is now {user.handle}.")
+            return redirect("accounts:handle")
+    return render(request, "accounts/handle.html", {"form": form, "handle": user.handle})
+
+
+@login_required
+def api_tokens(request: HttpRequest) -> HttpResponse:
+    """The user's tokens; POST creates one, once the password was entered recently: otherwise
+    allauth's re-authentication page asks for it and then replays this POST (ReauthenticationRequired,
+    handled by allauth's middleware), so the new token is shown right after."""
+    form = ApiTokenForm(request.POST or None)
+    new_token = None
+    if request.method == "POST":
+        if not recently_authenticated(request):
+            raise ReauthenticationRequired()
+        if form.is_valid():
+            try:
+                _, new_token = services.api_token_create(
+                    actor=actor(request),
+                    name=form.cleaned_data["name"],
+                    scopes=form.cleaned_data["scopes"],
+                    expires_in_days=form.cleaned_data["expires_in_days"],
+                    manage_url=request.build_absolute_uri(reverse("accounts:api_tokens")),
+                )
+            except DomainError as exc:
+                apply_domain_error(form, exc)
+            else:
+                form = ApiTokenForm()
     tokens = actor(request).api_tokens.order_by("-created_at")
-    return render(request, "accounts/api_tokens.html", {"form": form, "tokens": tokens, "new_token": new_token})
+    return render(
+        request,
+        "accounts/api_tokens.html",
+        {
+            "form": form,
+            "tokens": tokens,
+            "new_token": new_token,
+            "needs_password": not recently_authenticated(request),
+        },
+    )
 
 
 @login_required

@@ -39,6 +39,10 @@ os.environ["CELERY_BROKER_URL"] = os.environ["REDIS_URL"]
 os.environ.setdefault("PROVISIONING_NETWORKS", "none")
 os.environ.setdefault("PROVISIONING_POLL_SECONDS", "0.5")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
+from tests.provisioning.nova import operator_allowances  # noqa: E402 - before Django reads its settings
+
+for _key, _value in operator_allowances().items():  # plain http to the local Nova (development allowance)
+    os.environ.setdefault(_key, _value)
 POLL = float(os.environ["PROVISIONING_POLL_SECONDS"])
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import ipaddress
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -65,6 +66,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "marketplace.middleware.InputGuardMiddleware",  # NUL characters: a 400 before any view (issue 14)
+    "marketplace.lib.api.ApiErrorMiddleware",  # what escapes a view under /api/ is answered in JSON (issue 13)
     "audit.middleware.RequestContextMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -219,7 +221,11 @@ REST_FRAMEWORK = {
         "accounts.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # A token may do only what its scopes allow (accounts.permissions, issue 13).
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "accounts.permissions.TokenScopePermission",
+    ],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "marketplace.lib.api.BoundedLimitOffsetPagination",  # ?limit at most 200
     "PAGE_SIZE": 50,
@@ -325,6 +331,33 @@ MARKETPLACE_ANON_RATE_EXEMPT = env_list(
     "MARKETPLACE_ANON_RATE_EXEMPT", ["/static/", "/healthz", "/billing/webhooks/", "/favicon.ico"]
 )
 
+# ---------------------------------------------------------------- API TOKENS and API LIMITS (issue 13)
+# A new API token lives this many days unless its user picks another expiry, at most the maximum.
+MARKETPLACE_API_TOKEN_DEFAULT_DAYS = env_int("MARKETPLACE_API_TOKEN_DEFAULT_DAYS", 90, minimum=1)
+MARKETPLACE_API_TOKEN_MAX_DAYS = env_int(
+    "MARKETPLACE_API_TOKEN_MAX_DAYS", 365, minimum=MARKETPLACE_API_TOKEN_DEFAULT_DAYS
+)
+# Creating a token needs a password (or second factor) entered this recently: a login or allauth's
+# re-authentication page, which the tokens page sends the user to otherwise.
+ACCOUNT_REAUTHENTICATION_TIMEOUT = env_int("ACCOUNT_REAUTHENTICATION_TIMEOUT", 300, minimum=10)
+# Requests per token (or signed-in user) and per anonymous address, "N/s", "N/m", "N/h" or "N/d";
+# "off" turns one off (a benchmark). Over the rate: 429 with Retry-After (marketplace.lib.throttling).
+REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = [
+    "marketplace.lib.throttling.TokenRateThrottle",
+    "marketplace.lib.throttling.AnonRateThrottle",
+]
+_API_RATES = {
+    "token": env_str("MARKETPLACE_API_RATE_TOKEN", "1200/m"),
+    "anon": env_str("MARKETPLACE_API_RATE_ANON", "60/m"),
+}
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = _API_RATES
+for _scope, _rate in _API_RATES.items():  # the format marketplace.lib.throttling reads
+    if _rate != "off" and not re.fullmatch(r"[1-9][0-9]{0,8}/[smhd]", _rate):
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(f"MARKETPLACE_API_RATE_{_scope.upper()}={_rate!r}: use N/s, N/m, N/h, N/d or off.")
+# ---------------------------------------------------------------- end API TOKENS and API LIMITS
+
 # ---------------------------------------------------------------- BILLING (issue 5)
 # Stripe (or localstripe in tests and the demo). Secrets may come from NAME_FILE.
 STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY", "sk_test_localstripe" if DEBUG else None)
@@ -391,6 +424,17 @@ PROVISIONING_REBUILD_ESTIMATE_SECONDS = float(env_str("PROVISIONING_REBUILD_ESTI
 PROVISIONING_TRANSFER_MARGIN_SECONDS = float(env_str("PROVISIONING_TRANSFER_MARGIN_SECONDS", "0.4"))
 METERING_INTERVAL_SECONDS = env_int("METERING_INTERVAL_SECONDS", 60, minimum=1)
 RECONCILE_INTERVAL_SECONDS = env_int("RECONCILE_INTERVAL_SECONDS", 120, minimum=1)
+# Owners' cloud URLs (marketplace.lib.netguard, provisioning.drivers.netguard): every request to a cloud is
+# https to a public address. Development allowances: plain http for these host names, and these address
+# ranges (e.g. 127.0.0.0/8 for a local Nova, 10.0.0.0/8 for an operator's own private cloud).
+CLOUD_URL_HTTP_HOSTS = env_list("CLOUD_URL_HTTP_HOSTS", [])
+CLOUD_URL_ALLOWED_NETWORKS = env_list("CLOUD_URL_ALLOWED_NETWORKS", [])
+# Clouds without Keystone (a compute endpoint override and a static token: a noauth2 Nova) exist only
+# in development: with DEBUG off this is off whatever the environment says.
+CLOUD_NOAUTH_ENDPOINTS = DEBUG and env_bool("CLOUD_NOAUTH_ENDPOINTS", True)
+# The local simulator driver (fake clouds, no real servers): registered and offered only when on.
+# Production data must hold no simulator cloud (system check owners.E001).
+MARKETPLACE_ALLOW_SIMULATOR = env_bool("MARKETPLACE_ALLOW_SIMULATOR", DEBUG)
 # The local simulator driver (demo clouds with driver "simulator"): timings and failure injection.
 SIMULATOR_LAUNCH_SECONDS = env_int("SIMULATOR_LAUNCH_SECONDS", 3, minimum=0)
 SIMULATOR_RESIZE_SECONDS = env_int("SIMULATOR_RESIZE_SECONDS", 2, minimum=0)

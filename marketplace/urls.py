@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView
 
 from marketplace import views
@@ -20,8 +20,12 @@ urlpatterns = [
     path("api/v1/", include("accounts.api.urls")),
     path("", include("provisioning.urls")),
     path("api/v1/", include("provisioning.api.urls")),
+    # Keep last: an unknown path under /api/ is a JSON 404 (never Django's page of URL patterns).
+    re_path(r"^api/", views.api_not_found, name="api-not-found"),
 ]
 
 # Refusals in the site's layout, with the reason in words (JSON under /api/).
 handler403 = "marketplace.views.permission_denied"
 handler404 = "marketplace.views.page_not_found"
+handler400 = "marketplace.views.bad_request"
+handler500 = "marketplace.views.server_error"

@@ -7,10 +7,12 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import Resolver404
+from django.views import defaults
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
-from marketplace.lib.api import error_body
+from marketplace.lib.api import error_body, server_error_response
 
 
 def _check_database() -> tuple[bool, str]:
@@ -86,3 +88,22 @@ def permission_denied(request: HttpRequest, exception: Exception | None = None) 
     user = getattr(request, "user", None)
     owner_only = "owner" in reason.lower() and not getattr(user, "is_owner", False)
     return render(request, "403.html", {"reason": reason, "owner_only": owner_only}, status=403)
+
+
+@csrf_exempt  # a POST to a mistyped path is a 404, not the CSRF failure page
+def api_not_found(request: HttpRequest, rest: str = "") -> JsonResponse:
+    """Any path under /api/ that no endpoint matches (the last URL pattern): a JSON 404, also with
+    DEBUG on, where Django's own page would list every URL pattern."""
+    return JsonResponse(error_body("not_found", f"There is no API endpoint at {request.path}."), status=404)
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if request.path.startswith("/api/"):
+        return JsonResponse(error_body("invalid", "The request could not be understood."), status=400)
+    return defaults.bad_request(request, exception)  # type: ignore[arg-type]
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    if request.path.startswith("/api/"):
+        return server_error_response(request)
+    return defaults.server_error(request)

@@ -1,20 +1,31 @@
 from typing import Any
 
 from django import forms
-from django.contrib import admin
-from django.db.models import QuerySet
+from django.contrib import admin, messages
+from django.db.models import Exists, OuterRef, QuerySet
 from django.http import HttpRequest
 
 from marketplace.lib.admin import money
-from marketplace.lib.errors import ValidationFailed
+from marketplace.lib.errors import DomainError, ValidationFailed
 from marketplace.lib.forms import apply_domain_error
 from marketplace.lib.money import Money, MoneyError, to_minor
 from owners import pricing, services
-from owners.models import AvailabilityWindow, Cloud, Offering, PricingPolicy, SliceProfile
+from owners.models import AvailabilityWindow, Cloud, Offering, OwnerAccount, OwnerVetting, PricingPolicy, SliceProfile
+
+
+class CloudAdminForm(forms.ModelForm):
+    class Meta:
+        model = Cloud
+        exclude = ("app_credential_secret_encrypted",)  # noqa: DJ006 - the secret is never a form field
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["driver"].choices = Cloud.driver_choices()  # type: ignore[attr-defined]
 
 
 @admin.register(Cloud)
 class CloudAdmin(admin.ModelAdmin):
+    form = CloudAdminForm
     list_display = (
         "name",
         "owner",
@@ -121,6 +132,13 @@ class OfferingAdminForm(forms.ModelForm):
                 services.offering_capacity_check(offering=self.instance, **capacity)
             except ValidationFailed as exc:
                 apply_domain_error(self, exc)
+        owner = data.get("owner") or getattr(self.instance, "owner", None)
+        publishing = (
+            data.get("status") == Offering.Status.PUBLISHED and self.instance.status != Offering.Status.PUBLISHED
+        )
+        if publishing and owner is not None and not services.owner_is_approved(owner):
+            # The admin saves the row itself: the rule offering_set_status keeps holds here too.
+            self.add_error("status", "This owner is not approved yet: approve them under Owners (vetting) first.")
         grid = data.get("grid_seconds")
         if self.instance.pk and grid and grid != self.instance.grid_seconds and self.instance.pricing_policies.exists():
             # Prices are per grid unit: only offering_update restates them for a new grid.
@@ -185,3 +203,101 @@ class AvailabilityWindowAdmin(admin.ModelAdmin):
     list_display = ("offering", "__str__", "start_time", "end_time")
     search_fields = ("offering__name",)
     raw_id_fields = ("offering",)
+
+
+def _approved() -> Exists:
+    return Exists(OwnerVetting.objects.filter(owner=OuterRef("pk"), approved_at__isnull=False))
+
+
+class ApprovalFilter(admin.SimpleListFilter):
+    title = "approval"
+    parameter_name = "approval"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("pending", "Awaiting approval"), ("approved", "Approved")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.value() == "pending":
+            return queryset.filter(_owner_approved=False)
+        if self.value() == "approved":
+            return queryset.filter(_owner_approved=True)
+        return queryset
+
+
+@admin.register(OwnerAccount)
+class OwnerAccountAdmin(admin.ModelAdmin):
+    """Owners as staff vet them: "Approve owner" lets an owner publish offerings (audited as owner.approved).
+
+    Read-only here: accounts are edited under Accounts > Users."""
+
+    list_display = ("email", "handle", "approved", "approved_at", "approved_by", "date_joined")
+    list_filter = (ApprovalFilter,)
+    search_fields = ("email", "handle")
+    ordering = ("-date_joined",)
+    fields = ("email", "handle", "approved", "approved_at", "approved_by", "date_joined")
+    readonly_fields = fields
+    actions = ["approve_owner"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[OwnerAccount]:
+        return (
+            super()
+            .get_queryset(request)
+            .filter(is_owner=True)
+            .annotate(_owner_approved=_approved())
+            .select_related("owner_vetting__approved_by")
+        )
+
+    @admin.display(boolean=True, description="approved", ordering="_owner_approved")
+    def approved(self, obj: OwnerAccount) -> bool:
+        return bool(getattr(obj, "_owner_approved", False))
+
+    @admin.display(description="approved at")
+    def approved_at(self, obj: OwnerAccount) -> Any:
+        vetting = getattr(obj, "owner_vetting", None)
+        return vetting.approved_at if vetting else None
+
+    @admin.display(description="approved by")
+    def approved_by(self, obj: OwnerAccount) -> Any:
+        vetting = getattr(obj, "owner_vetting", None)
+        return vetting.approved_by if vetting else None
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_approve_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.has_perm("owners.approve_owner"))
+
+    @admin.action(description="Approve owner (may publish offerings)", permissions=["approve"])
+    def approve_owner(self, request: HttpRequest, queryset: QuerySet[OwnerAccount]) -> None:
+        approved = 0
+        for owner in queryset:
+            try:
+                services.owner_approve(actor=request.user, owner=owner)  # type: ignore[arg-type]
+            except DomainError as exc:
+                self.message_user(request, f"{owner.email}: {exc.message}", messages.ERROR)
+            else:
+                approved += 1
+        if approved:
+            self.message_user(request, f"{approved} owner(s) approved: they may publish offerings.", messages.SUCCESS)
+
+
+@admin.register(OwnerVetting)
+class OwnerVettingAdmin(admin.ModelAdmin):
+    """The approval records, read-only: approve owners with the action under "Owners (vetting)"."""
+
+    list_display = ("owner", "approved_at", "approved_by", "created_at")
+    list_filter = (("approved_at", admin.EmptyFieldListFilter),)
+    search_fields = ("owner__email", "owner__handle")
+    readonly_fields = ("owner", "approved_at", "approved_by", "created_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

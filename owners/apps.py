@@ -8,7 +8,7 @@ class OwnersConfig(AppConfig):
     def ready(self) -> None:
         from auditlog.registry import auditlog
 
-        from owners import models
+        from owners import checks, models  # noqa: F401 - checks registers itself
 
         # The encrypted secret is left out of the history: its ciphertext changes on every save.
         auditlog.register(models.Cloud, exclude_fields=["app_credential_secret_encrypted"])
@@ -16,3 +16,7 @@ class OwnersConfig(AppConfig):
         auditlog.register(models.AvailabilityWindow)
         auditlog.register(models.SliceProfile)
         auditlog.register(models.PricingPolicy)
+        auditlog.register(models.OwnerVetting)
+        # The proxy is read-only in the admin (accounts.User is recorded already); registered so a save
+        # through it would be recorded too.
+        auditlog.register(models.OwnerAccount, exclude_fields=["password", "last_login"])

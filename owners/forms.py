@@ -35,6 +35,12 @@ class CloudForm(forms.ModelForm):
             "image_endpoint_override",
         ]
 
+    def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        # The simulator is offered only where the operator allows it (MARKETPLACE_ALLOW_SIMULATOR).
+        self.fields["driver"].choices = Cloud.driver_choices()  # type: ignore[attr-defined]
+        self.fields["auth_url"].help_text = "https:// only; the address must be on the public internet."
+
 
 class OfferingForm(forms.ModelForm):
     allowed_images_text = forms.CharField(

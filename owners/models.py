@@ -17,8 +17,8 @@ from django.db import models
 from django.db.models import F, Q
 from guardian.models import UserObjectPermissionBase
 
-from accounts.models import validate_timezone
-from marketplace.lib import clock, crypto
+from accounts.models import User, validate_timezone
+from marketplace.lib import clock, crypto, netguard
 from marketplace.lib.money import CURRENCY_CHOICES, format_major
 from owners import bounds
 
@@ -81,11 +81,66 @@ class Cloud(models.Model):
         """Plaintext for the cloud driver only; never render or log it."""
         return crypto.decrypt(self.app_credential_secret_encrypted) if self.app_credential_secret_encrypted else ""
 
+    @staticmethod
+    def simulator_allowed() -> bool:
+        """The simulator (fake clouds) only where the operator turned it on: development and demos."""
+        return bool(getattr(settings, "MARKETPLACE_ALLOW_SIMULATOR", False))
+
+    @classmethod
+    def driver_choices(cls) -> list[tuple[str, str]]:
+        """The drivers an owner may pick here (forms, admin)."""
+        return [(v, label) for v, label in cls.Driver.choices if v != cls.Driver.SIMULATOR or cls.simulator_allowed()]
+
     def clean(self) -> None:
-        if self.driver == self.Driver.OPENSTACK and not (self.auth_url or self.compute_endpoint_override):
+        if self.driver == self.Driver.SIMULATOR and not self.simulator_allowed():
+            raise ValidationError({"driver": "The local simulator is not available here: choose OpenStack."})
+        # Every URL we would call on the owner's behalf (marketplace.lib.netguard; checked again, with DNS,
+        # on every connection).
+        errors: dict[str, str] = {}
+        for name in ("auth_url", "compute_endpoint_override", "image_endpoint_override"):
+            value = getattr(self, name)
+            if value:
+                try:
+                    netguard.check_url(value)
+                except netguard.Refused as exc:
+                    errors[name] = str(exc)
+        if errors:
+            raise ValidationError(errors)
+        noauth = bool(self.compute_endpoint_override) and getattr(settings, "CLOUD_NOAUTH_ENDPOINTS", False)
+        if self.driver == self.Driver.OPENSTACK and not self.auth_url and not noauth:
             raise ValidationError({"auth_url": "An OpenStack cloud needs its Keystone auth URL."})
         if self.driver == self.Driver.OPENSTACK and self.auth_url and not self.app_credential_id:
             raise ValidationError({"app_credential_id": "Keystone authentication needs an application credential ID."})
+
+
+class OwnerVetting(models.Model):
+    """Staff's approval of an owner: an owner's offerings are published only once approved.
+
+    No row, or a row without ``approved_at``, means the owner is waiting (the owner portal says so).
+    Approval is an admin action ("Approve owner", owners.services.owner_approve), audited.
+    """
+
+    owner = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="owner_vetting")
+    approved_at = models.DateTimeField(null=True, blank=True)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=clock.now)
+
+    class Meta:
+        permissions = [("approve_owner", "Can approve owners so they may publish offerings")]
+
+    def __str__(self) -> str:
+        return f"{self.owner}: {'approved' if self.approved_at else 'pending'}"
+
+
+class OwnerAccount(User):
+    """Owners as staff vet them (the admin's "Owners" list); the same rows as accounts.User."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "owner (vetting)"
+        verbose_name_plural = "owners (vetting)"
 
 
 class SliceProfile(models.Model):

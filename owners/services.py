@@ -26,7 +26,16 @@ from marketplace.lib import clock
 from marketplace.lib.errors import ConflictError, PermissionDeniedError, ValidationFailed
 from owners import pricing
 from owners.hooks import ConnectionResult, connection_tester
-from owners.models import ONE_CURRENCY, AvailabilityWindow, Cloud, Offering, PricingPolicy, SliceProfile, StandbyPool
+from owners.models import (
+    ONE_CURRENCY,
+    AvailabilityWindow,
+    Cloud,
+    Offering,
+    OwnerVetting,
+    PricingPolicy,
+    SliceProfile,
+    StandbyPool,
+)
 
 CLOUD_FIELDS = (
     "name",
@@ -163,6 +172,40 @@ def _changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[An
     return {k: [before[k], after[k]] for k in after if before.get(k) != after[k]}
 
 
+# ---- vetting ---------------------------------------------------------------------------------
+
+AWAITING_APPROVAL = (
+    "Your owner account is awaiting approval by the marketplace staff: you can add clouds and prepare "
+    "offerings and prices now, and publish them once your account is approved."
+)
+
+
+def owner_is_approved(owner: User) -> bool:
+    """True once staff approved ``owner`` (owners.OwnerVetting); only then may their offerings be published."""
+    return OwnerVetting.objects.filter(owner_id=owner.pk, approved_at__isnull=False).exists()
+
+
+@transaction.atomic
+def owner_approve(*, actor: User, owner: User) -> OwnerVetting:
+    """Staff approve an owner, who may then publish offerings. Needs owners.approve_owner; a staff
+    member cannot approve their own owner account (a superuser can). Approving twice changes nothing."""
+    if not (actor.is_authenticated and actor.is_staff and actor.has_perm("owners.approve_owner")):
+        raise PermissionDeniedError("Approving owners needs the permission to approve owners.")
+    if owner.pk == actor.pk and not actor.is_superuser:
+        raise PermissionDeniedError("Another staff member must approve your own owner account.")
+    owner = User.objects.select_for_update().get(pk=owner.pk)
+    if not owner.is_owner:
+        raise ValidationFailed({"owner": [f"{owner} is not an owner."]})
+    vetting, _ = OwnerVetting.objects.select_for_update().get_or_create(owner=owner)
+    if vetting.approved_at is not None:
+        return vetting
+    vetting.approved_at = clock.now()
+    vetting.approved_by = actor
+    vetting.save(update_fields=["approved_at", "approved_by"])
+    record_event(actor=actor, verb="owner.approved", target=owner, data={"owner": owner.handle})
+    return vetting
+
+
 # ---- clouds ---------------------------------------------------------------------------------
 
 
@@ -216,7 +259,9 @@ def cloud_test_connection(*, actor: User, cloud: Cloud) -> ConnectionResult:
     """
     _require_perm(actor, "owners.change_cloud", cloud)
     tester = connection_tester(cloud.driver)
-    if tester is None:
+    if cloud.driver == Cloud.Driver.SIMULATOR and not Cloud.simulator_allowed():
+        result = ConnectionResult(False, "The local simulator is not available here: choose OpenStack.")
+    elif tester is None:
         result = ConnectionResult(False, f"No driver is installed for {cloud.get_driver_display()} clouds.")
     else:
         try:
@@ -375,7 +420,7 @@ def offering_capacity_check(*, offering: Offering, **capacity: int) -> None:
 def offering_set_status(*, actor: User, offering: Offering, status: str) -> Offering:
     """Move an offering between draft, published, paused and retired (retired is final).
 
-    Publishing needs at least one pricing policy.
+    Publishing needs an owner approved by staff (owner_approve) and at least one pricing policy.
     """
     _require_perm(actor, "owners.change_offering", offering)
     offering = Offering.objects.select_for_update().get(pk=offering.pk)
@@ -385,6 +430,8 @@ def offering_set_status(*, actor: User, offering: Offering, status: str) -> Offe
         return offering
     if status not in OFFERING_TRANSITIONS[offering.status]:
         raise ConflictError(f"An offering that is {offering.status} cannot become {status}.")
+    if status == Offering.Status.PUBLISHED and not owner_is_approved(offering.owner):
+        raise PermissionDeniedError(AWAITING_APPROVAL)
     if status == Offering.Status.PUBLISHED and not offering.pricing_policies.exists():
         raise ValidationFailed({"status": ["Add a price for at least one profile before publishing."]})
     before = offering.status

@@ -88,6 +88,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         {
             "clouds": selectors.clouds_for(actor(request)),
             "offerings": selectors.offerings_for_owner(actor(request)).select_related("cloud"),
+            "owner_approved": services.owner_is_approved(actor(request)),
+            "awaiting_approval": services.AWAITING_APPROVAL,
         },
     )
 
@@ -205,6 +207,7 @@ def offering_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "policies": offering.pricing_policies.select_related("profile"),
             "window_form": WindowForm(),
             "transitions": sorted(services.OFFERING_TRANSITIONS[offering.status]),
+            "owner_approved": services.owner_is_approved(offering.owner),
         },
     )
 

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.conf import settings
 
 
 class ProvisioningConfig(AppConfig):
@@ -12,10 +13,12 @@ class ProvisioningConfig(AppConfig):
         from provisioning.drivers import openstack, register_driver, simulator
 
         # The built-in drivers are registered here, so the registry never imports them (no circle).
-        register_driver("simulator", simulator.SimulatorDriver)
+        # The simulator (fake clouds) only where MARKETPLACE_ALLOW_SIMULATOR is on: development and demos.
+        register_driver("simulator", simulator.SimulatorDriver, development_only=True)
         register_driver("openstack", openstack.OpenStackDriver)
         register_connection_tester("openstack", openstack.test_connection)
-        register_connection_tester("simulator", simulator.test_connection)
+        if settings.MARKETPLACE_ALLOW_SIMULATOR:
+            register_connection_tester("simulator", simulator.test_connection)
         auditlog.register(models.Server, exclude_fields=["lease_until", "lease_token", "updated_at"])
         auditlog.register(models.UsageSample)
         auditlog.register(models.SimulatedResource)

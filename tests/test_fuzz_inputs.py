@@ -238,7 +238,7 @@ FOUND = [
     ("renter", "GET", "/api/v1/timeslots/99999999999999999999/usage", [], 404, "not_found"),
     ("renter", "GET", "/market/bookings/99999999999999999999/release", [], 302, ""),
     ("renter", "GET", "/bookings/99999999999999999999/server/", [], 404, ""),
-    ("renter", "GET", "/api/v1/bookings", [("limit", "99999999999999999999")], 200, '"results"'),
+    ("renter", "GET", "/api/v1/bookings", [("limit", "99999999999999999999")], 400, "from 1 to 200"),
     ("renter", "GET", "/market/slices/{slice}/request", [("bid", "0"), ("next", "0")], 302, ""),
     ("renter", "GET", "/market/slices/{slice}/request", [("next", "0001-01-01T00:00")], 200, "Buy this slice?"),
     ("renter", "POST", "/api/v1/timeslots/1-2-3-4:%C3%A9/quote", [], 404, "Unknown slice id"),

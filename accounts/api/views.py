@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 class MeSerializer(serializers.Serializer):
     email = serializers.EmailField()
     display_name = serializers.CharField()
+    handle = serializers.CharField(help_text="The public handle other users see instead of the email.")
     is_owner = serializers.BooleanField()
     is_renter = serializers.BooleanField()
     timezone = serializers.CharField()

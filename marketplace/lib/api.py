@@ -1,12 +1,21 @@
-"""One exception handler for the REST API: domain errors become 4xx JSON, never a 500."""
+"""The REST API's answers to what goes wrong: one shape, always JSON.
+
+``{"error": code, "detail": message, "fields": {...}?, ...}``: domain errors become 4xx (never a
+500), bad pages 400, rates 429 with ``retry_after``; ``ApiErrorMiddleware`` and the 404/500 handlers
+(marketplace.views) give the same shape to whatever escapes a view under /api/ and to unknown paths.
+"""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from typing import Any
 
+from django.core import signals
+from django.core.exceptions import BadRequest, SuspiciousOperation
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from rest_framework import exceptions, serializers, status
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
@@ -14,6 +23,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from marketplace.lib import inputs
 from marketplace.lib.errors import DomainError, ValidationFailed
+from marketplace.lib.renderers import JSONRenderer
 
 
 def _flatten(detail: Any) -> str:
@@ -38,10 +48,38 @@ class BoundedDateTimeField(serializers.DateTimeField):
 
 
 class BoundedLimitOffsetPagination(LimitOffsetPagination):
-    """DRF's limit/offset with a largest page: an unbounded ?limit=10**20 reached PostgreSQL as
-    LIMIT 100000000000000000000 ("bigint out of range": a 500)."""
+    """DRF's limit/offset with bounds that answer 400 (as the slice search's own ``limit``/``offset``):
+    ``limit`` a whole number from 1 to 200 (50 when absent), ``offset`` from 0 to 1,000,000 (0 when
+    absent). DRF's own class let an unbounded ?limit=10**20 reach PostgreSQL as LIMIT
+    100000000000000000000 ("bigint out of range": a 500), and silently replaced a negative or
+    non-numeric value by the default, so a typo looked like an answer."""
 
     max_limit = 200
+    max_offset = 1_000_000
+
+    def get_limit(self, request: Any) -> int:
+        return _bounded_int(request, self.limit_query_param, 1, self.max_limit, self.default_limit or 50)
+
+    def get_offset(self, request: Any) -> int:
+        return _bounded_int(request, self.offset_query_param, 0, self.max_offset, 0)
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        params = super().get_schema_operation_parameters(view)
+        bounds = {self.limit_query_param: (1, self.max_limit), self.offset_query_param: (0, self.max_offset)}
+        for param in params:
+            if param["name"] in bounds:
+                low, high = bounds[param["name"]]
+                param["schema"] = {**param.get("schema", {}), "minimum": low, "maximum": high}
+        return params
+
+
+def _bounded_int(request: Any, name: str, low: int, high: int, default: int) -> int:
+    raw = (request.query_params.get(name) or "").strip()  # the last one when repeated, as Django reads it
+    if not raw:
+        return default
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 12 or not low <= int(raw) <= high:
+        raise exceptions.ValidationError({name: [f"Give a whole number from {low} to {high:,}."]})
+    return int(raw)
 
 
 def range_errors(attrs: dict[str, Any], start_field: str, end_field: str) -> dict[str, str]:
@@ -60,6 +98,16 @@ def error_body(code: str, message: str, fields: dict | None = None, **extra: Any
 
 
 def exception_handler(exc: Exception, context: dict) -> Response | None:
+    response = _error_response(exc, context)
+    request = context.get("request")
+    if response is not None and request is not None:
+        # Errors are JSON whatever the endpoint renders otherwise (the schema's YAML, a CSV export).
+        request.accepted_renderer = JSONRenderer()
+        request.accepted_media_type = JSONRenderer.media_type
+    return response
+
+
+def _error_response(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, ValidationFailed):
         return Response(error_body("invalid", exc.message, exc.errors), status=400)
     if isinstance(exc, DomainError):
@@ -68,6 +116,11 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, DjangoValidationError):
         fields = exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages}
         return Response(error_body("invalid", _flatten(fields), fields), status=400)
+    if isinstance(exc, exceptions.Throttled):
+        wait = int(exc.wait or 1)
+        response = Response(error_body("rate_limited", str(exc.detail), retry_after=wait), status=429)
+        response["Retry-After"] = str(wait)
+        return response
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
@@ -85,3 +138,50 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     if response.status_code == status.HTTP_401_UNAUTHORIZED:
         response["WWW-Authenticate"] = 'Bearer realm="api"'
     return response
+
+
+# ---- every answer under /api/ is JSON, whatever went wrong ------------------------------------
+
+log = logging.getLogger("django.request")
+
+
+def is_api_path(request: HttpRequest) -> bool:
+    return request.path_info.startswith("/api/")
+
+
+def server_error_response(request: HttpRequest) -> JsonResponse:
+    request_id = getattr(request, "request_id", "") or ""
+    message = "The server could not answer this request; the error has been logged."
+    if request_id:
+        message += f" Quote request id {request_id} when you report it."
+    extra: dict[str, Any] = {"request_id": request_id} if request_id else {}
+    return JsonResponse(error_body("server_error", message, **extra), status=500)
+
+
+class ApiErrorMiddleware:
+    """An exception that escapes a view under /api/ is answered in the API's error shape, with DEBUG
+    on as well as off: Django would answer its HTML debug page (DEBUG) or the 500 handler's. The
+    error is logged with its traceback as Django logs it, and ``got_request_exception`` is sent, so
+    the test client still raises it. Listed early in MIDDLEWARE: process_exception runs last to
+    first, so allauth's (re-authentication redirects) answers before this one."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not is_api_path(request):
+            return None
+        if isinstance(exception, Http404):
+            return JsonResponse(error_body("not_found", f"Nothing at {request.path}."), status=404)
+        if isinstance(exception, DjangoPermissionDenied):
+            reason = str(exception) or "You may not do this."
+            return JsonResponse(error_body("forbidden", reason), status=403)
+        if isinstance(exception, SuspiciousOperation | BadRequest):
+            logging.getLogger("django.security").warning("%s: %s", type(exception).__name__, exception)
+            return JsonResponse(error_body("invalid", str(exception) or "Bad request."), status=400)
+        log.error("Internal Server Error: %s", request.path, exc_info=exception)
+        signals.got_request_exception.send(sender=type(self), request=request)
+        return server_error_response(request)

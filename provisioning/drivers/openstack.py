@@ -20,10 +20,14 @@ from typing import Any
 import openstack
 from django.conf import settings
 from keystoneauth1 import exceptions as ks_exc
+from keystoneauth1 import session as ks_session
+from keystoneauth1 import token_endpoint
+from keystoneauth1.identity import v3
 from openstack import exceptions as os_exc
 
 from owners.hooks import ConnectionResult
 from owners.models import Cloud
+from provisioning.drivers import netguard
 from provisioning.drivers.base import (
     META_BOOKING,
     NAME_PREFIX,
@@ -47,35 +51,48 @@ __all__ = ["CloudError", "OpenStackDriver", "connect", "describe_error", "test_c
 
 
 def connect(cloud: Cloud) -> openstack.connection.Connection:
-    """A connection with the cloud's application credential, or a static token for a noauth2 Nova."""
+    """A connection with the cloud's application credential, or a static token for a noauth2 Nova.
+
+    Every request it sends (Keystone, the catalog's endpoints, redirects) goes through
+    provisioning.drivers.netguard: https only, and no private, loopback or link-local address unless
+    the operator allowed it (CLOUD_URL_HTTP_HOSTS, CLOUD_URL_ALLOWED_NETWORKS). The URLs the owner
+    typed are checked here first, so a refused one fails before any credential is sent anywhere.
+    The Keystone-less endpoint override exists only where CLOUD_NOAUTH_ENDPOINTS is on (development).
+    """
+    overrides = [u for u in (cloud.compute_endpoint_override, cloud.image_endpoint_override) if u]
+    for url in [cloud.auth_url, *overrides] if cloud.auth_url else overrides:
+        netguard.check_url(url)
     if cloud.auth_url:
-        return openstack.connection.Connection(
-            auth_type="v3applicationcredential",
-            auth={
-                "auth_url": cloud.auth_url,
-                "application_credential_id": cloud.app_credential_id,
-                "application_credential_secret": cloud.reveal_secret(),
-            },
-            region_name=cloud.region_name,
-            compute_endpoint_override=cloud.compute_endpoint_override or None,
-            image_endpoint_override=cloud.image_endpoint_override or None,
-            timeout=CONNECT_TIMEOUT,
-            app_name="timeslice-marketplace",
+        auth: Any = v3.ApplicationCredential(
+            auth_url=cloud.auth_url,
+            application_credential_id=cloud.app_credential_id,
+            application_credential_secret=cloud.reveal_secret(),
         )
-    # Development Nova with auth_strategy=noauth2: the token is "user:project".
-    token = cloud.reveal_secret() or f"admin:{cloud.project_id or 'admin'}"
+    else:
+        if not getattr(settings, "CLOUD_NOAUTH_ENDPOINTS", False):
+            raise CloudError("This cloud has no Keystone auth URL: add one (endpoint-only clouds are for development).")
+        if not cloud.compute_endpoint_override:
+            raise CloudError("An OpenStack cloud needs its Keystone auth URL.")
+        # Development Nova with auth_strategy=noauth2: the token is "user:project".
+        token = cloud.reveal_secret() or f"admin:{cloud.project_id or 'admin'}"
+        auth = token_endpoint.Token(cloud.compute_endpoint_override, token)
+    session = ks_session.Session(
+        auth=auth, session=netguard.guarded_session(), timeout=CONNECT_TIMEOUT, app_name="timeslice-marketplace"
+    )
     return openstack.connection.Connection(
-        auth_type="admin_token",
-        auth={"endpoint": cloud.compute_endpoint_override, "token": token},
+        session=session,
         region_name=cloud.region_name,
-        compute_endpoint_override=cloud.compute_endpoint_override,
+        compute_endpoint_override=cloud.compute_endpoint_override or None,
         image_endpoint_override=cloud.image_endpoint_override or None,
-        timeout=CONNECT_TIMEOUT,
         app_name="timeslice-marketplace",
     )
 
 
 def describe_error(exc: Exception) -> str:
+    """A reason an owner can act on, in our words: never what the remote server answered (a body could
+    be anything an address behind the owner's URL chose to say)."""
+    if isinstance(exc, CloudError):
+        return exc.message
     if isinstance(exc, ks_exc.Unauthorized | os_exc.HttpException) and getattr(exc, "status_code", None) == 401:
         return "The cloud refused the credentials (401): check the application credential ID and secret."
     if isinstance(exc, ks_exc.ConnectFailure | ks_exc.ConnectTimeout):
@@ -84,10 +101,11 @@ def describe_error(exc: Exception) -> str:
         return "The auth URL does not look like a Keystone endpoint."
     if isinstance(exc, ks_exc.EndpointNotFound):
         return "The cloud has no compute endpoint in that region."
-    if isinstance(exc, os_exc.HttpException):
-        return f"The cloud answered with an error ({exc.status_code}): {exc.details or exc.message}"[:400]
-    if isinstance(exc, ks_exc.ClientException):
-        return f"The cloud could not be used: {exc}"[:400]
+    status = getattr(exc, "status_code", None) or getattr(exc, "http_status", None)
+    if isinstance(exc, os_exc.HttpException | ks_exc.HttpError) and status:
+        return f"The cloud answered with an error (HTTP {int(status)})."
+    if isinstance(exc, ks_exc.ClientException | os_exc.SDKException):
+        return f"The cloud could not be used ({type(exc).__name__})."
     return f"Unexpected error talking to the cloud: {type(exc).__name__}"
 
 

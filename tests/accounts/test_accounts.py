@@ -134,8 +134,11 @@ def test_failed_logins_are_rate_limited(renter):
 
 def test_api_token_is_stored_hashed_and_authenticates(renter):
     client = Client()
-    client.force_login(renter)
-    page = client.post(reverse("accounts:api_tokens"), {"name": "laptop"})
+    assert _login(client, renter.email).status_code == 302  # a fresh login: no second password prompt
+    page = client.post(
+        reverse("accounts:api_tokens"),
+        {"name": "laptop", "scopes": ["read", "market", "billing", "owner"], "expires_in_days": "90"},
+    )
     raw = re.search(r'id="new-token">([^<]+)<', page.content.decode()).group(1)
     token = ApiToken.objects.get(user=renter)
     assert token.key_hash == hash_token(raw) and raw not in str(ApiToken.objects.values())

@@ -153,8 +153,8 @@ def test_mfa_on_and_off_and_a_wrong_code_are_recorded(renter, django_capture_on_
 
 def test_api_tokens_created_and_revoked_are_recorded_with_the_address(renter):
     client = _client()
-    client.force_login(renter)
-    client.post(reverse("accounts:api_tokens"), {"name": "laptop"})
+    _login(client, renter.email)
+    client.post(reverse("accounts:api_tokens"), {"name": "laptop", "scopes": ["read"], "expires_in_days": "30"})
     token = ApiToken.objects.get(user=renter)
     client.post(reverse("accounts:api_token_revoke", args=[token.pk]))
     for verb in ("api_token.created", "api_token.revoked"):

@@ -38,7 +38,7 @@ def test_a_missing_page_and_a_missing_offering_get_404_pages_in_words(renter):
 def test_under_api_refusals_stay_json(renter):
     r = login(renter).get("/api/v1/no-such-endpoint")
     assert r.status_code == 404 and r["Content-Type"].startswith("application/json")
-    assert r.json() == {"error": "not_found", "detail": "There is no page at /api/v1/no-such-endpoint."}
+    assert r.json() == {"error": "not_found", "detail": "There is no API endpoint at /api/v1/no-such-endpoint."}
 
 
 def test_a_signed_in_renter_can_become_an_owner_and_keeps_renting(renter):

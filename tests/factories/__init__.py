@@ -10,8 +10,9 @@ import factory
 from allauth.account.models import EmailAddress
 
 from accounts.models import User
+from marketplace.lib import clock
 from owners import services as owner_services
-from owners.models import Cloud, Offering, PricingPolicy, SliceProfile
+from owners.models import Cloud, Offering, OwnerVetting, PricingPolicy, SliceProfile
 
 PASSWORD = "correct-horse-battery-staple"
 
@@ -56,6 +57,13 @@ class UserFactory(factory.django.DjangoModelFactory):
             key = SSHPublicKey(user=self, name="factory key", public_key=RENTER_KEY)
             key.full_clean(exclude=["user"])
             key.save()
+
+    @factory.post_generation
+    def approved(self, create: bool, extracted: Any, **kwargs: Any) -> None:
+        """Owners come approved by staff (they may publish), as most tests need; ``approved=False``
+        makes one still awaiting approval."""
+        if create and self.is_owner and extracted is not False:
+            OwnerVetting.objects.create(owner=self, approved_at=clock.now())
 
 
 def owner(**kwargs: Any) -> User:

@@ -37,6 +37,7 @@ WORKER_ENV = {
     "PROVISIONING_LEASE_MARGIN_SECONDS": "2",
     "PROVISIONING_POLL_SECONDS": "0.2",
     "PROVISIONING_REBUILD_ESTIMATE_SECONDS": "3",
+    **nova.operator_allowances(),  # plain http to the local Nova: the operator's development allowance
 }
 # The compute host of deploy/nova/start.sh (NOVA_FAKE_*, allocation ratios 1.0) and a profile of half of it:
 # an offering of exactly the host's capacity sells two such servers, and Nova has room for two, not three.
@@ -56,8 +57,10 @@ def project():  # type: ignore[no-untyped-def]
 def host_offering(owner, project, settings, transactional_db):  # type: ignore[no-untyped-def]
     ensure_predefined_profiles()
     for key, value in WORKER_ENV.items():
-        setattr(settings, key, value if not value.replace(".", "").isdigit() else float(value))
+        if key.endswith("_SECONDS"):
+            setattr(settings, key, float(value))
     settings.PROVISIONING_NETWORKS = "none"
+    nova.allow_in_settings(settings)
     purge_queue()
     used = [h for h in nova.admin_connection().compute.hypervisors(details=True) if (h.vcpus_used or 0) > 0]
     if used:

@@ -41,6 +41,7 @@ WORKER_ENV = {
     "PROVISIONING_ACTIVE_TIMEOUT_SECONDS": "60",
     "PROVISIONING_LEASE_MARGIN_SECONDS": "2",
     "METERING_INTERVAL_SECONDS": "1",
+    **nova.operator_allowances(),  # plain http to the local Nova: the operator's development allowance
 }
 
 
@@ -58,6 +59,7 @@ def nova_settings(settings, transactional_db):  # type: ignore[no-untyped-def]
     settings.PROVISIONING_ACTIVE_TIMEOUT_SECONDS = 60
     settings.PROVISIONING_LEASE_MARGIN_SECONDS = 2
     settings.METERING_INTERVAL_SECONDS = 1
+    nova.allow_in_settings(settings)
     purge_queue()
     return settings
 

@@ -33,6 +33,28 @@ def endpoints() -> dict[str, str]:
     return values
 
 
+def operator_allowances(ep: dict[str, str] | None = None) -> dict[str, str]:
+    """The operator settings that let the marketplace call the development Nova (plain http on a local
+    address, which marketplace.lib.netguard refuses by default), as environment variables: for the
+    settings of the test process and for the workers it starts."""
+    from urllib.parse import urlsplit
+
+    ep = ep or endpoints()
+    urls = [ep[k] for k in ("NOVA_AUTH_URL", "NOVA_COMPUTE_URL", "NOVA_IMAGE_URL", "NOVA_NETWORK_URL") if ep.get(k)]
+    hosts = sorted({urlsplit(u).hostname or "" for u in urls} - {""})
+    return {
+        "CLOUD_URL_HTTP_HOSTS": ",".join(hosts),
+        # The catalog of a devstack-like Keystone may list its endpoints on any local address.
+        "CLOUD_URL_ALLOWED_NETWORKS": "127.0.0.0/8,::1/128",
+    }
+
+
+def allow_in_settings(settings: Any, ep: dict[str, str] | None = None) -> None:
+    """operator_allowances() applied to django settings (pytest-django's ``settings`` fixture)."""
+    for key, value in operator_allowances(ep).items():
+        setattr(settings, key, [v for v in value.split(",") if v])
+
+
 def unreachable_reason() -> str | None:
     """Why the real Nova cannot be used (None when it can)."""
     ep = endpoints()

@@ -12,8 +12,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 
 from marketplace.lib.errors import ValidationFailed
+from marketplace.lib.money import prorate
 from owners import services as owner_services
 from owners.models import Offering, SliceProfile
 from provisioning import services
@@ -22,6 +24,7 @@ from scheduling import services as engine
 from scheduling.errors import SliceTaken
 from scheduling.models import Booking
 from tests import factories
+from tests.conftest import login
 from tests.provisioning.helpers import add_ssh_key, booking, fund
 
 T0 = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
@@ -186,3 +189,57 @@ def test_a_finished_slice_refills_a_short_pool_by_wiping_its_server(owner, full_
     assert cloud.data["key_name"] is None and cloud.data["rebuilds"] == 2 and not cloud.data["has_user_data"]
     assert Server.objects.get(booking=b).revoked_at == T0 + timedelta(seconds=5)
     assert len(_cloud_servers(full_offering)) == 1
+
+
+def test_the_renter_pays_only_the_seconds_the_server_was_usable_and_the_costs_say_so(owner, full_offering):  # type: ignore[no-untyped-def]
+    """A transfer that finishes a second late: 4 of 5 seconds usable, 4/5 of the price, "4 of 5 s" on the page."""
+    from billing import integration as billing_integration
+    from billing.models import BookingCharge
+
+    a = _renter(1)
+    fund(a, 10_000)
+    with time_machine.travel(T0 - timedelta(minutes=5), tick=False):
+        pool = owner_services.standby_pool_set(actor=owner, offering=full_offering, profile=_small(), size=1)
+        services.pool_refill(pool_id=pool.pk)
+        b = engine.booking_request(actor=a, slice_id=factories.slice_id(full_offering, T0, 5))
+        billing_integration.hold_for_booking(b.pk)
+        price = BookingCharge.objects.get(booking_id=b.pk).price
+    with time_machine.travel(T0 + timedelta(seconds=1), tick=False):  # the start step ran late
+        assert services.booking_deliver(booking_id=b.pk).action == "transferred"
+    with time_machine.travel(T0 + timedelta(seconds=5), tick=False):
+        services.end_booking_now(booking_id=b.pk)
+        services.booking_reclaim(booking_id=b.pk, reason="slice ended")
+        assert billing_integration.settle_booking_from_engine(b.pk) in ("settled", "settling")
+    charge = BookingCharge.objects.get(booking_id=b.pk)
+    assert charge.used_seconds == 4
+    assert charge.charged_amount == prorate(price, 4, 5) < price
+    page = login(a).get(reverse("billing:overview")).content.decode()
+    assert "4 of 5 s" in page
+
+
+def test_a_preemption_deadline_is_an_exact_instant_too(
+    owner, full_offering, monkeypatch, django_capture_on_commit_callbacks
+):  # type: ignore[no-untyped-def]
+    """The notice moves the end step to the deadline (an ETA task); before it the step does nothing and
+    looks again; at it the booking is preempted and the server leaves the renter then."""
+    from provisioning import tasks
+
+    sent: list[tuple[int, object]] = []
+    monkeypatch.setattr(tasks.finish_booking, "apply_async", lambda args, **kw: sent.append((args[0], kw.get("eta"))))
+    a = _renter(1)
+    with time_machine.travel(T0, tick=False):
+        b = booking(a, full_offering, starts_at=T0, seconds=600)
+        assert services.booking_deliver(booking_id=b.pk).action == "launched"
+    with time_machine.travel(T0 + timedelta(seconds=30), tick=False):
+        with django_capture_on_commit_callbacks(execute=True):
+            engine.booking_preempt(actor=owner, booking=Booking.objects.get(pk=b.pk), notice_seconds=20)
+        deadline = Booking.objects.get(pk=b.pk).preempt_deadline
+        assert deadline == T0 + timedelta(seconds=50)
+        assert (b.pk, deadline) in sent
+        assert not services.end_booking_now(booking_id=b.pk)  # early (a duplicate message): nothing yet
+    with time_machine.travel(deadline, tick=False):
+        assert services.end_booking_now(booking_id=b.pk)
+        services.booking_reclaim(booking_id=b.pk, reason="preempted")
+    assert Booking.objects.get(pk=b.pk).state == "preempted"
+    row = Server.objects.get(booking=b)
+    assert row.state == "deleted" and row.revoked_at == deadline and row.held_until == deadline

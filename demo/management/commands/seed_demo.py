@@ -44,6 +44,14 @@ DEMO_CREDIT = 5000  # minor units: 50.00 EUR of prepaid balance for each demo re
 DEMO_EARNINGS = 2500  # minor units: 25.00 EUR of earnings for each demo owner, above the payout minimum
 ADMIN = ("admin@demo.local", "Demo admin")
 OWNERS = [("alice@demo.local", "Alice (owner)"), ("bob@demo.local", "Bob (owner)")]
+# Public handles: what renters see of the demo owners, and owners of the demo renters (never their email).
+HANDLES = {
+    "admin@demo.local": "demo-admin",
+    "alice@demo.local": "alice-cloud",
+    "bob@demo.local": "bob-compute",
+    "carol@demo.local": "carol",
+    "dave@demo.local": "dave",
+}
 RENTERS = [("carol@demo.local", "Carol (renter)"), ("dave@demo.local", "Dave (renter)")]
 
 
@@ -52,6 +60,9 @@ def _user(email: str, name: str, *, owner: bool, renter: bool, staff: bool = Fal
     if user is None:
         maker = User.objects.create_superuser if staff else User.objects.create_user
         user = maker(email, DEMO_PASSWORD, display_name=name, is_owner=owner, is_renter=renter)
+        if email in HANDLES and not User.objects.filter(handle=HANDLES[email]).exists():
+            user.handle = HANDLES[email]
+            user.save(update_fields=["handle"])
     EmailAddress.objects.update_or_create(user=user, email=email, defaults={"verified": True, "primary": True})
     if renter and not user.ssh_keys.exists():
         # The market refuses a booking nobody could log into (no key, no user-data): demo renters get a
@@ -134,6 +145,8 @@ class Command(BaseCommand):
         admin = _user(*ADMIN, owner=True, renter=True, staff=True)
         alice = _user(*OWNERS[0], owner=True, renter=False)
         bob = _user(*OWNERS[1], owner=True, renter=True)
+        for owner in (admin, alice, bob):  # staff vet owners before they may publish; the demo's are approved
+            owner_services.owner_approve(actor=admin, owner=owner)
         renters = []
         for email, name in RENTERS:
             renter = _user(email, name, owner=False, renter=True)
