@@ -138,6 +138,13 @@ def seed_offerings(
 
 
 def renters(n: int) -> list:
+    """Renters with an SSH key on file (the market refuses a booking nobody could log into)."""
     from accounts.models import User
+    from renters.models import SSHPublicKey
 
-    return [User.objects.create_user(f"bench-renter-{i}@example.test", "x") for i in range(n)]
+    users = [User.objects.create_user(f"bench-renter-{i}@example.test", "x") for i in range(n)]
+    key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHdK8Rz1C5m2F0y2kF3n9nTq1c5vW0b3xJ8n2Zt7mQ1a bench"
+    SSHPublicKey.objects.bulk_create(
+        [SSHPublicKey(user=u, name="bench", public_key=key, fingerprint=f"SHA256:bench-{u.pk}") for u in users]
+    )
+    return users

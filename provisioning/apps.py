@@ -23,3 +23,8 @@ class ProvisioningConfig(AppConfig):
         auditlog.register(models.UsageSample)
         auditlog.register(models.SimulatedResource)
         hooks.register()
+        from provisioning import access
+        from scheduling import hooks as engine_hooks
+
+        # The images a renter may pick on an offering that allows any image: its cloud's public ones.
+        engine_hooks.register("public_images", access.public_images)

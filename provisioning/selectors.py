@@ -215,7 +215,7 @@ def connection_info(booking: Booking) -> dict[str, Any] | None:
         "ready": server.state == ServerState.ACTIVE,
         "name": server.name,
         "addresses": addresses,
-        "ssh": f"ssh {_login_user(server.image_name)}@{primary}" if primary else "",
+        "ssh": _ssh_command(server.image_name, primary),
         "keypair": server.keypair_name,
         "security_group": server.security_group_name,
         "isolation_note": server.isolation_note,
@@ -223,6 +223,14 @@ def connection_info(booking: Booking) -> dict[str, Any] | None:
         "flavor": server.flavor_name,
         "image": server.image_name,
     }
+
+
+def _ssh_command(image: str, address: str) -> str:
+    """``ssh user@address`` when the image's name tells its cloud user, else ``ssh address``."""
+    if not address:
+        return ""
+    user = _login_user(image)
+    return f"ssh {user}@{address}" if user else f"ssh {address}"
 
 
 def _login_user(image: str) -> str:
@@ -238,4 +246,4 @@ def _login_user(image: str) -> str:
     ):
         if low.startswith(prefix):
             return user
-    return "root"
+    return ""  # unknown: the renter's own user-data or image documentation says

@@ -30,8 +30,10 @@ class BookingAdmin(admin.ModelAdmin):
     raw_id_fields = ("renter", "offering", "profile", "auction_round", "quote")
     date_hierarchy = "starts_at"
     actions = ["preempt_with_default_notice"]
-    # State changes go through the services (audited, state machine); the admin only reads them.
-    readonly_fields = [f.name for f in Booking._meta.fields]
+    # State changes go through the services (audited, state machine); the admin only reads them. The
+    # renter's user-data is not a field here at all (a secret: never shown, not even encrypted).
+    exclude = ("user_data_encrypted",)
+    readonly_fields = [f.name for f in Booking._meta.fields if f.name != "user_data_encrypted"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

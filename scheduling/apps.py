@@ -12,5 +12,7 @@ class SchedulingConfig(AppConfig):
 
         # Booking state changes are conditional UPDATEs (which model history does not see): each one is
         # also written to the domain event log (audit.services.record_event) with its from/to.
-        for model in (models.Booking, models.AuctionRound, models.Quote, models.PriceHistory, models.Notification):
+        # The renter's user-data is left out of the history: it is a secret, kept encrypted only.
+        auditlog.register(models.Booking, exclude_fields=["user_data_encrypted"])
+        for model in (models.AuctionRound, models.Quote, models.PriceHistory, models.Notification):
             auditlog.register(model)

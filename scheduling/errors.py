@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from marketplace.lib.errors import ConflictError
+from marketplace.lib.errors import ConflictError, DomainError
 
 
 class SliceTaken(ConflictError):
@@ -23,3 +23,9 @@ class BiddingClosed(ConflictError):
 
 class OfferingNotSelling(ConflictError):
     code = "offering_not_selling"
+
+
+class NobodyCouldLogIn(DomainError):
+    """The booking would give a server nobody can log into (no SSH key on file, no user-data). HTTP 400."""
+
+    code = "no_login"

@@ -11,6 +11,7 @@ from marketplace.lib.durations import parse_length
 from marketplace.lib.forms import BoundedDateTimeField, check_range
 from marketplace.lib.inputs import BIGINT_MAX, INT_MAX
 from marketplace.lib.money import CURRENCY_CHOICES, MoneyError, to_minor
+from scheduling.models import SSH_CIDRS_MAX, USER_DATA_MAX_BYTES
 from scheduling.selectors import ORDERINGS
 
 
@@ -67,10 +68,34 @@ class SliceSearchForm(forms.Form):
 
 
 class SliceRequestForm(forms.Form):
+    """Buying (or bidding for) a slice: its length, price inputs, and what the server carries. The
+    service checks the image, the user-data and the SSH ranges; ``images`` makes the image a list."""
+
     duration = forms.IntegerField(required=False, max_value=INT_MAX)
     bid = forms.DecimalField(required=False, min_value=0, max_digits=20, decimal_places=6)
     quote = forms.CharField(required=False, max_length=64)
     image = forms.CharField(required=False, max_length=200)
+    user_data = forms.CharField(
+        label="Cloud-init user-data (optional)",
+        required=False,
+        strip=False,
+        max_length=USER_DATA_MAX_BYTES * 4,  # the service counts the limit in UTF-8 bytes
+        widget=forms.Textarea(attrs={"rows": 6, "spellcheck": "false", "placeholder": "#cloud-config"}),
+        help_text=f"A #cloud-config document or a script, at most {USER_DATA_MAX_BYTES} bytes. Stored encrypted "
+        "and never shown again, not even to the offering's owner. Needed if you have no SSH key on file.",
+    )
+    ssh_cidrs = forms.CharField(
+        label="Who may reach SSH",
+        required=False,
+        max_length=1000,
+        help_text=f"Addresses or CIDR ranges, separated by commas (at most {SSH_CIDRS_MAX}). "
+        "Empty: only the address you are browsing from.",
+    )
+
+    def __init__(self, *args: Any, images: list[str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if images:
+            self.fields["image"].widget = forms.Select(choices=[(name, name) for name in images])
 
 
 class PreemptForm(forms.Form):

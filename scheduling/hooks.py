@@ -32,7 +32,8 @@ Register with the decorators or the ``register`` function, e.g.::
 
 Who registers today: billing (funds_check, price_change_check, charge_preview,
 on_booking_confirmed, on_booking_changed, on_booking_ended) and provisioning
-(on_booking_confirmed, on_booking_ended, usage_for_booking). on_booking_notice,
+(on_booking_confirmed, on_booking_ended, usage_for_booking, public_images: the images a renter may
+pick on an offering that allows any image). on_booking_notice,
 on_bid_won and on_bid_lost have no receiver yet: they are extension points
 (renter webhooks and notifications), fired as documented and tested in
 tests/scheduling/test_hook_extension_points.py.
@@ -149,6 +150,13 @@ class UsageForBooking(Protocol):
     def __call__(self, booking: Booking, /) -> Mapping[str, Any] | None: ...
 
 
+class PublicImages(Protocol):
+    """Read-only: the names of the public images of the offering's cloud (for an offering that allows
+    any image), or None when they cannot be listed now (the image is then checked at launch)."""
+
+    def __call__(self, offering: Offering, /) -> list[str] | None: ...
+
+
 HookName = Literal[
     "funds_check",
     "on_booking_confirmed",
@@ -160,6 +168,7 @@ HookName = Literal[
     "on_booking_changed",
     "usage_for_booking",
     "charge_preview",
+    "public_images",
 ]
 HOOK_NAMES: tuple[HookName, ...] = (
     "funds_check",
@@ -172,6 +181,7 @@ HOOK_NAMES: tuple[HookName, ...] = (
     "on_booking_changed",
     "usage_for_booking",
     "charge_preview",
+    "public_images",
 )
 
 _registry: dict[str, list[Callable[..., Any]]] = {name: [] for name in HOOK_NAMES}
@@ -197,6 +207,8 @@ def register(name: Literal["on_booking_changed"], fn: OnBookingChanged) -> OnBoo
 def register(name: Literal["usage_for_booking"], fn: UsageForBooking) -> UsageForBooking: ...
 @overload
 def register(name: Literal["charge_preview"], fn: ChargePreview) -> ChargePreview: ...
+@overload
+def register(name: Literal["public_images"], fn: PublicImages) -> PublicImages: ...
 def register(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
     """Add a receiver to a hook (once); mypy checks it against the hook's Protocol above."""
     if name not in _registry:
@@ -239,6 +251,14 @@ def charge_preview(booking: Booking, end_at: datetime, outcome: str) -> Preview 
     (the engine alone knows no money) or the receiver has no answer (no price yet)."""
     for fn in _registry["charge_preview"]:
         return fn(booking, end_at, outcome)
+    return None
+
+
+def public_images(offering: Offering) -> list[str] | None:
+    """The offering's cloud's public images from the first registered provider (provisioning); None when
+    nobody is registered or the cloud cannot list them now."""
+    for fn in _registry["public_images"]:
+        return fn(offering)
     return None
 
 

@@ -18,12 +18,18 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import F, Q
 
-from marketplace.lib import clock
+from marketplace.lib import clock, crypto
 from marketplace.lib.money import CURRENCY_CHOICES, format_minor
 from owners.models import Offering, SliceProfile
+
+
+def user_data_context(renter_id: int | None) -> str:
+    """What a booking's user-data ciphertext is bound to (marketplace.lib.crypto's context): its renter."""
+    return f"scheduling.booking.user_data:renter={renter_id}"
 
 
 class BookingState(models.TextChoices):
@@ -39,6 +45,11 @@ class BookingState(models.TextChoices):
     PREEMPTED = "preempted", "Preempted"
     FAILED = "failed", "Failed"
 
+
+# What a renter's server may carry (scheduling.services.access checks it): cloud-init user-data up to
+# this many bytes of UTF-8 (Nova takes 64 KiB once base64-encoded), and this many SSH source ranges.
+USER_DATA_MAX_BYTES = 16384
+SSH_CIDRS_MAX = 10
 
 # States that hold capacity on the offering. The SQL files in scheduling/sql/ ({{ CLAIMING_STATES }}) are
 # rendered from this tuple; changing it needs a migration that runs new frozen copies of them.
@@ -185,6 +196,16 @@ class Booking(models.Model):
     disk_gb = models.PositiveIntegerField(default=0)
     bandwidth_mbps = models.PositiveIntegerField(default=0)
     image = models.CharField(max_length=200, blank=True)
+    # What the renter's server carries besides their SSH key: cloud-init user-data (encrypted at rest with
+    # marketplace.lib.crypto, like a cloud's credential; never shown to the owner, in the admin, the model
+    # history or an audit event) and the source ranges allowed to reach SSH (nothing else is let in).
+    user_data_encrypted = models.TextField(blank=True, editable=False)
+    ssh_cidrs = ArrayField(
+        models.CharField(max_length=49),
+        default=list,
+        blank=True,
+        help_text="Source addresses (CIDR) allowed to reach SSH on the server; empty: none.",
+    )
     grid_seconds = models.PositiveIntegerField()
     currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
     unit_price = models.BigIntegerField(null=True, blank=True, help_text="Price per grid unit (minor units).")
@@ -263,6 +284,11 @@ class Booking(models.Model):
                 condition=Q(unit_price__isnull=True) | Q(unit_price__gte=0),
                 name="scheduling_booking_price_nonnegative",
             ),
+            models.CheckConstraint(
+                condition=Q(ssh_cidrs__len__lte=SSH_CIDRS_MAX),
+                name="scheduling_booking_ssh_cidrs_bounded",
+                violation_error_message=f"At most {SSH_CIDRS_MAX} SSH source ranges.",
+            ),
             models.UniqueConstraint(
                 fields=["auction_round", "renter"],
                 condition=Q(state="requested", auction_round__isnull=False),
@@ -273,6 +299,17 @@ class Booking(models.Model):
 
     def __str__(self) -> str:
         return f"booking {self.pk} ({self.state})"
+
+    @property
+    def has_user_data(self) -> bool:
+        return bool(self.user_data_encrypted)
+
+    def reveal_user_data(self) -> str | None:
+        """Plaintext for the cloud driver (provisioning.access) only; never render or log it. The
+        ciphertext is bound to the renter: copied onto another renter's booking it does not decrypt."""
+        if not self.user_data_encrypted:
+            return None
+        return crypto.decrypt(self.user_data_encrypted, context=user_data_context(self.renter_id))
 
     @property
     def is_claiming(self) -> bool:

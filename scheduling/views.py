@@ -8,6 +8,7 @@ what it charged."""
 from __future__ import annotations
 
 from datetime import UTC, timedelta
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -18,6 +19,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from marketplace.lib import clock
+from marketplace.lib.client_ip import client_address
 from marketplace.lib.errors import DomainError, ValidationFailed
 from marketplace.lib.forms import apply_domain_error
 from marketplace.lib.idempotency import idempotent_view
@@ -25,8 +27,8 @@ from marketplace.lib.inputs import local_next
 from marketplace.lib.money import format_minor
 from owners import selectors as owner_selectors
 from owners.models import Offering
-from scheduling import selectors, services
-from scheduling.errors import QuoteExpired
+from scheduling import hooks, selectors, services
+from scheduling.errors import NobodyCouldLogIn, QuoteExpired
 from scheduling.forms import PreemptForm, SliceRequestForm, SliceSearchForm
 from scheduling.models import BookingState, Quote
 from scheduling.services import (
@@ -38,6 +40,8 @@ from scheduling.services import (
     preemption_preview,
     release_cost,
 )
+from scheduling.services.access import has_ssh_key
+from scheduling.slices import decode_slice_id
 
 
 def _utc(value):  # type: ignore[no-untyped-def]
@@ -84,44 +88,130 @@ def slice_search(request: HttpRequest) -> HttpResponse:
     return render(request, "scheduling/slices.html", {"form": form, "slices": slices, "why": why})
 
 
+def _image_choices(slice_id: str) -> list[str]:
+    """The images a renter may pick for this slice: the offering's allowed ones, else its cloud's public
+    ones (scheduling.hooks.public_images); [] when unknown (the field is then free text)."""
+    try:
+        key = decode_slice_id(slice_id)
+    except DomainError:
+        return []
+    offering = Offering.objects.filter(pk=key.offering_id).select_related("cloud").first()
+    if offering is None:
+        return []
+    return list(offering.allowed_images or []) or list(hooks.public_images(offering) or [])
+
+
+def _default_range(request: HttpRequest) -> str:
+    """The renter's current address as a one-address range, the SSH default ("" when unknown)."""
+    address = client_address(request)
+    return f"{address}/{address.max_prefixlen}" if address is not None else ""
+
+
+def _buy_page(
+    request: HttpRequest, slice_id: str, form: SliceRequestForm, preview: CostPreview, *, status: int = 200
+) -> HttpResponse:
+    """The buy form: the price (from the service's preview), the image, user-data and SSH ranges."""
+    back = local_next(request.POST.get("next") or request.GET.get("next"), request.get_host()) or ""
+    lines = [f"This slice costs {_amount(preview.charge, preview.currency)}.", preview.note]
+    if preview.action == "bid":
+        button = "Place the bid"
+    else:
+        button = f"Buy for {_amount(preview.charge, preview.currency)}"
+    return render(
+        request,
+        "scheduling/buy.html",
+        {
+            "title": "Buy this slice?" if preview.action == "buy" else "Bid for this slice?",
+            "preview": preview,
+            "lines": [line for line in lines if line],
+            "form": form,
+            "action": reverse("scheduling:slice_request", args=[slice_id]),
+            "hidden": {
+                k: v
+                for k, v in (
+                    ("duration", form["duration"].value()),
+                    ("quote", form["quote"].value()),
+                    ("bid", form["bid"].value()),
+                    ("next", back),
+                )
+                if v
+            },
+            "button": button,
+            "cancel": back or reverse("scheduling:slices"),
+            "has_key": has_ssh_key(request.user),  # type: ignore[arg-type]
+        },
+        status=status,
+    )
+
+
+# Refusals shown on the buy form itself (the renter can fix them there); others go back with a message.
+_FORM_FIELDS = ("image", "user_data", "ssh_cidrs", "duration", "bid")
+
+
+def _on_form(exc: DomainError) -> bool:
+    if isinstance(exc, NobodyCouldLogIn):
+        return True
+    if isinstance(exc, ValidationFailed):
+        return any(field in _FORM_FIELDS for field in exc.errors)
+    return exc.field in _FORM_FIELDS
+
+
+def _form_preview(request: HttpRequest, slice_id: str, d: dict[str, Any], images: list[str]) -> CostPreview | None:
+    """The price for the buy form (None when the slice itself is refused: then a message says why)."""
+    image = d.get("image") if d.get("image") in images else (images[0] if images else d.get("image"))
+    try:
+        return booking_request_preview(
+            actor=request.user,  # type: ignore[arg-type]
+            slice_id=slice_id,
+            duration=d.get("duration"),
+            bid=d.get("bid"),
+            quote_id=d.get("quote") or None,
+            image=image or None,
+            require_login=False,  # the form asks for user-data; the buy itself checks somebody can log in
+        )
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        return None
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 @idempotent_view
 def slice_request(request: HttpRequest, slice_id: str) -> HttpResponse:
-    """GET: what buying the slice costs, and a button to buy it; POST: buy (or bid)."""
-    form = SliceRequestForm(request.POST if request.method == "POST" else request.GET)
+    """GET: what buying the slice costs, and the buy form (image, user-data, SSH ranges); POST: buy (or bid).
+    A refusal the renter can fix (no login possible, a bad image, user-data or range) shows on the form."""
+    images = _image_choices(slice_id)
+    initial = {"ssh_cidrs": _default_range(request), "image": images[0] if images else ""}
+    if request.method == "GET":
+        given = SliceRequestForm(request.GET)
+        if not given.is_valid():
+            messages.error(request, "Check the duration and bid.")
+            return _back(request, "scheduling:slices")
+        asked = {k: v for k, v in request.GET.items() if k in ("duration", "quote", "image", "bid")}
+        preview = _form_preview(request, slice_id, given.cleaned_data, images)
+        if preview is None:
+            return _back(request, "scheduling:slices")
+        return _buy_page(request, slice_id, SliceRequestForm(initial={**initial, **asked}, images=images), preview)
+    form = SliceRequestForm(request.POST, images=images, initial=initial)
     if not form.is_valid():
+        if any(f in form.errors for f in ("user_data", "ssh_cidrs", "image")):
+            preview = _form_preview(request, slice_id, form.cleaned_data, images)
+            if preview is not None:
+                return _buy_page(request, slice_id, form, preview, status=400)
         messages.error(request, "Check the duration and bid.")
         return _back(request, "scheduling:slices")
     d = form.cleaned_data
-    asked = {
-        "duration": d.get("duration"),
-        "bid": d.get("bid"),
-        "quote_id": d.get("quote") or None,
-        "image": d.get("image") or None,
-    }
-    if request.method == "GET":
-        try:
-            preview = booking_request_preview(actor=request.user, slice_id=slice_id, **asked)  # type: ignore[arg-type]
-        except DomainError as exc:
-            messages.error(request, exc.message)
-            return _back(request, "scheduling:slices")
-        back = local_next(request.GET.get("next"), request.get_host()) or ""
-        fields = (("duration", d.get("duration")), ("quote", d.get("quote")), ("image", d.get("image")), ("next", back))
-        hidden = {k: v for k, v in fields if v}
-        lines = [f"This slice costs {_amount(preview.charge, preview.currency)}."]
-        return _confirm(
-            request,
-            preview,
-            title="Buy this slice?",
-            lines=[*lines, preview.note],
-            action=reverse("scheduling:slice_request", args=[slice_id]),
-            hidden=hidden,
-            button=f"Buy for {_amount(preview.charge, preview.currency)}",
-            cancel=back or reverse("scheduling:slices"),
-        )
     try:
-        booking = services.booking_request(actor=request.user, slice_id=slice_id, **asked)  # type: ignore[arg-type]
+        booking = services.booking_request(
+            actor=request.user,  # type: ignore[arg-type]
+            slice_id=slice_id,
+            duration=d.get("duration"),
+            bid=d.get("bid"),
+            quote_id=d.get("quote") or None,
+            image=d.get("image") or None,
+            user_data=d.get("user_data") or None,
+            ssh_cidrs=d.get("ssh_cidrs") or _default_range(request) or None,
+        )
     except QuoteExpired as exc:
         # The engine has issued a fresh quote: show it, with one click to buy at it.
         fresh = Quote.objects.filter(pk=exc.extra.get("quote", {}).get("id"), renter_id=request.user.pk).first()
@@ -130,6 +220,11 @@ def slice_request(request: HttpRequest, slice_id: str) -> HttpResponse:
             return _back(request, "scheduling:slices")
         return _quote_page(request, fresh, slice_id, expired=exc.message)
     except DomainError as exc:
+        if _on_form(exc):
+            preview = _form_preview(request, slice_id, d, images)
+            if preview is not None:
+                apply_domain_error(form, exc)
+                return _buy_page(request, slice_id, form, preview, status=400)
         messages.error(request, exc.message)
         return _back(request, "scheduling:slices")
     if booking.state == "requested":

@@ -3,6 +3,10 @@
 MARKETPLACE_SECRETS_KEY holds one key, or several separated by commas (the
 first encrypts, all decrypt) so keys can be rotated. Ciphertext is what the
 database stores; plaintext is produced only on explicit request.
+
+``context`` binds a ciphertext to where it belongs (Fernet has no associated data, so the context
+is sealed inside the token and checked on decryption): a ciphertext copied to another row, whose
+context differs, does not decrypt there. Secrets stored without one decrypt without one.
 """
 
 from __future__ import annotations
@@ -28,12 +32,22 @@ def _box(keys: str) -> MultiFernet:
         ) from exc
 
 
-def encrypt(plaintext: str) -> str:
-    return _box(settings.MARKETPLACE_SECRETS_KEY).encrypt(plaintext.encode()).decode()
+_BOUND = "\x1fbound:"  # starts a context-bound payload; a unit separator never starts a stored secret
 
 
-def decrypt(ciphertext: str) -> str:
+def encrypt(plaintext: str, *, context: str = "") -> str:
+    payload = f"{_BOUND}{context}\x1f{plaintext}" if context else plaintext
+    return _box(settings.MARKETPLACE_SECRETS_KEY).encrypt(payload.encode()).decode()
+
+
+def decrypt(ciphertext: str, *, context: str = "") -> str:
     try:
-        return _box(settings.MARKETPLACE_SECRETS_KEY).decrypt(ciphertext.encode()).decode()
+        payload = _box(settings.MARKETPLACE_SECRETS_KEY).decrypt(ciphertext.encode()).decode()
     except InvalidToken as exc:
         raise SecretUnreadable("the stored secret cannot be decrypted with the configured keys") from exc
+    if not context:
+        return payload
+    prefix = f"{_BOUND}{context}\x1f"
+    if not payload.startswith(prefix):
+        raise SecretUnreadable("the stored secret belongs somewhere else (its context does not match)")
+    return payload[len(prefix) :]

@@ -1,4 +1,4 @@
-"""REST views of provisioning: the server of a booking (how to connect) and its usage.
+"""REST views of provisioning: the server of a booking (how to connect), its console log and its usage.
 
 The engine owns GET /api/v1/timeslots/{id}/usage and may call
 provisioning.selectors.usage_for_booking; this app serves the same figures under
@@ -11,9 +11,11 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.reverse import reverse
 
-from marketplace.lib.errors import NotFoundError
+from marketplace.lib.errors import NotFoundError, PermissionDeniedError, ValidationFailed
 from provisioning import selectors
+from provisioning.access import CONSOLE_LINES_DEFAULT, CONSOLE_LINES_MAX, console_log
 from provisioning.api.usage_serializers import BookingUsageSerializer
 from scheduling.models import Booking
 
@@ -28,8 +30,33 @@ def _visible_booking(request: Request, booking_id: int) -> Booking:
 
 @api_view(["GET"])
 def booking_server(request: Request, booking_id: int) -> Response:
+    """The booking's server: addresses, the connection command, the SSH sources let in; for the renter
+    (and staff) also whether user-data was given and where the console log is."""
     booking = _visible_booking(request, booking_id)
-    return Response(selectors.connection_info(booking) or {"state": "none", "ready": False})
+    body = dict(selectors.connection_info(booking) or {"state": "none", "ready": False})
+    body["ssh_cidrs"] = list(booking.ssh_cidrs or [])
+    if _may_read_console(request, booking):
+        body["has_user_data"] = booking.has_user_data
+        body["console"] = reverse("api-booking-server-console", args=[booking.pk], request=request)
+    return Response(body)
+
+
+def _may_read_console(request: Request, booking: Booking) -> bool:
+    return booking.renter_id == request.user.pk or bool(request.user.is_staff)
+
+
+@api_view(["GET"])
+def booking_console(request: Request, booking_id: int) -> Response:
+    """The last ``length`` lines (1-1000, default 200) of the server's console log (Nova's
+    os-getConsoleOutput): {available, output, message}. The renter's and staff's only: the console can
+    show what the renter's user-data did, so the offering's owner gets 403."""
+    booking = _visible_booking(request, booking_id)
+    if not _may_read_console(request, booking):
+        raise PermissionDeniedError("The console log is shown to the booking's renter only.")
+    raw = request.query_params.get("length", str(CONSOLE_LINES_DEFAULT))
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= CONSOLE_LINES_MAX:
+        raise ValidationFailed({"length": [f"Give a whole number of lines from 1 to {CONSOLE_LINES_MAX}."]})
+    return Response(console_log(booking, length=int(raw)))
 
 
 @extend_schema(responses=BookingUsageSerializer, summary="Usage of a booking's server: samples, series, totals")

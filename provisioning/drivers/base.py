@@ -73,6 +73,9 @@ class LaunchSpec:
     security_group_name: str | None
     metadata: dict[str, str]
     tags: list[str]
+    # Cloud-init user-data as the renter gave it (plain text; the OpenStack driver base64-encodes it).
+    # Never log or record it.
+    user_data: str | None = None
 
 
 @dataclass
@@ -98,7 +101,11 @@ class CloudDriver(Protocol):
 
     def delete_keypair(self, name: str) -> None: ...
 
-    def ensure_security_group(self, *, name: str, description: str, fresh: bool = False) -> str | None: ...
+    def ensure_security_group(
+        self, *, name: str, description: str, fresh: bool = False, cidrs: tuple[str, ...] = ()
+    ) -> str | None:
+        """The booking's group: ingress SSH (tcp/22) and ICMP only from ``cidrs`` (none: nothing in)."""
+        ...
 
     def delete_security_group(self, name: str) -> None: ...
 
@@ -143,6 +150,19 @@ class CloudDriver(Protocol):
         call (the server leaves ACTIVE); the caller waits for ACTIVE again. On Nova, compute
         microversion 2.57 or later (key_name from 2.54, user_data from 2.57).
         """
+        ...
+
+    def console_output(self, server_id: str, length: int = 200) -> str:
+        """The last ``length`` lines of the server's console log (Nova's os-getConsoleOutput)."""
+        ...
+
+    def list_public_images(self) -> list[str]:
+        """Names of the images every project of the cloud may boot (for offerings that allow any image)."""
+        ...
+
+    def set_ssh_sources(self, *, name: str, cidrs: tuple[str, ...]) -> None:
+        """Replace the ingress rules of the booking's group with SSH and ICMP from ``cidrs`` only (when a
+        server passes to another renter, their sources replace the previous holder's)."""
         ...
 
 

@@ -12,6 +12,7 @@ records that the server has no firewall of its own instead of failing.
 from __future__ import annotations
 
 import base64
+import ipaddress
 import threading
 import time
 from typing import Any
@@ -287,8 +288,11 @@ class OpenStackDriver:
         found = self._call(lambda: list(self.conn.network.security_groups(name=name)))
         return found[0] if found else None
 
-    def ensure_security_group(self, *, name: str, description: str, fresh: bool = False) -> str | None:
-        """The booking's own group: SSH (v4 and v6) and ping in; Neutron's default egress rules out.
+    def ensure_security_group(
+        self, *, name: str, description: str, fresh: bool = False, cidrs: tuple[str, ...] = ()
+    ) -> str | None:
+        """The booking's own group: SSH and ping in from the renter's ``cidrs`` only (none: nothing in);
+        Neutron's default egress rules out.
 
         ``fresh``: the caller knows no earlier attempt can have made it (skips one lookup).
         """
@@ -297,25 +301,7 @@ class OpenStackDriver:
         if not fresh and self._find_group(name) is not None:
             return name
         group = self._call(self.conn.network.create_security_group, name=name, description=description)
-        rules: list[dict[str, Any]] = [
-            {
-                "protocol": "tcp",
-                "port_range_min": 22,
-                "port_range_max": 22,
-                "ethertype": "IPv4",
-                "remote_ip_prefix": "0.0.0.0/0",
-            },
-            {
-                "protocol": "tcp",
-                "port_range_min": 22,
-                "port_range_max": 22,
-                "ethertype": "IPv6",
-                "remote_ip_prefix": "::/0",
-            },
-            {"protocol": "icmp", "ethertype": "IPv4", "remote_ip_prefix": "0.0.0.0/0"},
-        ]
-        data = [{"security_group_id": group.id, "direction": "ingress", **rule} for rule in rules]
-        self._call(lambda: list(self.conn.network.create_security_group_rules(data)))
+        self._add_ssh_rules(group.id, cidrs)
         return name
 
     def delete_security_group(self, name: str) -> None:
@@ -353,6 +339,9 @@ class OpenStackDriver:
             attrs["key_name"] = spec.keypair_name
         if spec.security_group_name:
             attrs["security_groups"] = [{"name": spec.security_group_name}]
+        if spec.user_data:
+            # Nova wants user_data base64-encoded (openstacksdk's compute proxy sends it as given).
+            attrs["user_data"] = base64.b64encode(spec.user_data.encode("utf-8")).decode("ascii")
         server = self._call(self.conn.compute.create_server, **attrs)
         return CloudServer(
             id=server.id,
@@ -468,3 +457,51 @@ class OpenStackDriver:
             user_data=encoded,
             metadata=dict(metadata),
         )
+
+    def console_output(self, server_id: str, length: int = 200) -> str:
+        """Nova's os-getConsoleOutput, the last ``length`` lines."""
+        found = self._call(self.conn.compute.get_server_console_output, server_id, length=length)
+        return str((found or {}).get("output") or "") if isinstance(found, dict) else str(found or "")
+
+    def list_public_images(self) -> list[str]:
+        """Active public images of the cloud's image service, by name (cached for LOOKUP_TTL)."""
+        hit = _ids.get((self.cloud.pk or 0, "public_images", ""))
+        if hit and time.monotonic() - hit[0] < LOOKUP_TTL:
+            return hit[1].split("\n") if hit[1] else []
+        images = self._call(lambda: list(self.conn.image.images(visibility="public", status="active")))
+        names = sorted({i.name for i in images if i.name and "\n" not in i.name})
+        self._remember("public_images", "", "\n".join(names))
+        return names
+
+    def set_ssh_sources(self, *, name: str, cidrs: tuple[str, ...]) -> None:
+        """Delete the group's ingress rules, then let SSH and ping in from ``cidrs`` only (no network
+        service: nothing to do, as ensure_security_group made no group)."""
+        if not self._has_network():
+            return
+        group = self._find_group(name)
+        if group is None:
+            raise CloudError(f"The security group {name!r} is gone from the owner's cloud.", not_found=True)
+        for rule in self._call(
+            lambda: list(self.conn.network.security_group_rules(security_group_id=group.id, direction="ingress"))
+        ):
+            self._call(self.conn.network.delete_security_group_rule, rule, ignore_missing=True)
+        self._add_ssh_rules(group.id, cidrs)
+
+    def _add_ssh_rules(self, group_id: str, cidrs: tuple[str, ...]) -> None:
+        rules: list[dict[str, Any]] = []
+        for cidr in cidrs:
+            v6 = ipaddress.ip_network(cidr, strict=False).version == 6
+            ethertype = "IPv6" if v6 else "IPv4"
+            rules.append(
+                {
+                    "protocol": "tcp",
+                    "port_range_min": 22,
+                    "port_range_max": 22,
+                    "ethertype": ethertype,
+                    "remote_ip_prefix": cidr,
+                }
+            )
+            rules.append({"protocol": "ipv6-icmp" if v6 else "icmp", "ethertype": ethertype, "remote_ip_prefix": cidr})
+        if rules:
+            data = [{"security_group_id": group_id, "direction": "ingress", **rule} for rule in rules]
+            self._call(lambda: list(self.conn.network.create_security_group_rules(data)))

@@ -13,6 +13,9 @@ failures come from settings (read at each call, so tests can change them):
   SIMULATOR_FAIL_MODE        "no_valid_host" (refused at once, a capacity error) or
                              "error" (the server goes to ERROR)  (default no_valid_host)
   SIMULATOR_POLL_SECONDS     how often wait_for_status looks at a server (default 0.1)
+  SIMULATOR_PUBLIC_IMAGES    the images it lists as public (default: ubuntu-24.04, debian-12, cirros-0.6)
+
+A server's user-data is not kept (only whether there was any): the console log says so, never what.
 """
 
 from __future__ import annotations
@@ -45,10 +48,20 @@ from provisioning.drivers.base import (
 from provisioning.models import SimulatedResource
 
 POLL_SECONDS = 0.1
+PUBLIC_IMAGES = ("ubuntu-24.04", "debian-12", "cirros-0.6")
 
 
 def test_connection(cloud: Cloud) -> ConnectionResult:
     return ConnectionResult(True, "Simulator: always reachable (no real servers are launched).")
+
+
+def _rules(cidrs: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Ingress rules as Neutron would hold them: tcp/22 and icmp from each source range."""
+    return [
+        {"protocol": protocol, "port": 22 if protocol == "tcp" else None, "remote_ip_prefix": cidr}
+        for cidr in cidrs
+        for protocol in ("tcp", "icmp")
+    ]
 
 
 def _setting(name: str, default: Any) -> Any:
@@ -100,9 +113,12 @@ class SimulatorDriver:
     def delete_keypair(self, name: str) -> None:
         self._rows.filter(kind="keypair", name=name).delete()
 
-    def ensure_security_group(self, *, name: str, description: str, fresh: bool = False) -> str | None:
+    def ensure_security_group(
+        self, *, name: str, description: str, fresh: bool = False, cidrs: tuple[str, ...] = ()
+    ) -> str | None:
+        """Ingress rules as Neutron would get them: tcp/22 and icmp from each of ``cidrs``."""
         if not self._rows.filter(kind="secgroup", name=name).exists():
-            self._create(kind="secgroup", name=name, data={"description": description, "rules": ["tcp/22", "icmp"]})
+            self._create(kind="secgroup", name=name, data={"description": description, "rules": _rules(cidrs)})
         return name
 
     def delete_security_group(self, name: str) -> None:
@@ -163,6 +179,7 @@ class SimulatorDriver:
                 "image": spec.image_id,
                 "key_name": spec.keypair_name,
                 "security_group": spec.security_group_name,
+                "has_user_data": bool(spec.user_data),
                 "ip": f"198.51.100.{n % 250 + 2}",
                 "then": "ERROR" if failing else "ACTIVE",
                 "fault": "Simulator: the server failed to build." if failing else "",
@@ -273,3 +290,37 @@ class SimulatorDriver:
             }
         )
         row.save(update_fields=["status", "ready_at", "data"])
+
+    def console_output(self, server_id: str, length: int = 200) -> str:
+        """A plausible boot log: the image, the key pair, whether user-data was given (never its text)."""
+        row = self._rows.filter(kind="server", external_id=server_id).first()
+        if row is None:
+            raise CloudError("Simulator: no such server.", not_found=True)
+        data = row.data
+        image = str(data.get("image", "")).removeprefix("sim-image-")
+        lines = [
+            f"[    0.000000] Linux version 6.8.0-sim (simulator) booting image {image}",
+            f"[    1.204311] cloud-init[412]: Cloud-init v. 24.1 running 'init' on {row.name}",
+            f"[    1.510022] cloud-init[412]: ci-info: eth0 {data.get('ip', '')}/24 up",
+        ]
+        if data.get("key_name"):
+            lines.append(f"[    2.013377] cloud-init[412]: Authorized SSH key from key pair {data['key_name']}")
+        else:
+            lines.append("[    2.013377] cloud-init[412]: no SSH key pair given")
+        if data.get("has_user_data"):
+            lines.append("[    2.300120] cloud-init[412]: Running user-data supplied by the renter")
+        else:
+            lines.append("[    2.300120] cloud-init[412]: No user-data supplied")
+        if row.status in ("ACTIVE", "VERIFY_RESIZE"):
+            lines.append(f"[    3.100000] cloud-init[412]: Cloud-init v. 24.1 finished; {row.name} login: ")
+        return "\n".join(lines[-max(int(length), 1) :]) + "\n"
+
+    def list_public_images(self) -> list[str]:
+        return list(_setting("SIMULATOR_PUBLIC_IMAGES", PUBLIC_IMAGES))
+
+    def set_ssh_sources(self, *, name: str, cidrs: tuple[str, ...]) -> None:
+        row = self._rows.filter(kind="secgroup", name=name).first()
+        if row is None:
+            raise CloudError(f"Simulator: no security group {name}.", not_found=True)
+        row.data["rules"] = _rules(cidrs)
+        row.save(update_fields=["data"])

@@ -42,7 +42,6 @@ from provisioning.services.common import (
 from provisioning.services.handover import _predecessor
 from provisioning.services.metering import meter_start_at
 from provisioning.services.reclaim import server_reclaim
-from renters.models import SSHPublicKey
 from scheduling import services as engine
 from scheduling.models import Booking, BookingState
 
@@ -193,23 +192,36 @@ def _launch_run(prepared: Prepared) -> Server:
 
 
 def _launch_cloud(driver: CloudDriver, server: Server, booking: Booking, token: str) -> CloudServer:
+    from provisioning.access import renter_access
+
     caps = driver.capabilities()
     notes: list[str] = []
+    # What the renter's server carries (key, user-data, SSH sources, image): one place for launch and rebuild.
+    access = renter_access(booking)
+    if not access.can_log_in:
+        # Checked when booked too; the renter may have removed their key since. Nobody could log in.
+        raise CloudError(
+            "You have no SSH key on file and gave no user-data, so nobody could log into the server: it was not started"
+        )
     flavor_id = driver.ensure_flavor(
         name=booking.profile.flavor_name, vcpus=booking.vcpus, ram_mib=booking.ram_mib, disk_gb=booking.disk_gb
     )
-    image_id = driver.find_image(server.image_name)
-    key = SSHPublicKey.objects.filter(user_id=booking.renter_id).order_by("-created_at", "-id").first()
+    image_id = driver.find_image(server.image_name or access.image)
     first_attempt = server.attempts <= 1 and not server.external_id
+    cidrs = tuple(access.ssh_cidrs)
 
     def make_keypair() -> str | None:
-        return driver.ensure_keypair(name=server.keypair_name, public_key=key.public_key) if key else None
+        if access.public_key is None:
+            return None
+        return driver.ensure_keypair(name=server.keypair_name, public_key=access.public_key)
 
     def make_group() -> str | None:
+        sources = ", ".join(cidrs) if cidrs else "nowhere"
         return driver.ensure_security_group(
             name=server.security_group_name,
-            description=f"Marketplace booking {booking.pk}: SSH and ping from anywhere, nothing else.",
+            description=f"Marketplace booking {booking.pk}: SSH and ping from {sources}, nothing else."[:250],
             fresh=first_attempt,
+            cidrs=cidrs,
         )
 
     if caps.parallel_calls and caps.keypairs and caps.security_groups:
@@ -220,12 +232,23 @@ def _launch_cloud(driver: CloudDriver, server: Server, booking: Booking, token: 
     else:
         keypair = make_keypair() if caps.keypairs else None
         secgroup = make_group() if caps.security_groups else None
-    if key is None:
-        notes.append("You have no SSH key on file: add one before your next booking to log in.")
-    elif keypair is None:
-        notes.append("Your SSH key could not be installed on this cloud (key pairs refused or unsupported).")
+    if access.public_key is not None and keypair is None:
+        if access.user_data is None:
+            # Never launch a server the renter cannot log into: fail the booking (refunded) and say why.
+            raise CloudError(
+                "The owner's cloud refused your SSH key (key pairs refused or unsupported) and you gave no "
+                "user-data, so nobody could log into the server: it was not started"
+            )
+        notes.append(
+            "The owner's cloud refused your SSH key (key pairs refused or unsupported): the server was started "
+            "without it, with your user-data only, so log in as your user-data arranges."
+        )
+    elif access.public_key is None:
+        notes.append("You have no SSH key on file: the server was started with your user-data only.")
     if secgroup is None:
         notes.append("This cloud has no security groups (no network service): the server has no firewall of its own.")
+    elif not cidrs:
+        notes.append("No SSH source addresses were given: nothing can reach SSH on this server.")
     # Only an earlier attempt can have made a server for this booking: the first one skips the lookup.
     existing = (
         [] if first_attempt else [s for s in driver.find_servers_for_booking(booking.pk) if s.status != "DELETED"]
@@ -255,6 +278,7 @@ def _launch_cloud(driver: CloudDriver, server: Server, booking: Booking, token: 
             security_group_name=secgroup,
             metadata={META_BOOKING: str(booking.pk), "marketplace_renter": str(booking.renter_id)},
             tags=[TAG_MARKETPLACE, booking_tag(booking.pk)],
+            user_data=access.user_data,
         )
         cloud_server = driver.create_server(spec)
         verb = "server.created"

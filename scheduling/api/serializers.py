@@ -13,7 +13,7 @@ from marketplace.lib.durations import HELP as LENGTH_HELP
 from marketplace.lib.durations import parse_length
 from marketplace.lib.inputs import BIGINT_MAX, INT_MAX
 from marketplace.lib.money import CURRENCY_CHOICES, MoneyError, exponent, to_minor
-from scheduling.models import Booking, Quote
+from scheduling.models import SSH_CIDRS_MAX, USER_DATA_MAX_BYTES, Booking, Quote
 from scheduling.selectors import ORDERINGS, Slice
 from scheduling.services.booking import CostPreview
 from scheduling.slices import SliceKey
@@ -185,7 +185,30 @@ class SliceRequestSerializer(serializers.Serializer):
     quote = serializers.CharField(
         required=False, allow_blank=True, max_length=64, help_text="A quote id for a dynamically priced slice."
     )
-    image = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    image = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=200,
+        help_text="One of the offering's allowed images (default: its first); an offering that allows any image "
+        "runs one of its cloud's public images, which must be named.",
+    )
+    user_data = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        allow_null=True,
+        trim_whitespace=False,
+        max_length=USER_DATA_MAX_BYTES * 4,  # the service counts the limit in UTF-8 bytes
+        help_text=f"Cloud-init user-data (text, at most {USER_DATA_MAX_BYTES} bytes of UTF-8). Stored encrypted, "
+        "never shown back. Needed when you have no SSH key on file.",
+    )
+    ssh_cidrs = serializers.ListField(
+        child=serializers.CharField(max_length=64),
+        required=False,
+        allow_empty=True,
+        max_length=SSH_CIDRS_MAX * 4,
+        help_text=f"Source addresses or CIDR ranges allowed to reach SSH (at most {SSH_CIDRS_MAX}); "
+        "default: the address this request comes from.",
+    )
 
 
 class QuoteRequestSerializer(serializers.Serializer):
@@ -227,6 +250,7 @@ class BookingSerializer(serializers.ModelSerializer):
     total_price = serializers.SerializerMethodField()
     bid = serializers.SerializerMethodField()
     auction = serializers.SerializerMethodField()
+    has_user_data = serializers.BooleanField(read_only=True, help_text="User-data was given (it is never shown).")
 
     class Meta:
         model = Booking
@@ -244,6 +268,8 @@ class BookingSerializer(serializers.ModelSerializer):
             "ends_at",
             "duration",
             "image",
+            "ssh_cidrs",
+            "has_user_data",
             "currency",
             "unit_price",
             "total_price",

@@ -16,6 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from marketplace.lib import clock
+from marketplace.lib.client_ip import client_ip
 from marketplace.lib.idempotency import idempotent, is_preview
 from scheduling import selectors, services
 from scheduling.api.serializers import (
@@ -123,6 +124,12 @@ class TimeslotListView(_MarketView):
         return Response(body)
 
 
+def _client_range(request: Request) -> list[str]:
+    """The requesting client's address as a one-address range ([] when the server gave none)."""
+    address = client_ip(request)  # type: ignore[arg-type]  # DRF's Request wraps the HttpRequest
+    return [address] if address else []
+
+
 class TimeslotRequestView(_MarketView):
     """Buy a fixed or dynamic slice (confirmed at once or 409), or bid on an auction slice."""
 
@@ -146,6 +153,9 @@ class TimeslotRequestView(_MarketView):
             "bid": d.get("bid"),
             "quote_id": d.get("quote") or None,
             "image": d.get("image") or None,
+            "user_data": d.get("user_data"),
+            # Default: the requesting client's address only, never the whole internet.
+            "ssh_cidrs": d.get("ssh_cidrs") or _client_range(request),
         }
         if is_preview(request):
             preview = booking_request_preview(actor=request.user, slice_id=slice_id, **asked)  # type: ignore[arg-type]

@@ -5,8 +5,11 @@ allows (checked under the offering's row lock by the booking function, the capac
 backstop) and the funds check passes; otherwise it stays visible as rejected with its reason and
 SliceTaken (or the funds check's refusal) is raised. A request is checked against the catalogue as
 it is when the booking is written (the kept entry's version is checked by the booking function).
-Auction slices take a bid instead (see bids). Only the renter releases a booking or withdraws a bid
-(owners and admins preempt instead), a bid only while bidding is open.
+Auction slices take a bid instead (see bids). Before anything is written the renter's user-data, SSH
+source ranges and ability to log in are checked (scheduling.services.access; the key on file by the
+booking function itself): a booking that would give a server nobody can log into is refused, with no
+booking and no payment. Only the renter releases a booking or withdraws a bid (owners and admins
+preempt instead), a bid only while bidding is open.
 
 Previews (``booking_request_preview``, ``booking_release_preview``) answer what an action would cost
 with the same checks and prices, and write nothing: a buy costs the engine's own price (the listed
@@ -38,12 +41,13 @@ from marketplace.lib.errors import (
 )
 from owners.models import Offering, PricingPolicy
 from scheduling import catalogue, hooks
-from scheduling.errors import BiddingClosed, OfferingNotSelling, SliceTaken
+from scheduling.errors import BiddingClosed, NobodyCouldLogIn, OfferingNotSelling, SliceTaken
 from scheduling.models import CLAIMING_STATES, AuctionRound, Booking, BookingState, PriceHistory, Quote
 from scheduling.pricing import dynamic_unit_price
+from scheduling.services.access import NO_LOGIN, check_access, has_ssh_key
 from scheduling.services.bids import _bid_place, _parse_bid
 from scheduling.services.quotes import _quote_fields, _quote_for, _quote_seen
-from scheduling.services.resolve import _Request, _request_fields, _resolve
+from scheduling.services.resolve import _Request, _request_fields, _require_renter, _resolve
 from scheduling.services.state import _fits, _move, _need, is_capacity_violation, offering_peak
 from scheduling.slices import RESOURCES, SliceKey, utilisation
 
@@ -60,12 +64,20 @@ def booking_request(
     bid: Any = None,
     quote_id: Any = None,
     image: str | None = None,
+    user_data: str | None = None,
+    ssh_cidrs: Any = None,
 ) -> Booking:
     """Request a slice. Fixed and dynamic: recorded, then confirmed at once if capacity allows (else
     rejected with its reason and SliceTaken raised). Auction: a sealed bid (or a raise of one's bid)
-    that waits for clearing.
+    that waits for clearing. ``user_data``: cloud-init text for the server (stored encrypted);
+    ``ssh_cidrs``: the source ranges allowed to reach SSH (default: the requesting client's address).
+    Refused before anything is written when nobody could log into the server (no key, no user-data).
     """
     now = clock.now()
+    _require_renter(actor)
+    # That somebody could log in (a key on file, without user-data) is checked by the booking function
+    # itself for purchases (no round trip of its own), here for bids: before anything is written.
+    access = check_access(actor=actor, user_data=user_data, ssh_cidrs=ssh_cidrs, require_login=False)
     # A plain purchase is first checked against the entry this process keeps (no catalogue read); the
     # booking function then checks that entry's version. If the catalogue has changed since, or if a
     # kept entry refuses the request, it is checked again against a fresh read (its version checked
@@ -76,7 +88,10 @@ def booking_request(
         cached = plain and attempt == 0
         req: _Request | None = None
         try:
-            req = _resolve(actor=actor, slice_id=slice_id, duration=duration, image=image, now=now, cached=cached)
+            req = _resolve(
+                actor=actor, slice_id=slice_id, duration=duration, image=image, now=now, cached=cached, need_image=True
+            )
+            req.user_data_encrypted, req.ssh_cidrs = access.user_data_encrypted, access.ssh_cidrs
             if attempt == 2:
                 req.version = None
             return _request(actor=actor, req=req, bid=bid, quote_id=quote_id, now=now)
@@ -96,6 +111,8 @@ def _request(*, actor: User, req: _Request, bid: Any, quote_id: Any, now: dateti
             raise ValidationFailed({"quote": ["Auction slices take a bid, not a quote."]})
         if bid is None or bid == "":
             raise ValidationFailed({"bid": ["This slice is sold by auction: send a bid (per grid unit)."]})
+        if not req.user_data_encrypted and not has_ssh_key(actor):
+            raise NobodyCouldLogIn(NO_LOGIN, field="user_data")
         return _bid_place(actor=actor, req=req, amount=_parse_bid(bid, req.policy.currency), now=now)
     if bid is not None and bid != "":
         raise ValidationFailed({"bid": ["This slice has a fixed or dynamic price: do not send a bid."]})
@@ -136,7 +153,7 @@ def _record_request(
     with connection.cursor() as cur:
         cur.execute(
             "SELECT * FROM scheduling_booking_request(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
-            "%s, %s, %s, %s, %s::jsonb, %s::jsonb, %s)",
+            "%s, %s, %s, %s, %s::jsonb, %s::jsonb, %s, %s, %s::varchar[], %s)",
             [
                 actor.pk,
                 offering.pk,
@@ -159,11 +176,16 @@ def _record_request(
                 json.dumps(audit),
                 json.dumps(requested),
                 req.version,
+                req.user_data_encrypted,
+                req.ssh_cidrs,
+                not req.user_data_encrypted,
             ],
         )
         booking_id, status, state, *numbers = cur.fetchone()
     if status == "stale":
         raise _CatalogueStale
+    if status == "no_login":
+        raise NobodyCouldLogIn(NO_LOGIN, field="user_data")
     if booking_id is None:
         return Booking(), status, [], {}
     decided = state != S.REQUESTED
@@ -346,12 +368,19 @@ def booking_request_preview(
     bid: Any = None,
     quote_id: Any = None,
     image: str | None = None,
+    user_data: str | None = None,
+    ssh_cidrs: Any = None,
+    require_login: bool = True,
 ) -> CostPreview:
     """What buying (or bidding for) this slice would cost, by the engine's own price, checked as a request
-    is (the owner's rules, the quote, capacity now) and writing nothing. An expired quote is not renewed
-    here: the preview prices the slice at today's dynamic price, and the buy offers a fresh quote."""
+    is (the owner's rules, the quote, capacity now, what the server carries) and writing nothing. An
+    expired quote is not renewed here: the preview prices the slice at today's dynamic price, and the
+    buy offers a fresh quote. ``require_login=False``: for the portal's buy form, shown before the
+    renter has typed their user-data (the buy itself always checks that somebody could log in)."""
     now = clock.now()
-    req = _resolve(actor=actor, slice_id=slice_id, duration=duration, image=image, now=now)
+    _require_renter(actor)
+    check_access(actor=actor, user_data=user_data, ssh_cidrs=ssh_cidrs, require_login=require_login)
+    req = _resolve(actor=actor, slice_id=slice_id, duration=duration, image=image, now=now, need_image=True)
     policy, currency = req.policy, req.policy.currency
     if policy.model == PricingPolicy.Model.AUCTION:
         if quote_id:

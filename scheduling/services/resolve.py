@@ -3,12 +3,14 @@
 Rules enforced here: only renters (or staff) request slices; the offering must exist and be
 published; the profile must be priced on it; the slice must lie on the offering's grid, not be in
 the past, last a multiple of the grid between the offering's minimum and maximum length, fall
-inside its availability windows, and use one of its allowed images (the first by default).
+inside its availability windows, and use one of its allowed images (the first by default); on an
+offering that allows any image, one of its cloud's public images (``hooks.public_images``), which a
+booking must name (``need_image``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,7 +18,7 @@ from accounts.models import User
 from marketplace.lib.errors import ConflictError, DomainError, NotFoundError, PermissionDeniedError, ValidationFailed
 from owners.availability import covers, window_intervals
 from owners.models import Offering, PricingPolicy, SliceProfile
-from scheduling import catalogue
+from scheduling import catalogue, hooks
 from scheduling.errors import OfferingNotSelling
 from scheduling.slices import SliceKey, decode_slice_id, is_aligned
 
@@ -42,6 +44,9 @@ class _Request:
     # and whether the request has gone to the booking function (from then on a refusal is final).
     version: int | None = None
     sent: bool = False
+    # What the server carries (scheduling.services.access): encrypted user-data ('' for none), SSH ranges.
+    user_data_encrypted: str = ""
+    ssh_cidrs: list[str] = field(default_factory=list)
 
 
 def _resolve(
@@ -52,9 +57,11 @@ def _resolve(
     image: str | None,
     now: datetime,
     cached: bool = False,
+    need_image: bool = False,
 ) -> _Request:
     """Check the owner's rules for this slice: selling, priced profile, grid, length, windows, image.
-    ``cached``: against the entry this process keeps, if any (booking checks its version later)."""
+    ``cached``: against the entry this process keeps, if any (booking checks its version later);
+    ``need_image``: a booking, which must name an image when the offering allows any."""
     _require_renter(actor)
     key = slice_id if isinstance(slice_id, SliceKey) else decode_slice_id(slice_id)
     # One query, or none with a kept entry: the offering, the price of this profile on it (if any)
@@ -100,7 +107,22 @@ def _resolve(
         raise ValidationFailed({"image": [f"This offering allows only these images: {', '.join(allowed)}."]})
     if not image and allowed:
         image = allowed[0]
+    if not allowed and (image or need_image):
+        _check_public_image(offering, image)
     return _Request(key, offering, policy, policy.profile, starts_at, ends_at, duration // grid, image, version)
+
+
+def _check_public_image(offering: Offering, image: str) -> None:
+    """An offering that allows any image runs one of its cloud's public images, named by the renter."""
+    public = hooks.public_images(offering)
+    if not image:
+        some = f" (for example: {', '.join(public[:5])})" if public else ""
+        raise ValidationFailed({"image": [f"This offering runs any of its cloud's public images: choose one{some}."]})
+    if public is not None and image not in public:
+        listed = ", ".join(public[:10]) + (", …" if len(public) > 10 else "")
+        raise ValidationFailed(
+            {"image": [f"{image!r} is not a public image of this offering's cloud; choose one of: {listed}."]}
+        )
 
 
 def _request_fields(actor: User, offering: Offering, profile: SliceProfile, req: Any) -> dict[str, Any]:
@@ -117,4 +139,6 @@ def _request_fields(actor: User, offering: Offering, profile: SliceProfile, req:
         "bandwidth_mbps": profile.bandwidth_mbps,
         "image": req.image,
         "grid_seconds": offering.grid_seconds,
+        "user_data_encrypted": getattr(req, "user_data_encrypted", ""),
+        "ssh_cidrs": list(getattr(req, "ssh_cidrs", [])),
     }

@@ -1,4 +1,4 @@
--- scheduling_booking_request(): one database call per booking (migrations 0004, 0010, 0011).
+-- scheduling_booking_request(): one database call per booking (migrations 0004, 0010, 0011, 0013, 0014, 0015).
 --
 -- booking_request used to spend ~10 round trips and ~5 ms of ORM work per booking (BEGIN, lock,
 -- INSERT, audit INSERT, peak, UPDATE, audit INSERT, price history, COMMIT). This function does the
@@ -22,6 +22,11 @@
 --    rejected (+ ``booking.rejected`` event). Without it the booking stays requested and the
 --    caller decides (dynamic prices, quotes, billing's funds check) through services._move.
 --
+-- The renter's user-data arrives encrypted (marketplace.lib.crypto) and is stored as given; it is never
+-- part of an audit event. Its SSH source ranges were checked in Python (scheduling.services.access).
+-- Without user-data (p_need_key) the renter must have an SSH key on file, checked first, in the same
+-- call (no round trip of its own): else the status is 'no_login' and nothing is written.
+--
 -- The booking row is written once, in its decided state (the requested -> decided move happens
 -- inside one transaction, so nobody could have seen it in between); both audit events are written,
 -- through audit's one SQL writer, audit_record_event() (audit/sql/record_event.sql, migration 0013).
@@ -39,6 +44,7 @@ CREATE OR REPLACE FUNCTION scheduling_booking_request(
     p_image text, p_grid integer, p_currency text, p_quote uuid, p_now timestamptz,
     p_unit bigint, p_units integer, p_reject_reason text,
     p_audit jsonb, p_requested jsonb, p_version bigint,
+    p_user_data_encrypted text, p_ssh_cidrs varchar[], p_need_key boolean,
     OUT booking_id bigint, OUT status text, OUT state text,
     OUT vcpus bigint, OUT ram_mib bigint, OUT disk_gb bigint, OUT bandwidth_mbps bigint,
     OUT cap_vcpus bigint, OUT cap_ram_mib bigint, OUT cap_disk_gb bigint, OUT cap_bandwidth_mbps bigint
@@ -54,6 +60,11 @@ DECLARE
     v_ip inet := (p_audit->>'ip')::inet;
     v_source text := coalesce(p_audit->>'source', 'system');
 BEGIN
+    IF p_need_key AND NOT EXISTS (SELECT 1 FROM renters_sshpublickey k WHERE k.user_id = p_renter) THEN
+        -- No user-data and no SSH key on file: nobody could log into the server. Nothing is written.
+        status := 'no_login';
+        RETURN;
+    END IF;
     -- Sellable capacity: the standby servers' share (owners.StandbyPool) is not for sale.
     SELECT o.status, o.vcpus - o.standby_vcpus AS vcpus, o.ram_mib - o.standby_ram_mib AS ram_mib,
            o.disk_gb - o.standby_disk_gb AS disk_gb, o.bandwidth_mbps - o.standby_bandwidth_mbps AS bandwidth_mbps
@@ -85,13 +96,15 @@ BEGIN
     INSERT INTO scheduling_booking (
         renter_id, offering_id, profile_id, pricing_model, state, starts_at, ends_at,
         vcpus, ram_mib, disk_gb, bandwidth_mbps, image, grid_seconds, currency,
-        unit_price, total_price, quote_id, reason, created_at, updated_at, confirmed_at
+        unit_price, total_price, quote_id, reason, created_at, updated_at, confirmed_at,
+        user_data_encrypted, ssh_cidrs
     ) VALUES (
         p_renter, p_offering, p_profile, p_model, state, p_starts, p_ends,
         p_vcpus, p_ram_mib, p_disk_gb, p_bandwidth_mbps, p_image, p_grid, p_currency,
         CASE WHEN state = 'confirmed' THEN p_unit END, v_total, p_quote,
         CASE WHEN state = 'rejected' THEN left(p_reject_reason, 300) ELSE '' END,
-        p_now, p_now, CASE WHEN state = 'confirmed' THEN p_now END
+        p_now, p_now, CASE WHEN state = 'confirmed' THEN p_now END,
+        coalesce(p_user_data_encrypted, ''), coalesce(p_ssh_cidrs, '{}')
     ) RETURNING id INTO booking_id;
     IF state = 'confirmed' THEN
         -- Checked above under the offering's lock, held until commit: the deferred trigger may skip it.

@@ -15,6 +15,18 @@ from owners import services as owner_services
 from owners.models import Cloud, Offering, OwnerVetting, PricingPolicy, SliceProfile
 
 PASSWORD = "correct-horse-battery-staple"
+
+
+def _public_key() -> str:
+    """A real ed25519 public key line (its private half is thrown away): what a factory renter has on file."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    public = Ed25519PrivateKey.generate().public_key()
+    return public.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
+
+
+RENTER_KEY = _public_key() + " factory@test"
 _seq = itertools.count(1)
 
 
@@ -34,6 +46,17 @@ class UserFactory(factory.django.DjangoModelFactory):
         if create:
             self.save()
             EmailAddress.objects.create(user=self, email=self.email, verified=True, primary=True)
+
+    @factory.post_generation
+    def ssh_key(self, create: bool, extracted: Any, **kwargs: Any) -> None:
+        """A renter has an SSH key on file unless ``ssh_key=False``: the market refuses a booking that
+        would give a server nobody can log into (no key, no user-data)."""
+        if create and self.is_renter and extracted is not False:
+            from renters.models import SSHPublicKey
+
+            key = SSHPublicKey(user=self, name="factory key", public_key=RENTER_KEY)
+            key.full_clean(exclude=["user"])
+            key.save()
 
     @factory.post_generation
     def approved(self, create: bool, extracted: Any, **kwargs: Any) -> None:

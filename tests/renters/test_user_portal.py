@@ -103,7 +103,8 @@ def test_draft_offering_detail_is_not_public(catalogue, owner):
     assert Client().get(reverse("renters:offering_detail", args=[catalogue["cheap"].pk])).status_code == 200
 
 
-def test_ssh_key_add_validate_and_remove(renter):
+def test_ssh_key_add_validate_and_remove():
+    renter = factories.renter(ssh_key=False)
     client = login(renter)
     response = client.post(reverse("renters:ssh_keys"), {"name": "laptop", "public_key": "ssh-ed25519 not-base64!"})
     assert "The key body is not valid base64." in response.content.decode()

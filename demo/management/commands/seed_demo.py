@@ -34,6 +34,7 @@ from marketplace.lib.errors import DomainError
 from marketplace.lib.money import format_minor
 from owners import services as owner_services
 from owners.models import Cloud, Offering, SliceProfile
+from renters import services as renter_services
 from scheduling import selectors as market_selectors
 from scheduling import services as market
 from scheduling.models import CLAIMING_STATES, AuctionRound, Booking, BookingState
@@ -63,7 +64,19 @@ def _user(email: str, name: str, *, owner: bool, renter: bool, staff: bool = Fal
             user.handle = HANDLES[email]
             user.save(update_fields=["handle"])
     EmailAddress.objects.update_or_create(user=user, email=email, defaults={"verified": True, "primary": True})
+    if renter and not user.ssh_keys.exists():
+        # The market refuses a booking nobody could log into (no key, no user-data): demo renters get a
+        # key whose private half is thrown away; a visitor adds their own to log into a real server.
+        renter_services.ssh_key_add(actor=user, name="demo key (add your own)", public_key=_throwaway_public_key())
     return user
+
+
+def _throwaway_public_key() -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    public = Ed25519PrivateKey.generate().public_key()
+    return public.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode() + " demo"
 
 
 def _cloud(owner: User, name: str, region: str) -> Cloud:
