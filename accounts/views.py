@@ -32,7 +32,6 @@ def recently_authenticated(request: HttpRequest) -> bool:
     return time.time() - max(float(r.get("at", 0)) for r in records) < settings.ACCOUNT_REAUTHENTICATION_TIMEOUT
 
 
-@never_cache  # the page that shows a new token's secret is kept by no browser or proxy cache
 @login_required
 def handle_settings(request: HttpRequest) -> HttpResponse:
     """The public handle: what other users see of this account instead of its email."""
@@ -49,6 +48,7 @@ def handle_settings(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/handle.html", {"form": form, "handle": user.handle})
 
 
+@never_cache  # the page that shows a new token's secret is kept by no browser or proxy cache
 @login_required
 def api_tokens(request: HttpRequest) -> HttpResponse:
     """The user's tokens; POST creates one, once the password was entered recently: otherwise

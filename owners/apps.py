@@ -15,6 +15,7 @@ class OwnersConfig(AppConfig):
         auditlog.register(models.Offering)
         auditlog.register(models.AvailabilityWindow)
         auditlog.register(models.SliceProfile)
+        auditlog.register(models.StandbyPool)
         auditlog.register(models.PricingPolicy)
         auditlog.register(models.OwnerVetting)
         # The proxy is read-only in the admin (accounts.User is recorded already); registered so a save

@@ -153,4 +153,9 @@ def server_hand_over(*, from_booking_id: int, to_booking_id: int, now: datetime 
         driver_for(new.cloud).set_booking(new.external_id or "", new_b.pk, [TAG_MARKETPLACE, booking_tag(new_b.pk)])
     except CloudError as exc:  # the Server row is the truth; metadata only helps adoption
         log.warning("could not re-tag server %s for booking %s: %s", new.external_id, new_b.pk, exc.message)
+    if sorted(new_b.ssh_cidrs or []) != sorted(old_b.ssh_cidrs or []) and new.security_group_name:
+        try:  # the next slice's SSH sources, if the renter chose others for it
+            driver_for(new.cloud).set_ssh_sources(name=new.security_group_name, cidrs=tuple(new_b.ssh_cidrs or ()))
+        except CloudError as exc:
+            log.warning("could not set the SSH sources of server %s: %s", new.external_id, exc.message)
     return new

@@ -276,7 +276,7 @@ def _launch_cloud(driver: CloudDriver, server: Server, booking: Booking, token: 
             image_id=image_id,
             keypair_name=keypair,
             security_group_name=secgroup,
-            metadata={META_BOOKING: str(booking.pk), "marketplace_renter": str(booking.renter_id)},
+            metadata={META_BOOKING: str(booking.pk)},  # no renter identity on the cloud
             tags=[TAG_MARKETPLACE, booking_tag(booking.pk)],
             user_data=access.user_data,
         )

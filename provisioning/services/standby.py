@@ -94,6 +94,16 @@ def _boot(pool: StandbyPool, server: Server, token: str) -> None:
         flavor_id = driver.ensure_flavor(
             name=profile.flavor_name, vcpus=profile.vcpus, ram_mib=profile.ram_mib, disk_gb=profile.disk_gb
         )
+        # Its own group, closed while idle: a renter's transfer opens SSH to that renter's sources only.
+        group = (
+            driver.ensure_security_group(
+                name=server.name, description="Marketplace standby server: nothing in until a renter.", cidrs=()
+            )
+            if driver.capabilities().security_groups
+            else None
+        )
+        if group:
+            _update_if_leased(server, token, security_group_name=group)
         created = driver.create_server(
             LaunchSpec(
                 name=server.name,
@@ -101,7 +111,7 @@ def _boot(pool: StandbyPool, server: Server, token: str) -> None:
                 flavor_id=flavor_id,
                 image_id=driver.find_image(server.image_name),
                 keypair_name=None,
-                security_group_name=None,
+                security_group_name=group,
                 metadata={META_POOL: str(pool.pk)},
                 tags=[TAG_MARKETPLACE],
             )

@@ -43,6 +43,7 @@ from django.db.models import Exists, OuterRef, Q
 from audit.services import record_event
 from marketplace.lib import clock, enqueue
 from owners.models import StandbyPool
+from provisioning.access import renter_access
 from provisioning.drivers import META_BOOKING, CloudError, driver_for
 from provisioning.models import LIVE_STATES, Server, ServerState
 from provisioning.services.common import (
@@ -60,7 +61,6 @@ from provisioning.services.handover import _hands_over, _predecessor, _successor
 from provisioning.services.launch import _launch_run, launch_prepare
 from provisioning.services.metering import meter_final, meter_start_at
 from provisioning.services.reclaim import server_reclaim
-from renters.models import SSHPublicKey
 from scheduling import services as engine
 from scheduling.models import CLAIMING_STATES, Booking, BookingState
 
@@ -103,22 +103,6 @@ class Delivery:
     server: Server | None = None
 
 
-# ---- what the renter's server must carry --------------------------------------------------------
-
-
-@dataclass
-class _Access:
-    public_key: str | None
-    user_data: str | None
-    image: str
-
-
-def _access(booking: Booking) -> _Access:
-    key = SSHPublicKey.objects.filter(user_id=booking.renter_id).order_by("-created_at", "-id").first()
-    image = booking.image or (booking.offering.allowed_images or [""])[0]
-    return _Access(public_key=key.public_key if key else None, user_data=None, image=image)
-
-
 def keypair_name(booking_id: int) -> str:
     """The key pair a booking's server carries: stable (made ahead of a transfer), no booking id in it."""
     digest = hmac.new(settings.SECRET_KEY.encode(), f"keypair:{booking_id}".encode(), hashlib.sha256).hexdigest()
@@ -150,7 +134,10 @@ def _ensure_keypair(server: Server, public_key: str) -> str | None:
 def _prestage(booking: Booking, server_like: Server) -> None:
     """Before a boundary transfer: make the renter's key pair and look up the image, so the rebuild
     (which is what ends the previous renter's access) is the first cloud call at the boundary."""
-    access = _access(booking)
+    try:
+        access = renter_access(booking)
+    except CloudError:
+        return
     staged = Server(cloud=server_like.cloud, cloud_id=server_like.cloud_id, keypair_name=keypair_name(booking.pk))
     staged.image_name = booking.image or server_like.image_name
     try:
@@ -312,9 +299,9 @@ def _transfer_run(server: Server) -> Server:
     booking = Booking.objects.select_related("offering__cloud", "profile").get(pk=server.booking_id)
     driver = driver_for(server.cloud)
     token = server.lease_token
-    access = _access(booking)
     started = clock.now()
     try:
+        access = renter_access(booking)  # the renter's key, user-data (decrypted here only) and SSH sources
         keypair = _ensure_keypair(server, access.public_key) if access.public_key else None
         if keypair is None and not access.user_data:
             reason = (
@@ -331,6 +318,9 @@ def _transfer_run(server: Server) -> Server:
             metadata={META_BOOKING: str(booking.pk)},
         )
         _revoked(server)
+        if server.security_group_name and driver.capabilities().security_groups:
+            # The new holder's SSH sources replace the previous holder's (standby: nothing got in).
+            driver.set_ssh_sources(name=server.security_group_name, cidrs=tuple(access.ssh_cidrs))
         seen = driver.wait_for_status(server.external_id or "", ("ACTIVE",), timeout=active_timeout())
     except CloudError as exc:
         if exc.transient:
@@ -532,6 +522,8 @@ def _wipe_run(server: Server) -> Server:
             metadata={META_POOL: str(server.pool_id)},
         )
         _revoked(server)
+        if server.security_group_name and driver.capabilities().security_groups:
+            driver.set_ssh_sources(name=server.security_group_name, cidrs=())  # idle: nothing gets in
         seen = driver.wait_for_status(server.external_id or "", ("ACTIVE",), timeout=active_timeout())
     except CloudError as exc:
         if exc.transient:

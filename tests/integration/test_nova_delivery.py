@@ -5,17 +5,18 @@ mid-transfer. Skipped with the reason when that Nova is not reachable (a failure
 
 from __future__ import annotations
 
+import base64
 import os
 import threading
 from datetime import timedelta
 
 import pytest
 
-from marketplace.lib import clock
+from marketplace.lib import clock, crypto
 from owners import services as owner_services
 from provisioning import services, tasks
 from provisioning.models import Server
-from scheduling.models import Booking
+from scheduling.models import Booking, user_data_context
 from tests import factories
 from tests.provisioning import nova
 from tests.provisioning.helpers import ED25519, SSHPublicKey, booking, ensure_predefined_profiles
@@ -42,6 +43,7 @@ WORKER_ENV = {
 # The compute host of deploy/nova/start.sh (NOVA_FAKE_*, allocation ratios 1.0) and a profile of half of it:
 # an offering of exactly the host's capacity sells two such servers, and Nova has room for two, not three.
 HOST = {"vcpus": 16, "ram_mib": 32768, "disk_gb": 500}
+USER_DATA = "#cloud-config\nruncmd:\n  - echo slice-ready\n"
 HALF = {"vcpus": 8, "ram_mib": 16384, "disk_gb": 20, "bandwidth_mbps": 0}
 
 
@@ -178,11 +180,16 @@ def test_standby_refill_then_a_five_second_slice_from_booking_to_wiped(host_offe
     a = _renter(1)
     start = clock.now() + timedelta(seconds=8)
     b = booking(a, offer, profile=half, starts_at=start, seconds=5)
+    Booking.objects.filter(pk=b.pk).update(
+        user_data_encrypted=crypto.encrypt(USER_DATA, context=user_data_context(a.pk))
+    )
     services.schedule_booking(b)
     wait_for(lambda: Booking.objects.get(pk=b.pk).state == "running", 30, "the slice to run")
     row = Server.objects.get(booking=b, state="active")
     assert row.external_id == standby.external_id  # taken from the pool, not booted
     assert _cloud_key(project, row.external_id) == row.keypair_name
+    seen = project.conn.compute.get_server(row.external_id)  # an admin sees user_data (microversion >= 2.3)
+    assert base64.b64decode(seen.user_data).decode() == USER_DATA  # rebuilt with the renter's user-data
     assert row.held_from == start or (row.active_at - start).total_seconds() < 5
     # The pool refills behind it (the offering holds two Half servers: the renter's and a new standby).
     wait_for(lambda: Server.objects.filter(pool=pool, booking=None, state="standby").count() == 1, 90, "the refill")

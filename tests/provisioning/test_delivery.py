@@ -109,7 +109,10 @@ def test_a_slice_starts_on_a_standby_server_rebuilt_with_the_renters_key(owner, 
         assert services.pool_refill(pool_id=pool.pk) == 1
         standby = Server.objects.get(pool=pool, booking=None)
         assert standby.state == "standby" and standby.external_id
+        group = SimulatedResource.objects.get(kind="secgroup", name=standby.security_group_name)
+        assert group.data["rules"] == []  # idle: nothing gets in
         b = booking(a, full_offering, starts_at=T0, seconds=5)
+        Booking.objects.filter(pk=b.pk).update(ssh_cidrs=["203.0.113.7/32"])
         # Too early: a standby server is taken only its rebuild estimate before the start.
         early = services.booking_deliver(booking_id=b.pk)
         assert early.action == "wait" and early.retry_at == T0 - timedelta(
@@ -130,6 +133,9 @@ def test_a_slice_starts_on_a_standby_server_rebuilt_with_the_renters_key(owner, 
         .startswith("ssh-ed25519")
     )
     assert Booking.objects.get(pk=b.pk).state == "running"
+    # SSH is open to the renter's chosen source only, on the same group.
+    rules = SimulatedResource.objects.get(kind="secgroup", name=server.security_group_name).data["rules"]
+    assert rules and {r["remote_ip_prefix"] for r in rules} == {"203.0.113.7/32"}
     # The pool refills behind it: two servers on a two-server offering, never three.
     with time_machine.travel(T0, tick=False):
         assert services.pool_refill(pool_id=pool.pk) == 1
