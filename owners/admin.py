@@ -2,15 +2,26 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.db import transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.http import HttpRequest
 
 from marketplace.lib.admin import money
+from marketplace.lib.enqueue import send_on_commit
 from marketplace.lib.errors import DomainError, ValidationFailed
 from marketplace.lib.forms import apply_domain_error
 from marketplace.lib.money import Money, MoneyError, to_minor
 from owners import pricing, services
-from owners.models import AvailabilityWindow, Cloud, Offering, OwnerAccount, OwnerVetting, PricingPolicy, SliceProfile
+from owners.models import (
+    AvailabilityWindow,
+    Cloud,
+    Offering,
+    OwnerAccount,
+    OwnerVetting,
+    PricingPolicy,
+    SliceProfile,
+    StandbyPool,
+)
 
 
 class CloudAdminForm(forms.ModelForm):
@@ -150,6 +161,64 @@ class OfferingAdminForm(forms.ModelForm):
         return data
 
 
+class _StandbyDryRun(Exception):
+    pass
+
+
+class StandbyPoolAdminForm(forms.ModelForm):
+    """A standby pool's size goes through owners.services.standby_pool_set (held-back sums, the
+    capacity guard, the audit), never a plain save: clean() runs the service in a savepoint that it
+    rolls back, so a refusal (the guard naming the instant) is a form error on the field; the admin
+    then saves through the service (OfferingAdmin.save_formset). Deleting a pool is setting it to 0."""
+
+    actor: Any = None  # set per request by StandbyPoolInline.get_formset
+
+    class Meta:
+        model = StandbyPool
+        fields = ("profile", "image", "size")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        offering = getattr(self.instance, "offering", None) if self.instance.offering_id else None
+        if offering is None or self.errors or not self.has_changed() or data.get("profile") is None:
+            return data  # a new offering's pools are checked when saved (the offering exists then)
+        if self.instance.pk and (
+            data["profile"] != self.instance.profile or (data.get("image") or "") != self.instance.image
+        ):
+            self.add_error("profile", "Set this pool to 0 and add a new one for another profile or image.")
+            return data
+        try:
+            with transaction.atomic():
+                services.standby_pool_set(
+                    actor=self.actor,
+                    offering=offering,
+                    profile=data["profile"],
+                    image=data.get("image") or "",
+                    size=data.get("size") or 0,
+                )
+                raise _StandbyDryRun
+        except _StandbyDryRun:
+            pass
+        except DomainError as exc:
+            apply_domain_error(self, exc)
+        return data
+
+
+class StandbyPoolInline(admin.TabularInline):
+    model = StandbyPool
+    form = StandbyPoolAdminForm
+    extra = 0
+    can_delete = False  # set the size to 0: the pool's servers are then wiped and deleted
+    fields = ("profile", "image", "size", "updated_at")
+    readonly_fields = ("updated_at",)
+    raw_id_fields = ("profile",)
+
+    def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
+        formset = super().get_formset(request, obj, **kwargs)
+        formset.form = type("StandbyPoolAdminFormFor", (formset.form,), {"actor": request.user})
+        return formset
+
+
 @admin.register(Offering)
 class OfferingAdmin(admin.ModelAdmin):
     form = OfferingAdminForm
@@ -157,8 +226,34 @@ class OfferingAdmin(admin.ModelAdmin):
     list_filter = ("status", "region", "grid_seconds")
     search_fields = ("name", "owner__email", "cloud__name", "region")
     raw_id_fields = ("owner", "cloud")
-    inlines = [WindowInline, PricingInline]
+    inlines = [WindowInline, PricingInline, StandbyPoolInline]
     date_hierarchy = "created_at"
+    readonly_fields = ("standby_vcpus", "standby_ram_mib", "standby_disk_gb", "standby_bandwidth_mbps")
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        if formset.model is not StandbyPool:
+            super().save_formset(request, form, formset, change)
+            return
+        # Standby pools change only through the service (see StandbyPoolAdminForm).
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        for f in formset.forms:
+            if not f.has_changed() or not f.cleaned_data or f.cleaned_data.get("profile") is None:
+                continue
+            try:
+                pool = services.standby_pool_set(
+                    actor=request.user,  # type: ignore[arg-type]
+                    offering=form.instance,
+                    profile=f.cleaned_data["profile"],
+                    image=f.cleaned_data.get("image") or "",
+                    size=f.cleaned_data.get("size") or 0,
+                )
+            except DomainError as exc:
+                self.message_user(request, f"Standby servers not changed: {exc.message}", messages.ERROR)
+                continue
+            send_on_commit("provisioning.refill_pool", pool.pk)
+            (formset.changed_objects if f.instance.pk else formset.new_objects).append(
+                (pool, ["size"]) if f.instance.pk else pool
+            )
 
 
 @admin.register(SliceProfile)

@@ -8,8 +8,8 @@ class ProvisioningConfig(AppConfig):
     def ready(self) -> None:
         from auditlog.registry import auditlog
 
-        from owners.hooks import register_connection_tester
-        from provisioning import hooks, models
+        from owners.hooks import register_connection_tester, register_standby_census
+        from provisioning import hooks, models, selectors
         from provisioning.drivers import openstack, register_driver, simulator
 
         # The built-in drivers are registered here, so the registry never imports them (no circle).
@@ -23,3 +23,4 @@ class ProvisioningConfig(AppConfig):
         auditlog.register(models.UsageSample)
         auditlog.register(models.SimulatedResource)
         hooks.register()
+        register_standby_census(selectors.standby_counts)  # the owner API's servers per pool and state

@@ -8,3 +8,9 @@ urlpatterns = [
     path("bookings/<int:booking_id>/server/", views.booking_server, name="booking_server"),
     path("bookings/<int:booking_id>/server/resize", views.booking_resize, name="booking_resize"),
 ]
+
+# The owner portal's standby pages (they read Server rows, so they are provisioning's).
+urlpatterns += [
+    path("owner/offerings/<int:pk>/standby", views.offering_standby, name="offering_standby"),
+    path("owner/offerings/<int:pk>/standby/adopt", views.offering_adopt, name="offering_adopt"),
+]

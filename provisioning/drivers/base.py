@@ -145,6 +145,10 @@ class CloudDriver(Protocol):
         """
         ...
 
+    def list_project_servers(self) -> list[CloudServer]:
+        """Every server of the credentials' project, the marketplace's or not (for adoption as standby)."""
+        ...
+
 
 def wait_for_status(
     driver: CloudDriver,

@@ -468,3 +468,8 @@ class OpenStackDriver:
             user_data=encoded,
             metadata=dict(metadata),
         )
+
+    def list_project_servers(self) -> list[CloudServer]:
+        """Every server of the application credential's project (Nova scopes the list to it)."""
+        found = self._call(lambda: list(self.conn.compute.servers(details=True)))
+        return [_view(s) for s in found]

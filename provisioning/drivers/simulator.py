@@ -273,3 +273,8 @@ class SimulatorDriver:
             }
         )
         row.save(update_fields=["status", "ready_at", "data"])
+
+    def list_project_servers(self) -> list[CloudServer]:
+        """Every pretend server of this cloud, tagged by the marketplace or not."""
+        rows = self._rows.filter(kind="server").order_by("created_at", "id")
+        return [v for r in rows if (v := self._view(r)) is not None]
