@@ -175,16 +175,18 @@ class StandbyPoolAdminForm(forms.ModelForm):
 
     class Meta:
         model = StandbyPool
-        fields = ("profile", "image", "size")
+        fields = ("offering", "profile", "image", "size")
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        offering = getattr(self.instance, "offering", None) if self.instance.offering_id else None
-        if offering is None or self.errors or not self.has_changed() or data.get("profile") is None:
+        existing = self.instance.pk is not None
+        offering = data.get("offering") or (self.instance.offering if self.instance.offering_id else None)
+        # Fields the page shows read-only (an existing pool's shape) come from the row.
+        profile = data.get("profile") if "profile" in self.fields else (self.instance.profile if existing else None)
+        image = (data.get("image") or "") if "image" in self.fields else self.instance.image
+        if offering is None or profile is None or self.errors or not self.has_changed():
             return data  # a new offering's pools are checked when saved (the offering exists then)
-        if self.instance.pk and (
-            data["profile"] != self.instance.profile or (data.get("image") or "") != self.instance.image
-        ):
+        if existing and (profile != self.instance.profile or image != self.instance.image):
             self.add_error("profile", "Set this pool to 0 and add a new one for another profile or image.")
             return data
         try:
@@ -192,8 +194,8 @@ class StandbyPoolAdminForm(forms.ModelForm):
                 services.standby_pool_set(
                     actor=self.actor,
                     offering=offering,
-                    profile=data["profile"],
-                    image=data.get("image") or "",
+                    profile=profile,
+                    image=image,
                     size=data.get("size") or 0,
                 )
                 raise _StandbyDryRun
@@ -217,6 +219,48 @@ class StandbyPoolInline(admin.TabularInline):
         formset = super().get_formset(request, obj, **kwargs)
         formset.form = type("StandbyPoolAdminFormFor", (formset.form,), {"actor": request.user})
         return formset
+
+
+@admin.register(StandbyPool)
+class StandbyPoolAdmin(admin.ModelAdmin):
+    """The pools of every offering; a size is changed through standby_pool_set (StandbyPoolAdminForm)."""
+
+    form = StandbyPoolAdminForm
+    list_display = ("offering", "profile", "image", "size", "updated_at")
+    list_select_related = ("offering", "profile")
+    search_fields = ("offering__name", "offering__owner__email", "profile__name", "image")
+    raw_id_fields = ("offering", "profile")
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        return (
+            ("offering", "profile", "image", "size", "updated_at") if obj else ("offering", "profile", "image", "size")
+        )
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        # A pool's shape is its identity: another profile or image is another pool (set this one to 0).
+        return ("offering", "profile", "image", "updated_at") if obj else ()
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # set the size to 0: the pool's servers are then wiped and deleted
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        form = super().get_form(request, obj, change=change, **kwargs)
+        return type("StandbyPoolAdminFormFor", (form,), {"actor": request.user})
+
+    def save_model(self, request: HttpRequest, obj: StandbyPool, form: Any, change: bool) -> None:
+        try:
+            pool = services.standby_pool_set(
+                actor=request.user,  # type: ignore[arg-type]
+                offering=obj.offering,
+                profile=obj.profile,
+                image=obj.image,
+                size=obj.size,
+            )
+        except DomainError as exc:  # lost a race after the form's check
+            self.message_user(request, f"Standby servers not changed: {exc.message}", messages.ERROR)
+            return
+        obj.pk = pool.pk
+        send_on_commit("provisioning.refill_pool", pool.pk)
 
 
 @admin.register(Offering)

@@ -17,6 +17,7 @@ class OwnersConfig(AppConfig):
         auditlog.register(models.SliceProfile)
         auditlog.register(models.PricingPolicy)
         auditlog.register(models.OwnerVetting)
+        auditlog.register(models.StandbyPool)
         # The proxy is read-only in the admin (accounts.User is recorded already); registered so a save
         # through it would be recorded too.
         auditlog.register(models.OwnerAccount, exclude_fields=["password", "last_login"])
