@@ -295,9 +295,16 @@ def standby_idle_seconds(offering_ids: list[int], since: datetime, until: dateti
     now = clock.now()
     until = min(until, now)
     out = dict.fromkeys(offering_ids, 0)
-    rows = Server.objects.filter(
-        offering_id__in=offering_ids, booking__isnull=True, pool__isnull=False, created_at__lt=until
-    ).only("offering_id", "state", "created_at", "held_until", "deleted_at", "updated_at")
+    from django.db.models import Q
+
+    # A row's tenure never ends after its last update, so rows not updated since the period began
+    # ended before it (unless still live).
+    rows = (
+        Server.objects.filter(offering_id__in=offering_ids, booking__isnull=True, pool__isnull=False)
+        .filter(created_at__lt=until)
+        .filter(Q(state__in=LIVE_STATES) | Q(updated_at__gte=since))
+        .only("offering_id", "state", "created_at", "held_until", "deleted_at", "updated_at")
+    )
     for server in rows:
         end = _tenure_end(server) or now
         start = max(server.created_at, since)

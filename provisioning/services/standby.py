@@ -226,7 +226,11 @@ def server_adopt(*, actor: Any, offering: Offering, pool: StandbyPool, external_
         )
         try:
             claimed = claim_server(server)
-        except IntegrityError as exc:  # another adoption of the same server won the race
+        except IntegrityError as exc:
+            constraint = getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None)
+            if constraint != "provisioning_server_unique_external_id":
+                raise
+            # Another adoption (or a reconcile) of the same server won the race.
             raise _adopt_refused("The marketplace already tracks this server.") from exc
         if not claimed:
             raise _adopt_refused("The offering's capacity is full: no room for another standby server.")

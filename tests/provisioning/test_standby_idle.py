@@ -25,7 +25,9 @@ SMALL = {"vcpus": 1, "ram_mib": 2048, "disk_gb": 20, "bandwidth_mbps": 250}
 
 def _row(offering, pool, *, at: int, state: str, **extra):  # type: ignore[no-untyped-def]
     """A Server row created ``at`` seconds after T0."""
-    data = {"created_at": T0 + timedelta(seconds=at), "updated_at": T0 + timedelta(seconds=at)} | extra
+    # As the services write them: the last update is when the tenure ended (or began, while it lasts).
+    last = extra.get("deleted_at") or extra.get("held_until") or T0 + timedelta(seconds=at)
+    data = {"created_at": T0 + timedelta(seconds=at), "updated_at": last} | extra
     return Server.objects.create(
         cloud=offering.cloud, offering=offering, pool=pool, state=state, name=f"s{at}", **SMALL, **data
     )
@@ -74,6 +76,10 @@ def test_idle_seconds_from_the_rows_exact(pools, renter):  # type: ignore[no-unt
         # Clipped to the period [T0+300, T0+2500): 300 + 300 + 500.
         assert standby_idle_seconds([mine.pk], T0 + timedelta(seconds=300), T0 + timedelta(seconds=2500)) == {
             mine.pk: 1100
+        }
+        # A period after the ended rows counts only the server still in the pool.
+        assert standby_idle_seconds([mine.pk], T0 + timedelta(seconds=1400), T0 + timedelta(seconds=2600)) == {
+            mine.pk: 600
         }
         # An offering without standby time answers 0.
         assert standby_idle_seconds([mine.pk + theirs.pk + 1000], T0, T0 + timedelta(hours=1)) == {
