@@ -251,3 +251,12 @@ def test_adopt_page_lists_only_untracked_servers_and_says_they_are_rebuilt(owner
     page = login(owner).get(reverse("provisioning:offering_adopt", args=[offering.pk])).content.decode()
     assert "Adopted servers are rebuilt (their disk replaced) before the first renter gets them." in page
     assert "owner-vm" in page and "mkt-standby-" not in page
+
+
+def test_an_offering_that_allows_any_image_names_the_pools_image(owner, travel):  # type: ignore[no-untyped-def]
+    offer = factories.offering(owner, publish=True, allowed_images=[])
+    url = reverse("provisioning:offering_standby", args=[offer.pk])
+    client = login(owner)
+    assert 'type="text" name="image"' in client.get(url).content.decode()
+    assert client.post(url, {"profile": _small().pk, "image": "alpine-3.20", "size": 1}).status_code == 302
+    assert StandbyPool.objects.get(offering=offer).image == "alpine-3.20"
