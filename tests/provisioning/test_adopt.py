@@ -165,3 +165,13 @@ def test_the_portal_adopts_and_shows_a_refusal_next_to_the_server(owner, offerin
     assert Server.objects.get(external_id="owner-vm-1").state == "standby"
     table = client.get(url).content.decode().split('data-testid="project-servers"', 1)[1]
     assert "vm owner-vm-1" not in table and "vm big-vm" in table  # tracked servers are no longer offered
+
+
+def test_the_reconciler_keeps_an_adopted_server(owner, offering, pool):  # type: ignore[no-untyped-def]
+    """It carries no marketplace tag (the owner booted it), yet it is tracked: neither an orphan nor lost."""
+    _pre_existing(offering)
+    server = services.server_adopt(actor=owner, offering=offering, pool=pool, external_id="owner-vm-1")
+    result = services.reconcile()
+    assert result.orphans_deleted == [] and result.errors == []
+    assert Server.objects.get(pk=server.pk).state == "standby"
+    assert SimulatedResource.objects.filter(external_id="owner-vm-1").exists()
