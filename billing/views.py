@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import logging
+from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
@@ -24,6 +26,7 @@ from marketplace.lib.errors import DomainError
 from marketplace.lib.forms import apply_domain_error
 from marketplace.lib.idempotency import idempotent_view
 from marketplace.lib.money import Money, format_minor
+from provisioning import selectors as provisioning_selectors
 
 log = logging.getLogger(__name__)
 
@@ -257,8 +260,30 @@ def owner_revenue(request: HttpRequest) -> HttpResponse:
             "payout_minimum": settings.PAYOUT_MINIMUM,
             "offerings": [(o, policies.get(o.pk)) for o in offerings.values()],
             "policy_form": ShortNoticePolicyForm(initial={"short_notice_credit_percent": 200}),
+            "standby_idle": _standby_idle(list(offerings.values())),
         },
     )
+
+
+REVENUE_DAYS = 31  # the period of the revenue table (billing.selectors.owner_revenue's default)
+
+
+def idle_words(seconds: int) -> str:
+    """Seconds as an owner reads a cost of time: 4800 -> "1 h 20 min", 45 -> "45 s", 0 -> "0 min"."""
+    hours, rest = divmod(int(seconds), 3600)
+    minutes, secs = divmod(rest, 60)
+    if not hours and not minutes:
+        return f"{secs} s" if secs else "0 min"
+    return " ".join(part for part in (f"{hours} h" if hours else "", f"{minutes} min" if minutes else "") if part)
+
+
+def _standby_idle(offerings: list[Any]) -> list[tuple[Any, int, str]]:
+    """Per offering with standby servers (now or in the period): its standby idle time, the owner's cost."""
+    now = clock.now()
+    idle = provisioning_selectors.standby_idle_seconds(
+        [o.pk for o in offerings], now - timedelta(days=REVENUE_DAYS), now
+    )
+    return [(o, idle[o.pk], idle_words(idle[o.pk])) for o in offerings if idle[o.pk] or o.standby_vcpus]
 
 
 @login_required

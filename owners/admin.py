@@ -2,15 +2,26 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.db import transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.http import HttpRequest
 
 from marketplace.lib.admin import money
+from marketplace.lib.enqueue import send_on_commit
 from marketplace.lib.errors import DomainError, ValidationFailed
 from marketplace.lib.forms import apply_domain_error
 from marketplace.lib.money import Money, MoneyError, to_minor
 from owners import pricing, services
-from owners.models import AvailabilityWindow, Cloud, Offering, OwnerAccount, OwnerVetting, PricingPolicy, SliceProfile
+from owners.models import (
+    AvailabilityWindow,
+    Cloud,
+    Offering,
+    OwnerAccount,
+    OwnerVetting,
+    PricingPolicy,
+    SliceProfile,
+    StandbyPool,
+)
 
 
 class CloudAdminForm(forms.ModelForm):
@@ -150,6 +161,108 @@ class OfferingAdminForm(forms.ModelForm):
         return data
 
 
+class _StandbyDryRun(Exception):
+    pass
+
+
+class StandbyPoolAdminForm(forms.ModelForm):
+    """A standby pool's size goes through owners.services.standby_pool_set (held-back sums, the
+    capacity guard, the audit), never a plain save: clean() runs the service in a savepoint that it
+    rolls back, so a refusal (the guard naming the instant) is a form error on the field; the admin
+    then saves through the service (OfferingAdmin.save_formset). Deleting a pool is setting it to 0."""
+
+    actor: Any = None  # set per request by StandbyPoolInline.get_formset
+
+    class Meta:
+        model = StandbyPool
+        fields = ("offering", "profile", "image", "size")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        existing = self.instance.pk is not None
+        offering = data.get("offering") or (self.instance.offering if self.instance.offering_id else None)
+        # Fields the page shows read-only (an existing pool's shape) come from the row.
+        profile = data.get("profile") if "profile" in self.fields else (self.instance.profile if existing else None)
+        image = (data.get("image") or "") if "image" in self.fields else self.instance.image
+        if offering is None or profile is None or self.errors or not self.has_changed():
+            return data  # a new offering's pools are checked when saved (the offering exists then)
+        if existing and (profile != self.instance.profile or image != self.instance.image):
+            self.add_error("profile", "Set this pool to 0 and add a new one for another profile or image.")
+            return data
+        try:
+            with transaction.atomic():
+                services.standby_pool_set(
+                    actor=self.actor,
+                    offering=offering,
+                    profile=profile,
+                    image=image,
+                    size=data.get("size") or 0,
+                )
+                raise _StandbyDryRun
+        except _StandbyDryRun:
+            pass
+        except DomainError as exc:
+            apply_domain_error(self, exc)
+        return data
+
+
+class StandbyPoolInline(admin.TabularInline):
+    model = StandbyPool
+    form = StandbyPoolAdminForm
+    extra = 0
+    can_delete = False  # set the size to 0: the pool's servers are then wiped and deleted
+    fields = ("profile", "image", "size", "updated_at")
+    readonly_fields = ("updated_at",)
+    raw_id_fields = ("profile",)
+
+    def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
+        formset = super().get_formset(request, obj, **kwargs)
+        formset.form = type("StandbyPoolAdminFormFor", (formset.form,), {"actor": request.user})
+        return formset
+
+
+@admin.register(StandbyPool)
+class StandbyPoolAdmin(admin.ModelAdmin):
+    """The pools of every offering; a size is changed through standby_pool_set (StandbyPoolAdminForm)."""
+
+    form = StandbyPoolAdminForm
+    list_display = ("offering", "profile", "image", "size", "updated_at")
+    list_select_related = ("offering", "profile")
+    search_fields = ("offering__name", "offering__owner__email", "profile__name", "image")
+    raw_id_fields = ("offering", "profile")
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        return (
+            ("offering", "profile", "image", "size", "updated_at") if obj else ("offering", "profile", "image", "size")
+        )
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        # A pool's shape is its identity: another profile or image is another pool (set this one to 0).
+        return ("offering", "profile", "image", "updated_at") if obj else ()
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # set the size to 0: the pool's servers are then wiped and deleted
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        form = super().get_form(request, obj, change=change, **kwargs)
+        return type("StandbyPoolAdminFormFor", (form,), {"actor": request.user})
+
+    def save_model(self, request: HttpRequest, obj: StandbyPool, form: Any, change: bool) -> None:
+        try:
+            pool = services.standby_pool_set(
+                actor=request.user,  # type: ignore[arg-type]
+                offering=obj.offering,
+                profile=obj.profile,
+                image=obj.image,
+                size=obj.size,
+            )
+        except DomainError as exc:  # lost a race after the form's check
+            self.message_user(request, f"Standby servers not changed: {exc.message}", messages.ERROR)
+            return
+        obj.pk = pool.pk
+        send_on_commit("provisioning.refill_pool", pool.pk)
+
+
 @admin.register(Offering)
 class OfferingAdmin(admin.ModelAdmin):
     form = OfferingAdminForm
@@ -157,8 +270,34 @@ class OfferingAdmin(admin.ModelAdmin):
     list_filter = ("status", "region", "grid_seconds")
     search_fields = ("name", "owner__email", "cloud__name", "region")
     raw_id_fields = ("owner", "cloud")
-    inlines = [WindowInline, PricingInline]
+    inlines = [WindowInline, PricingInline, StandbyPoolInline]
     date_hierarchy = "created_at"
+    readonly_fields = ("standby_vcpus", "standby_ram_mib", "standby_disk_gb", "standby_bandwidth_mbps")
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        if formset.model is not StandbyPool:
+            super().save_formset(request, form, formset, change)
+            return
+        # Standby pools change only through the service (see StandbyPoolAdminForm).
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        for f in formset.forms:
+            if not f.has_changed() or not f.cleaned_data or f.cleaned_data.get("profile") is None:
+                continue
+            try:
+                pool = services.standby_pool_set(
+                    actor=request.user,  # type: ignore[arg-type]
+                    offering=form.instance,
+                    profile=f.cleaned_data["profile"],
+                    image=f.cleaned_data.get("image") or "",
+                    size=f.cleaned_data.get("size") or 0,
+                )
+            except DomainError as exc:
+                self.message_user(request, f"Standby servers not changed: {exc.message}", messages.ERROR)
+                continue
+            send_on_commit("provisioning.refill_pool", pool.pk)
+            (formset.changed_objects if f.instance.pk else formset.new_objects).append(
+                (pool, ["size"]) if f.instance.pk else pool
+            )
 
 
 @admin.register(SliceProfile)

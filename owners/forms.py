@@ -228,3 +228,31 @@ class PricingForm(forms.Form):
             value = getattr(policy, name)
             initial[name] = Money(value, policy.currency).major() if value is not None else None
         return initial
+
+
+class StandbyPoolForm(forms.Form):
+    """How many standby servers of one priced profile (and image) an offering keeps booted and idle."""
+
+    profile = forms.ModelChoiceField(
+        queryset=SliceProfile.objects.none(), help_text="One of the offering's priced profiles."
+    )
+    image = forms.ChoiceField(required=False, help_text="The image the idle servers run.")
+    size = forms.IntegerField(
+        label="Standby servers",
+        min_value=0,
+        max_value=64,
+        help_text="0 to 64; 0 keeps none (the servers left are deleted).",
+    )
+
+    def __init__(self, *args, offering: Offering, **kwargs):  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        priced = SliceProfile.objects.filter(pricing_policies__offering=offering).distinct().order_by("vcpus", "name")
+        self.fields["profile"].queryset = priced  # type: ignore[attr-defined]
+        images = [i for i in offering.allowed_images or [] if i]
+        if images:
+            self.fields["image"].choices = [(i, i) for i in images]  # type: ignore[attr-defined]
+        else:
+            # An offering that allows any image: the owner names one (blank: the cloud's default).
+            self.fields["image"] = forms.CharField(
+                required=False, max_length=200, help_text="The image the idle servers run."
+            )

@@ -38,3 +38,24 @@ def register_connection_tester(driver: str, tester: ConnectionTester) -> None:
 
 def connection_tester(driver: str) -> ConnectionTester | None:
     return _testers.get(driver)
+
+
+class StandbyCensus(Protocol):
+    """Per standby pool id, how many of its servers are in each pool state now (provisioning's Server rows)."""
+
+    def __call__(self, pool_ids: list[int], /) -> dict[int, dict[str, int]]: ...
+
+
+_standby_census: list[StandbyCensus] = []
+
+
+def register_standby_census(census: StandbyCensus) -> None:
+    """Provisioning registers its count of pool servers (owners' API shows it; owners cannot import it)."""
+    _standby_census[:] = [census]
+
+
+def standby_census(pool_ids: list[int]) -> dict[int, dict[str, int]]:
+    """The registered census, or no counts when provisioning is not installed."""
+    if not _standby_census:
+        return {pk: {} for pk in pool_ids}
+    return _standby_census[0](pool_ids)

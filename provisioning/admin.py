@@ -12,18 +12,23 @@ class ServerAdmin(admin.ModelAdmin):
     list_display = (
         "name",
         "booking",
+        "pool",
+        "offering",
         "cloud",
         "state",
         "external_id",
         "flavor_name",
         "held_from",
         "held_until",
+        "revoked_at",
         "updated_at",
     )
-    list_filter = ("state", "cloud")
-    search_fields = ("name", "external_id", "booking__id", "booking__renter__email")
-    raw_id_fields = ("booking", "cloud", "predecessor")
-    readonly_fields = ("lease_until", "created_at", "updated_at", "active_at", "deleted_at")
+    # A standby server is a row with a pool and no booking (idle, booting or being wiped).
+    list_filter = ("state", "cloud", ("pool", admin.EmptyFieldListFilter), ("booking", admin.EmptyFieldListFilter))
+    search_fields = ("name", "external_id", "booking__id", "booking__renter__email", "offering__name")
+    raw_id_fields = ("booking", "cloud", "predecessor", "offering", "pool")
+    readonly_fields = ("lease_until", "created_at", "updated_at", "active_at", "deleted_at", "revoked_at")
+    list_select_related = ("booking", "pool__profile", "offering", "cloud")
     actions = ["reclaim"]
 
     @admin.action(description="Reclaim (delete in the cloud)")

@@ -8,8 +8,8 @@ class ProvisioningConfig(AppConfig):
     def ready(self) -> None:
         from auditlog.registry import auditlog
 
-        from owners.hooks import register_connection_tester
-        from provisioning import hooks, models
+        from owners.hooks import register_connection_tester, register_standby_census
+        from provisioning import hooks, models, selectors
         from provisioning.drivers import openstack, register_driver, simulator
 
         # The built-in drivers are registered here, so the registry never imports them (no circle).
@@ -28,3 +28,4 @@ class ProvisioningConfig(AppConfig):
 
         # The images a renter may pick on an offering that allows any image: its cloud's public ones.
         engine_hooks.register("public_images", access.public_images)
+        register_standby_census(selectors.standby_counts)  # the owner API's servers per pool and state

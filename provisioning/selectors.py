@@ -247,3 +247,77 @@ def _login_user(image: str) -> str:
         if low.startswith(prefix):
             return user
     return ""  # unknown: the renter's own user-data or image documentation says
+    return "root"
+
+
+# ---- standby servers (the warm pool) -----------------------------------------------------------
+
+# The pool's states: booting, idle, or being wiped for it (transfer.POOL_STATES, read-only copy here).
+POOL_STATES = (ServerState.PENDING, ServerState.BUILDING, ServerState.STANDBY, ServerState.WIPING)
+
+
+def standby_servers(offering_id: int) -> QuerySet[Server]:
+    """The offering's standby servers now: rows without a booking that the pool holds (booting,
+    idle, being wiped). The caller has checked that the user may see the offering."""
+    return (
+        Server.objects.filter(offering_id=offering_id, booking__isnull=True, pool__isnull=False)
+        .filter(state__in=POOL_STATES)
+        .select_related("pool__profile")
+        .order_by("pool_id", "created_at", "id")
+    )
+
+
+def standby_counts(pool_ids: list[int]) -> dict[int, dict[str, int]]:
+    """Per pool, how many of its servers are in each pool state now (every state named, 0 included)."""
+    from django.db.models import Count
+
+    out: dict[int, dict[str, int]] = {pk: {str(s): 0 for s in POOL_STATES} for pk in pool_ids}
+    rows = (
+        Server.objects.filter(pool_id__in=pool_ids, booking__isnull=True, state__in=POOL_STATES)
+        .values("pool_id", "state")
+        .annotate(n=Count("id"))
+    )
+    for row in rows:
+        out[row["pool_id"]][row["state"]] = row["n"]
+    return out
+
+
+def _tenure_end(server: Server) -> datetime | None:
+    """When a pool row's tenure ended; None while it still holds the server for the pool."""
+    if server.state == ServerState.HANDED_OVER:
+        return server.held_until or server.updated_at  # handed to a renter (or back to the pool)
+    if server.state == ServerState.DELETED:
+        return server.deleted_at or server.updated_at
+    if server.state in LIVE_STATES:
+        return None
+    return server.updated_at
+
+
+def standby_idle_seconds(offering_ids: list[int], since: datetime, until: datetime) -> dict[int, int]:
+    """Per offering, the seconds its standby servers spent in the pool within [since, until).
+
+    The owner's cost of the warm pool: every Server row without a booking that belonged to a pool
+    counts from its creation (booting or being wiped holds the capacity as much as idling) to the
+    end of its tenure (handed to a renter: held_until; deleted: deleted_at; still in the pool: now),
+    clipped to the period. Offerings without standby time answer 0.
+    """
+    now = clock.now()
+    until = min(until, now)
+    out = dict.fromkeys(offering_ids, 0)
+    from django.db.models import Q
+
+    # A row's tenure never ends after its last update, so rows not updated since the period began
+    # ended before it (unless still live).
+    rows = (
+        Server.objects.filter(offering_id__in=offering_ids, booking__isnull=True, pool__isnull=False)
+        .filter(created_at__lt=until)
+        .filter(Q(state__in=LIVE_STATES) | Q(updated_at__gte=since))
+        .only("offering_id", "state", "created_at", "held_until", "deleted_at", "updated_at")
+    )
+    for server in rows:
+        end = _tenure_end(server) or now
+        start = max(server.created_at, since)
+        end = min(end, until)
+        if end > start and server.offering_id is not None:
+            out[server.offering_id] += int((end - start).total_seconds())
+    return out

@@ -1,19 +1,30 @@
-"""Portal pages of provisioning: how the renter connects to a booking's server, its console log, and
-changing its profile. The console is the renter's (and staff's) only: it can print what the
+"""Portal pages of provisioning: how the renter connects to a booking's server, its console log,
+changing its profile, and the owner's standby servers (the pool setting, the servers, adopting the
+project's existing servers). The console is the renter's (and staff's) only: it can print what the
 renter's user-data did, so the offering's owner never sees it."""
 
 from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from marketplace.lib.errors import DomainError
-from owners.models import PricingPolicy
+from accounts.requests import actor
+from marketplace.lib.enqueue import send_on_commit
+from marketplace.lib.errors import DomainError, ValidationFailed
+from marketplace.lib.forms import apply_domain_error
+from owners import selectors as owner_selectors
+from owners import services as owner_services
+from owners.forms import StandbyPoolForm
+from owners.models import Offering, PricingPolicy
+from owners.views import owner_required
 from provisioning import selectors, services
 from provisioning.access import CONSOLE_LINES_DEFAULT, console_log
+from provisioning.drivers import CloudError, driver_for
+from provisioning.models import LIVE_STATES, Server
 from scheduling.models import Booking
 
 
@@ -84,3 +95,114 @@ def booking_resize(request: HttpRequest, booking_id: int) -> HttpResponse:
     else:
         messages.success(request, "Resizing your server: it restarts on the new profile in a minute or so.")
     return redirect("provisioning:booking_server", booking_id=booking.pk)
+
+
+# ---- the owner's standby servers (the warm pool) -------------------------------------------------
+# Pages of the owner portal that read Server rows, so they live here (owners may not import
+# provisioning); the pool setting itself is owners.services.standby_pool_set.
+
+ADOPT_WARNING = "Adopted servers are rebuilt (their disk replaced) before the first renter gets them."
+
+
+def _owned_offering(request: HttpRequest, pk: int) -> Offering:
+    return get_object_or_404(owner_selectors.offerings_for_owner(actor(request)).select_related("cloud"), pk=pk)
+
+
+def _held_back(offering: Offering) -> list[tuple[str, int, int, int]]:
+    """(resource, held for standby, capacity, for sale) for vCPU and RAM (MiB)."""
+    sellable = offering.sellable_capacity()
+    return [
+        ("vCPU", offering.standby_vcpus, offering.vcpus, sellable["vcpus"]),
+        ("RAM (MiB)", offering.standby_ram_mib, offering.ram_mib, sellable["ram_mib"]),
+    ]
+
+
+@owner_required
+def offering_standby(request: HttpRequest, pk: int) -> HttpResponse:
+    offering = _owned_offering(request, pk)
+    form = StandbyPoolForm(request.POST or None, offering=offering)
+    if request.method == "POST" and form.is_valid():
+        try:
+            with transaction.atomic():
+                pool = owner_services.standby_pool_set(
+                    actor=actor(request),
+                    offering=offering,
+                    profile=form.cleaned_data["profile"],
+                    image=form.cleaned_data.get("image") or "",
+                    size=form.cleaned_data["size"],
+                )
+                send_on_commit("provisioning.refill_pool", pool.pk)
+        except DomainError as exc:
+            apply_domain_error(form, exc)
+        else:
+            messages.success(
+                request, f"Standby servers of {pool.profile.name}: {pool.size}. The pool refills in the background."
+            )
+            return redirect("provisioning:offering_standby", pk=offering.pk)
+    offering.refresh_from_db()
+    pools = list(offering.standby_pools.select_related("profile"))
+    counts = selectors.standby_counts([p.pk for p in pools])
+    return render(
+        request,
+        "provisioning/offering_standby.html",
+        {
+            "offering": offering,
+            "form": form,
+            "pools": [(p, counts.get(p.pk, {})) for p in pools],
+            "servers": selectors.standby_servers(offering.pk),
+            "held_back": _held_back(offering),
+        },
+        status=400 if form.errors else 200,
+    )
+
+
+@owner_required
+def offering_adopt(request: HttpRequest, pk: int) -> HttpResponse:
+    offering = _owned_offering(request, pk)
+    pools = list(offering.standby_pools.select_related("profile"))
+    error, error_for = None, ""
+    if request.method == "POST":
+        error_for = request.POST.get("external_id", "")
+        pool = next((p for p in pools if str(p.pk) == request.POST.get("pool", "")), None)
+        try:
+            if pool is None:
+                raise ValidationFailed({"pool": ["Choose one of this offering's standby pools."]})
+            server = services.server_adopt(
+                actor=actor(request), offering=offering, pool=pool, external_id=request.POST.get("external_id", "")
+            )
+        except DomainError as exc:
+            error = (
+                "; ".join(m for ms in exc.errors.values() for m in ms)
+                if isinstance(exc, ValidationFailed)
+                else exc.message
+            )
+        else:
+            messages.success(request, f"{server.name} adopted as a standby server of {pool.profile.name}.")
+            return redirect("provisioning:offering_adopt", pk=offering.pk)
+    cloud_error = None
+    try:
+        listed = driver_for(offering.cloud).list_project_servers()
+    except CloudError as exc:
+        listed, cloud_error = [], exc.message
+    tracked = set(
+        Server.objects.filter(cloud=offering.cloud, state__in=LIVE_STATES, external_id__isnull=False).values_list(
+            "external_id", flat=True
+        )
+    )
+    untracked = [s for s in listed if s.id not in tracked and s.status != "DELETED"]
+    if error_for not in {s.id for s in untracked}:
+        error_for = ""  # the refusal is shown above the table (the server is no longer listed)
+    return render(
+        request,
+        "provisioning/offering_adopt.html",
+        {
+            "offering": offering,
+            "pools": pools,
+            "servers": untracked,
+            "cloud_error": cloud_error,
+            "error": error,
+            "error_for": error_for,
+            "warning": ADOPT_WARNING,
+        },
+        status=400 if error else 200,
+    )

@@ -53,7 +53,13 @@ def offering_browse(request: HttpRequest) -> HttpResponse:
 
 def offering_detail(request: HttpRequest, pk: int) -> HttpResponse:
     offering = get_object_or_404(catalogue.published_offerings(), pk=pk)
-    return render(request, "renters/offering_detail.html", {"offering": offering})
+    # What the owner's standby servers hold back from sale (they make slices start at once).
+    standby = sum(offering.standby_pools.values_list("size", flat=True))
+    return render(
+        request,
+        "renters/offering_detail.html",
+        {"offering": offering, "standby_servers": standby, "sellable": offering.sellable_capacity()},
+    )
 
 
 @login_required

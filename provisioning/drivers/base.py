@@ -163,6 +163,9 @@ class CloudDriver(Protocol):
     def set_ssh_sources(self, *, name: str, cidrs: tuple[str, ...]) -> None:
         """Replace the ingress rules of the booking's group with SSH and ICMP from ``cidrs`` only (when a
         server passes to another renter, their sources replace the previous holder's)."""
+
+    def list_project_servers(self) -> list[CloudServer]:
+        """Every server of the credentials' project, the marketplace's or not (for adoption as standby)."""
         ...
 
 

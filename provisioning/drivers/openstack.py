@@ -505,3 +505,8 @@ class OpenStackDriver:
         if rules:
             data = [{"security_group_id": group_id, "direction": "ingress", **rule} for rule in rules]
             self._call(lambda: list(self.conn.network.create_security_group_rules(data)))
+
+    def list_project_servers(self) -> list[CloudServer]:
+        """Every server of the application credential's project (Nova scopes the list to it)."""
+        found = self._call(lambda: list(self.conn.compute.servers(details=True)))
+        return [_view(s) for s in found]

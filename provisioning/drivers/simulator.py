@@ -324,3 +324,8 @@ class SimulatorDriver:
             raise CloudError(f"Simulator: no security group {name}.", not_found=True)
         row.data["rules"] = _rules(cidrs)
         row.save(update_fields=["data"])
+
+    def list_project_servers(self) -> list[CloudServer]:
+        """Every pretend server of this cloud, tagged by the marketplace or not."""
+        rows = self._rows.filter(kind="server").order_by("created_at", "id")
+        return [v for r in rows if (v := self._view(r)) is not None]

@@ -20,7 +20,7 @@ from provisioning.services.metering import meter_due, meter_final, meter_start, 
 from provisioning.services.reclaim import server_reclaim
 from provisioning.services.reconcile import ReconcileResult, reconcile
 from provisioning.services.resize import booking_change_profile, server_resize_run
-from provisioning.services.standby import pool_refill, pools_due
+from provisioning.services.standby import pool_refill, pools_due, server_adopt
 from provisioning.services.sweeps import (
     hand_over_or_reclaim_due,
     hand_overs_due,
@@ -64,6 +64,7 @@ __all__ = [
     "reclaim_due",
     "reconcile",
     "resize_due",
+    "server_adopt",
     "server_hand_over",
     "server_launch",
     "server_meter",

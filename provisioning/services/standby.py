@@ -10,15 +10,18 @@ from __future__ import annotations
 import logging
 import secrets
 from datetime import datetime, timedelta
+from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 
 from audit.services import record_event
 from marketplace.lib import clock
-from owners.models import StandbyPool
+from marketplace.lib.errors import PermissionDeniedError, ValidationFailed
+from owners.models import Offering, StandbyPool
+from owners.services import standby_pool_set
 from provisioning.drivers import TAG_MARKETPLACE, CloudError, LaunchSpec, driver_for
-from provisioning.models import Server, ServerState
+from provisioning.models import LIVE_STATES, Server, ServerState
 from provisioning.services.common import _update_if_leased, active_timeout, claim_server, lease_seconds
 from provisioning.services.reclaim import server_reclaim
 from provisioning.services.transfer import META_POOL, POOL_STATES, STANDBY_PREFIX
@@ -155,3 +158,96 @@ def pools_due(*, now: datetime | None = None) -> list[int]:
         if held != pool.size:
             due.append(pool.pk)
     return due
+
+
+# ---- adopting the owner's existing servers ------------------------------------------------------
+
+
+def _adopt_refused(message: str) -> ValidationFailed:
+    return ValidationFailed({"external_id": [message]})
+
+
+def server_adopt(*, actor: Any, offering: Offering, pool: StandbyPool, external_id: str) -> Server:
+    """Take one of the owner's existing cloud servers into ``pool`` as an idle standby server.
+
+    Rules: the actor may change the offering; the pool is the offering's; the server is in the
+    cloud project's list, ACTIVE, on the pool profile's flavor, and not tracked by a live Server
+    row; it is a physical claim like any pool server (refused when the offering's capacity is
+    full). The pool grows by one when it already holds its size, through standby_pool_set (so the
+    server is held back from sale and not trimmed). Like every standby server it is rebuilt (its
+    disk replaced) before a renter gets it. The cloud is listed outside any transaction.
+    """
+    allowed = getattr(actor, "is_authenticated", False) and (
+        actor.is_superuser or actor.has_perm("owners.change_offering", offering)
+    )
+    if not allowed:
+        raise PermissionDeniedError("You do not have access to this item.")
+    if pool.offering_id != offering.pk:
+        raise ValidationFailed({"pool": ["This standby pool belongs to another offering."]})
+    external_id = (external_id or "").strip()
+    if not external_id:
+        raise _adopt_refused("Choose a server.")
+    offering = Offering.objects.select_related("cloud").get(pk=offering.pk)
+    try:
+        listed = {s.id: s for s in driver_for(offering.cloud).list_project_servers()}
+    except CloudError as exc:
+        raise _adopt_refused(f"The cloud did not list its servers: {exc.message}") from exc
+    seen = listed.get(external_id)
+    if seen is None:
+        raise _adopt_refused("This server is not in your cloud project's list of servers.")
+    if seen.status != "ACTIVE":
+        raise _adopt_refused(f"The server is {seen.status}: only ACTIVE servers can be adopted.")
+    now = clock.now()
+    with transaction.atomic():
+        pool = StandbyPool.objects.select_for_update().select_related("profile").get(pk=pool.pk)
+        profile = pool.profile
+        if seen.flavor_name != profile.flavor_name:
+            raise _adopt_refused(
+                f"The server runs flavor {seen.flavor_name or 'unknown'}, but this pool's profile "
+                f"{profile.name} uses flavor {profile.flavor_name}: adopt it into a pool of its flavor."
+            )
+        if Server.objects.filter(external_id=external_id, state__in=LIVE_STATES).exists():
+            raise _adopt_refused("The marketplace already tracks this server.")
+        held = Server.objects.filter(pool=pool, booking__isnull=True, state__in=POOL_STATES).count()
+        if held >= pool.size:
+            pool = standby_pool_set(
+                actor=actor, offering=offering, profile=profile, image=pool.image, size=min(64, held + 1)
+            )
+            if held >= pool.size:
+                raise ValidationFailed({"pool": ["This pool holds 64 standby servers already."]})
+        server = Server(
+            booking=None,
+            pool=pool,
+            cloud=offering.cloud,
+            offering=offering,
+            vcpus=profile.vcpus,
+            ram_mib=profile.ram_mib,
+            disk_gb=profile.disk_gb,
+            bandwidth_mbps=profile.bandwidth_mbps,
+            state=SS.STANDBY,
+            name=seen.name[:100] or f"{STANDBY_PREFIX}adopted",
+            external_id=external_id,
+            flavor_name=seen.flavor_name,
+            image_name=pool_image(pool),
+            addresses=seen.addresses,
+            created_at=now,
+            updated_at=now,
+            active_at=now,
+        )
+        try:
+            claimed = claim_server(server)
+        except IntegrityError as exc:
+            constraint = getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None)
+            if constraint != "provisioning_server_unique_external_id":
+                raise
+            # Another adoption (or a reconcile) of the same server won the race.
+            raise _adopt_refused("The marketplace already tracks this server.") from exc
+        if not claimed:
+            raise _adopt_refused("The offering's capacity is full: no room for another standby server.")
+        record_event(
+            actor=actor,
+            verb="server.adopted_standby",
+            target=server,
+            data={"pool": pool.pk, "offering": offering.pk, "external_id": external_id, "flavor": seen.flavor_name},
+        )
+    return server

@@ -76,8 +76,10 @@ def test_back_to_back_five_second_slices_start_and_end_at_their_instants(owner, 
         assert all(b.state == "confirmed" for b in bookings)
         last = bookings[-1]
         wait_for(
-            lambda: Booking.objects.get(pk=last.pk).state == "completed"
-            and not Server.objects.filter(booking=last).exclude(state__in=["handed_over", "deleted"]).exists(),
+            lambda: (
+                Booking.objects.get(pk=last.pk).state == "completed"
+                and not Server.objects.filter(booking=last).exclude(state__in=["handed_over", "deleted"]).exists()
+            ),
             60,
             "the last slice to end and leave its renter",
             interval=0.2,
