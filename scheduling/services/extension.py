@@ -264,7 +264,7 @@ def _with_cost(ext: Extension, held: int, *, dry_run: bool) -> Extension:
 
 def _backstop_refusal(booking_id: int, seconds: int) -> ExtensionUnavailable:
     with transaction.atomic():
-        booking = Booking.objects.select_for_update().select_related("offering").get(pk=booking_id)
+        booking = Booking.objects.select_for_update(of=("self",)).select_related("offering").get(pk=booking_id)
         offering = Offering.objects.select_for_update(no_key=True).get(pk=booking.offering_id)
         try:
             _, weekly = _policy(booking)
@@ -283,8 +283,11 @@ def _backstop_refusal(booking_id: int, seconds: int) -> ExtensionUnavailable:
 
 
 def _extend(*, actor: Any, booking_id: int, seconds: int, now: datetime) -> Extension:
-    # Lock order as everywhere: booking, then offering.
-    locked = Booking.objects.select_for_update().select_related("profile").get(pk=booking_id)
+    # Lock order as everywhere: booking, then offering. Only the booking's row (of=self): FOR UPDATE on
+    # the joined profile would block every purchase of that profile (its INSERT takes KEY SHARE on the
+    # profile through the foreign key) while this waits for the offering's lock that purchase holds: a
+    # deadlock the race test found.
+    locked = Booking.objects.select_for_update(of=("self",)).select_related("profile").get(pk=booking_id)
     if locked.state not in EXTENDABLE_STATES:
         why = " (it is under a preemption notice: its end is the owner's deadline)" if locked.state == S.NOTICE else ""
         raise InvalidTransition(f"A booking that is {locked.state} cannot be extended{why}.")
