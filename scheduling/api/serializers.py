@@ -406,15 +406,21 @@ class ExtensionPreviewSerializer(PreviewSerializer):
         return {**super().to_representation(ext.cost), "extension": AddedSerializer(ext).data}
 
 
-class ErrorSerializer(serializers.Serializer):
-    """The API's error shape (marketplace.lib.api.error_body)."""
+class ExtendErrorSerializer(serializers.Serializer):
+    """The API's error shape (marketplace.lib.api.error_body), as the extend endpoint documents it."""
 
     error = serializers.CharField(help_text="A stable code, e.g. invalid, not_found, extension_unavailable.")
     detail = serializers.CharField(help_text="What went wrong, in words.")
-    fields = serializers.DictField(required=False, help_text="field -> messages, for input errors.")
+    fields = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        required=False,
+        help_text="field -> messages, for input errors.",
+    )
 
 
-class ExtensionUnavailableSerializer(ErrorSerializer):
+class ExtendConflictSerializer(ExtendErrorSerializer):
     longest_seconds = serializers.IntegerField(
-        help_text="The longest extension that can be granted now (0: none); ask for it to get it."
+        required=False,
+        help_text="With `extension_unavailable`: the longest extension that can be granted now (0: none); ask "
+        "for it to get it.",
     )

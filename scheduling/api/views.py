@@ -27,11 +27,11 @@ from scheduling import selectors, services
 from scheduling.api.serializers import (
     BookingCostSerializer,
     BookingSerializer,
-    ErrorSerializer,
+    ExtendConflictSerializer,
+    ExtendErrorSerializer,
     ExtendRequestSerializer,
     ExtensionPreviewSerializer,
     ExtensionSerializer,
-    ExtensionUnavailableSerializer,
     PreviewSerializer,
     QuoteRequestSerializer,
     QuoteSerializer,
@@ -279,11 +279,15 @@ class BookingExtendView(_MarketView):
                 serializers=[ExtensionSerializer, ExtensionPreviewSerializer],
                 resource_type_field_name=None,
             ),
-            400: OpenApiResponse(ErrorSerializer, description="Not a positive multiple of the grid, or too long."),
-            403: OpenApiResponse(ErrorSerializer, description="The offering's owner or an admin: only the renter."),
-            404: OpenApiResponse(ErrorSerializer, description="No such booking of yours."),
+            400: OpenApiResponse(
+                ExtendErrorSerializer, description="Not a positive multiple of the grid, or too long."
+            ),
+            403: OpenApiResponse(
+                ExtendErrorSerializer, description="The offering's owner or an admin: only the renter."
+            ),
+            404: OpenApiResponse(ExtendErrorSerializer, description="No such booking of yours."),
             409: OpenApiResponse(
-                ExtensionUnavailableSerializer,
+                ExtendConflictSerializer,
                 description="`extension_unavailable`: not grantable in full (the capacity after the booking, "
                 "the availability windows or the offering's longest request); `longest_seconds` is the longest "
                 "that is. Also `not_extendable` (auction slices), `invalid_transition` (under notice, ended) and "
