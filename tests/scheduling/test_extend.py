@@ -15,6 +15,7 @@ from rest_framework.test import APIClient
 
 from audit.models import DomainEvent
 from marketplace.lib.errors import InvalidTransition, NotFoundError, PermissionDeniedError, ValidationFailed
+from owners.models import SliceProfile
 from scheduling import services
 from scheduling.errors import ExtensionUnavailable, NotExtendable
 from scheduling.models import Booking, PriceHistory
@@ -31,9 +32,8 @@ MIN = timedelta(minutes=1)
 
 def one_small(owner, **kwargs):  # type: ignore[no-untyped-def]
     """Room for one Small at a time (bandwidth 250 of 250), 1.00 per one-minute grid unit."""
-    return factories.offering(
-        owner, publish=True, pricing={"model": "fixed", "price_per_unit": 100}, bandwidth_mbps=250, **kwargs
-    )
+    kwargs = {"bandwidth_mbps": 250} | kwargs
+    return factories.offering(owner, publish=True, pricing={"model": "fixed", "price_per_unit": 100}, **kwargs)
 
 
 def book(renter, offer, start=T10, length=600):  # type: ignore[no-untyped-def]
@@ -455,3 +455,43 @@ def test_billing_refuses_an_extension_the_balance_cannot_cover(
     with pytest.raises(InsufficientFunds):
         extend(renter, booking, 300)
     assert row(booking) == ("confirmed", T10 + 10 * MIN, 100, 1000)
+
+
+def test_billing_sweep_moves_the_hold_when_the_hook_was_lost(
+    owner, renter, billing, django_capture_on_commit_callbacks
+):
+    from billing import integration
+    from billing.models import BookingCharge
+
+    offer = one_small(owner)
+    factories.fund_renter(renter, 5000)
+    with django_capture_on_commit_callbacks(execute=True):
+        booking = book(renter, offer)
+    extend(renter, booking, 300)  # its after-commit hook never runs here: lost
+    assert BookingCharge.objects.get(booking_id=booking.pk).ends_at == T10 + 10 * MIN
+
+    integration.sweep()
+
+    charge = BookingCharge.objects.get(booking_id=booking.pk)
+    assert (charge.price, charge.ends_at) == (1500, T10 + 15 * MIN)
+
+
+def test_undoing_a_profile_change_after_an_extension_keeps_the_extension_at_the_old_price(owner, renter):
+    offer = one_small(owner, bandwidth_mbps=1000)
+    factories.price(owner, offer, profile="Medium", price_per_unit=300)
+    booking = book(renter, offer)
+    with time_machine.travel(T10 + 4 * MIN, tick=False):
+        services.booking_transition(actor=None, booking=booking, to="running")
+        services.booking_change_profile(
+            actor=renter, booking_id=booking.pk, profile_id=SliceProfile.objects.get(owner=None, name="Medium").pk
+        )
+        assert row(booking)[3] == 2200  # 4 min at 1.00, 6 at 3.00
+        extend(renter, booking, 300)
+        assert row(booking)[2:] == (300, 3700)  # 5 more minutes at Medium's 3.00
+
+        services.booking_profile_change_undo(actor=None, booking_id=booking.pk, reason="resize refused")
+
+    # Back to Small throughout, the extension included, at Small's price.
+    undone = Booking.objects.get(pk=booking.pk)
+    assert (undone.profile.name, undone.ends_at, undone.total_price) == ("Small", T10 + 15 * MIN, 1500)
+    assert sum(p.amount for p in services.price_schedule(undone)) == 1500
