@@ -159,11 +159,11 @@ def hold_for_booking(booking_id: int) -> BookingCharge | None:
 
 
 def hold_adjust(booking_id: int) -> BookingCharge | None:
-    """Bring a booking's hold to the price the engine now has for it (``services.booking_hold_adjust``)."""
-    total = Booking.objects.filter(pk=booking_id).values_list("total_price", flat=True).first()
-    if total is None:
+    """Bring a booking's hold to the price and end the engine now has for it (``services.booking_hold_adjust``)."""
+    row = Booking.objects.filter(pk=booking_id).values_list("total_price", "ends_at").first()
+    if row is None or row[0] is None:
         return None
-    return services.booking_hold_adjust(booking_id=booking_id, total=int(total))
+    return services.booking_hold_adjust(booking_id=booking_id, total=int(row[0]), ends_at=row[1])
 
 
 def price_change_check(booking: Any, new_total: int) -> None:
@@ -175,8 +175,8 @@ def price_change_check(booking: Any, new_total: int) -> None:
     if mode != "prepaid" and new_total > held:
         raise DomainError(
             "This booking is paid by card, authorized for its price when it was confirmed: a change that costs "
-            "more cannot be charged to it. Release it and book the larger profile instead.",
-            field="profile",
+            "more (a larger profile, a longer booking) cannot be charged to it. Book what you need as a new "
+            "booking instead.",
         )
 
 
@@ -292,12 +292,16 @@ def sweep(*, now: datetime | None = None, batch: int = 200) -> dict[str, int]:
         except Exception:
             counts["errors"] += 1
             log.warning("sweep: hold for booking %s failed", booking_id, exc_info=True)
-    # Holds whose price a profile change moved while the hook was lost (counted as held: placed anew).
+    # Holds whose price (a profile change) or end (an extension) moved while the hook was lost (counted
+    # as held: placed anew).
     for booking_id in (
         BookingCharge.objects.filter(state__in=[BookingCharge.State.HELD, BookingCharge.State.AUTHORIZING])
-        .annotate(total=Subquery(Booking.objects.filter(pk=OuterRef("booking_id")).values("total_price")[:1]))
+        .annotate(
+            total=Subquery(Booking.objects.filter(pk=OuterRef("booking_id")).values("total_price")[:1]),
+            end=Subquery(Booking.objects.filter(pk=OuterRef("booking_id")).values("ends_at")[:1]),
+        )
         .exclude(total__isnull=True)
-        .exclude(total=F("price"))
+        .exclude(total=F("price"), end=F("ends_at"))
         .order_by("booking_id")
         .values_list("booking_id", flat=True)[:batch]
     ):

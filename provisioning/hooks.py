@@ -29,6 +29,13 @@ def booking_confirmed(booking_id: int) -> None:
         services.schedule_booking(booking)
 
 
+def booking_changed(booking_id: int) -> None:
+    """A profile change or an extension: the end step moves to the new end at once."""
+    booking = Booking.objects.filter(pk=booking_id).first()
+    if booking is not None:
+        services.schedule_booking(booking)
+
+
 def booking_notice(booking_id: int) -> None:
     """A preemption notice: the end step moves to the deadline."""
     booking = Booking.objects.filter(pk=booking_id).first()
@@ -50,4 +57,5 @@ def register() -> None:
     hooks.register("on_booking_confirmed", booking_confirmed)
     hooks.register("on_booking_ended", booking_ended)
     hooks.register("on_booking_notice", booking_notice)
+    hooks.register("on_booking_changed", booking_changed)
     hooks.register("usage_for_booking", selectors.usage_for_booking)

@@ -29,3 +29,21 @@ class NobodyCouldLogIn(DomainError):
     """The booking would give a server nobody can log into (no SSH key on file, no user-data). HTTP 400."""
 
     code = "no_login"
+
+
+class ExtensionUnavailable(ConflictError):
+    """An extension cannot be granted in full (capacity after the booking, the availability windows or
+    the offering's longest request); ``longest_seconds`` is the longest that could be (0: none). HTTP 409."""
+
+    code = "extension_unavailable"
+
+    def __init__(self, message: str, *, longest_seconds: int):
+        super().__init__(message, field="duration", extra={"longest_seconds": longest_seconds})
+        self.longest_seconds = longest_seconds
+
+
+class NotExtendable(ConflictError):
+    """This booking cannot be extended at all, whatever the length (auction slices; a profile the
+    offering no longer sells the same way). HTTP 409."""
+
+    code = "not_extendable"

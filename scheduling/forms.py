@@ -101,3 +101,24 @@ class SliceRequestForm(forms.Form):
 class PreemptForm(forms.Form):
     notice_seconds = forms.IntegerField(label="Notice (seconds)", required=False, min_value=0)  # the service bounds it
     reason = forms.CharField(required=False, max_length=200)
+
+
+class ExtendForm(forms.Form):
+    """How much longer a booking should run (seconds, or "5 min", "1 h"); the service checks the rules."""
+
+    duration = forms.CharField(
+        label="Extend by",
+        max_length=40,
+        help_text=LENGTH_HELP + " A multiple of the offering's grid.",
+        widget=forms.TextInput(attrs={"list": "lengths", "placeholder": "5 min"}),
+    )
+
+    def clean_duration(self) -> int:
+        text = self.cleaned_data.get("duration") or ""
+        try:
+            seconds = parse_length(text)
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from exc
+        if seconds > INT_MAX:
+            raise forms.ValidationError("That is longer than any offering sells.")
+        return seconds

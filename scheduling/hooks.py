@@ -137,7 +137,8 @@ class OnBidLost(Protocol):
 
 
 class OnBookingChanged(Protocol):
-    """After commit: a booking's profile (its claim) and price changed; Booking.price_schedule
+    """After commit: a booking's profile (its claim) and price changed, or its end moved later (an
+    extension); Booking.price_schedule
     (scheduling.pricing.price_schedule) says what each period costs."""
 
     def __call__(self, booking_id: int, /) -> object: ...

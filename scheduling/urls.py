@@ -10,6 +10,7 @@ urlpatterns = [
     path("market/slices/<str:slice_id>/quote", views.slice_quote, name="slice_quote"),
     path("market/bookings/", views.my_bookings, name="my_bookings"),
     path("market/bookings/<int:pk>/release", views.booking_release, name="booking_release"),
+    path("market/bookings/<int:pk>/extend", views.booking_extend, name="booking_extend"),
     path("market/bookings/<int:pk>/profile", views.booking_change_profile, name="booking_change_profile"),
     path("owner/market/", views.owner_market, name="owner_market"),
     path("owner/market/bookings/<int:pk>/preempt", views.owner_preempt, name="owner_preempt"),

@@ -13,13 +13,14 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from marketplace.lib import clock
 from marketplace.lib.client_ip import client_address
+from marketplace.lib.durations import COMMON_LENGTHS, format_length
 from marketplace.lib.errors import DomainError, ValidationFailed
 from marketplace.lib.forms import apply_domain_error
 from marketplace.lib.idempotency import idempotent_view
@@ -28,8 +29,8 @@ from marketplace.lib.money import format_minor
 from owners import selectors as owner_selectors
 from owners.models import Offering
 from scheduling import hooks, selectors, services
-from scheduling.errors import NobodyCouldLogIn, QuoteExpired
-from scheduling.forms import PreemptForm, SliceRequestForm, SliceSearchForm
+from scheduling.errors import ExtensionUnavailable, NobodyCouldLogIn, QuoteExpired
+from scheduling.forms import ExtendForm, PreemptForm, SliceRequestForm, SliceSearchForm
 from scheduling.models import BookingState, Quote
 from scheduling.services import (
     CostPreview,
@@ -397,6 +398,54 @@ def booking_change_profile(request: HttpRequest, pk: int) -> HttpResponse:
         hidden={"profile": profile_id},
         button=f"Change profile: {format_minor(after, cur)} in all",
         cancel=reverse("provisioning:booking_server", kwargs={"booking_id": pk}),
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@idempotent_view
+def booking_extend(request: HttpRequest, pk: int) -> HttpResponse:
+    """GET: how much longer (a form), then with ``duration`` what it costs and a button that extends;
+    POST: extend. A refusal shows on the form; when only part can be granted, the longest is offered
+    as a one-click choice."""
+    try:
+        booking = selectors.booking_for_renter(request.user, pk)  # type: ignore[arg-type]
+    except DomainError as exc:
+        raise Http404(exc.message) from exc
+    data = request.POST if request.method == "POST" else (request.GET if "duration" in request.GET else None)
+    form = ExtendForm(data)
+    preview = None
+    longest = 0
+    if form.is_bound and form.is_valid():
+        seconds = form.cleaned_data["duration"]
+        try:
+            ext = services.booking_extend(
+                actor=request.user, booking_id=pk, seconds=seconds, dry_run=request.method != "POST"
+            )
+        except DomainError as exc:
+            apply_domain_error(form, exc)
+            if isinstance(exc, ExtensionUnavailable):
+                longest = exc.longest_seconds
+        else:
+            if request.method == "POST":
+                messages.success(
+                    request,
+                    f"Booking {pk} extended by {ext.seconds} seconds, to {ext.booking.ends_at:%Y-%m-%d %H:%M:%S} UTC: "
+                    f"{format_minor(ext.price, ext.booking.currency)} more, "
+                    f"{format_minor(int(ext.booking.total_price or 0), ext.booking.currency)} in all.",
+                )
+                return redirect("scheduling:my_bookings")
+            preview = ext
+    return render(
+        request,
+        "scheduling/extend.html",
+        {
+            "booking": booking,
+            "form": form,
+            "preview": preview,
+            "longest": longest,
+            "lengths": [format_length(s) for s in COMMON_LENGTHS if s % booking.grid_seconds == 0],
+        },
     )
 
 

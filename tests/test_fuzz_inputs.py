@@ -73,6 +73,7 @@ ENDPOINTS: list[tuple[str, str, list[str]]] = [
     ("GET", "/market/bookings/", ["state"]),
     ("GET", "/market/bookings/{booking}/release", []),
     ("GET", "/market/bookings/{booking}/profile", ["profile"]),
+    ("GET", "/market/bookings/{booking}/extend", ["duration"]),
     ("GET", "/owner/market/", ["state"]),
     ("GET", "/owner/offerings/{offering}/", []),
     ("GET", "/billing/statement", ["year", "month", "format"]),
@@ -91,12 +92,14 @@ ENDPOINTS: list[tuple[str, str, list[str]]] = [
     ("POST", "/api/v1/timeslots/{slice}/request", ["duration", "bid", "quote", "image"]),
     ("POST", "/api/v1/timeslots/{slice}/quote", ["duration"]),
     ("POST", "/api/v1/timeslots/{booking}/release", ["preview"]),
+    ("POST", "/api/v1/timeslots/{booking}/extend", ["duration", "duration", "preview"]),
     ("POST", "/api/v1/billing/payouts", ["currency"]),
     # portal forms
     ("POST", "/account/settings/", ["spend_limit", "currency"]),
     ("POST", "/owner/offerings/{offering}/pricing/new", PRICING),
     ("POST", "/owner/offerings/{offering}/windows", ["weekdays", "weekdays", "start_time", "end_time"]),
     ("POST", "/owner/market/bookings/{booking}/preempt", ["notice_seconds", "reason"]),
+    ("POST", "/market/bookings/{booking}/extend", ["duration"]),
 ]
 
 

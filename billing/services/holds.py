@@ -157,10 +157,11 @@ def booking_hold_place(*, facts: BookingFacts) -> BookingCharge:
     return charge
 
 
-def booking_hold_adjust(*, booking_id: int, total: int) -> BookingCharge | None:
-    """Bring a booking's hold to its price after a profile change repriced it. Idempotent: under the
-    charge's row lock the held price is compared with ``total`` (the booking's price now) and only the
-    difference moves.
+def booking_hold_adjust(*, booking_id: int, total: int, ends_at: datetime | None = None) -> BookingCharge | None:
+    """Bring a booking's hold to its price after a profile change repriced it or an extension moved its
+    end (``ends_at``: the booking's end now; the charge's slice follows it, so settlement prorates over
+    the whole booking). Idempotent: under the charge's row lock the held price is compared with
+    ``total`` (the booking's price now) and only the difference moves.
 
     Prepaid: the difference is held from (or released to) the balance; the engine asked the funds check
     for a rise before it committed. Card per booking: the authorization on the ledger follows a fall
@@ -171,6 +172,16 @@ def booking_hold_adjust(*, booking_id: int, total: int) -> BookingCharge | None:
         charge = BookingCharge.objects.select_for_update().filter(booking_id=booking_id).first()
         if charge is None or charge.state not in (BookingCharge.State.HELD, BookingCharge.State.AUTHORIZING):
             return charge  # no hold yet (it will be placed at the new price) or already settled
+        if ends_at is not None and charge.ends_at != ends_at:
+            moved_from, charge.ends_at, charge.updated_at = charge.ends_at, ends_at, clock.now()
+            charge.save(update_fields=["ends_at", "updated_at"])
+            record_event(
+                actor=None,
+                verb="billing.hold.end_moved",
+                target=charge,
+                data={"booking_id": booking_id, "from": moved_from.isoformat(), "to": ends_at.isoformat()},
+                source="task",
+            )
         new = total
         payment = charge.payment
         if charge.mode != "prepaid" and payment is not None and new > payment.amount:

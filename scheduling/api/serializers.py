@@ -6,6 +6,7 @@ import functools
 from decimal import Decimal
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from marketplace.lib.api import BoundedDateTimeField, range_errors
@@ -211,6 +212,15 @@ class SliceRequestSerializer(serializers.Serializer):
     )
 
 
+class ExtendRequestSerializer(serializers.Serializer):
+    duration = serializers.IntegerField(
+        min_value=1,
+        max_value=INT_MAX,
+        help_text="Seconds to add to the booking's end: a positive multiple of the offering's grid. After a 409 "
+        "`extension_unavailable`, its `longest_seconds` is the longest extension that can be granted.",
+    )
+
+
 class QuoteRequestSerializer(serializers.Serializer):
     duration = serializers.IntegerField(required=False, max_value=INT_MAX)
 
@@ -329,7 +339,7 @@ class UsageSerializer(serializers.Serializer):
 class CostSerializer(serializers.Serializer):
     """What an action costs, in major units of ``currency`` (as the confirmation pages show it)."""
 
-    action = serializers.ChoiceField(choices=["buy", "bid", "release", "withdraw", "change_profile"])
+    action = serializers.ChoiceField(choices=["buy", "bid", "release", "withdraw", "change_profile", "extend"])
     currency = serializers.CharField()
     charge = serializers.CharField(
         allow_null=True,
@@ -377,3 +387,66 @@ class BookingCostSerializer(BookingSerializer):
 
     class Meta(BookingSerializer.Meta):
         fields = [*BookingSerializer.Meta.fields, "cost"]
+
+
+class AddedSerializer(serializers.Serializer):
+    """The time an extension adds, at the price in force (major units of the booking's currency)."""
+
+    seconds = serializers.IntegerField(help_text="Seconds added to the booking's end.")
+    units = serializers.IntegerField(help_text="Grid units added.")
+    unit_price = serializers.CharField(help_text="Price per added grid unit (fixed: listed; dynamic: today's).")
+    price = serializers.CharField(help_text="What the added time costs: unit_price × units.")
+    ends_at = serializers.DateTimeField(help_text="The booking's end after the extension.")
+
+    def to_representation(self, ext: Any) -> dict[str, Any]:
+        cur = ext.booking.currency
+        return {
+            "seconds": ext.seconds,
+            "units": ext.units,
+            "unit_price": major(ext.unit_price, cur),
+            "price": major(ext.price, cur),
+            "ends_at": _iso(ext.booking.ends_at),
+        }
+
+
+class ExtensionSerializer(BookingCostSerializer):
+    """The booking after its extension (new end and price), what was added, and ``cost``: what the booking
+    now holds and would be charged run to its end."""
+
+    extension = serializers.SerializerMethodField()
+
+    class Meta(BookingCostSerializer.Meta):
+        fields = [*BookingCostSerializer.Meta.fields, "extension"]
+
+    @extend_schema_field(AddedSerializer)
+    def get_extension(self, b: Booking) -> dict[str, Any]:
+        return dict(AddedSerializer(b.extension).data)  # type: ignore[attr-defined]  # set by the view
+
+
+class ExtensionPreviewSerializer(PreviewSerializer):
+    """The answer to an extension's ``?preview=1``: what it would cost and the end it would have; nothing done."""
+
+    extension = AddedSerializer()
+
+    def to_representation(self, ext: Any) -> dict[str, Any]:
+        return {**super().to_representation(ext.cost), "extension": AddedSerializer(ext).data}
+
+
+class ExtendErrorSerializer(serializers.Serializer):
+    """The API's error shape (marketplace.lib.api.error_body), as the extend endpoint documents it."""
+
+    error = serializers.CharField(help_text="A stable code, e.g. invalid, not_found, extension_unavailable.")
+    detail = serializers.CharField(help_text="What went wrong, in words.")
+    fields = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        required=False,
+        help_text="field -> messages, for input errors.",
+    )
+
+
+class ExtendConflictSerializer(ExtendErrorSerializer):
+    longest_seconds = serializers.IntegerField(
+        required=False,
+        help_text="With `extension_unavailable`: the longest extension that can be granted now (0: none); ask "
+        "for it to get it.",
+    )

@@ -1,4 +1,4 @@
-"""The market API: search slices, request (buy or bid), quote, usage, release. Views call services only."""
+"""The market API: search slices, request (buy or bid), quote, usage, release, extend. Views call services only."""
 
 from __future__ import annotations
 
@@ -9,7 +9,13 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.http import QueryDict
-from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+)
 from rest_framework import status
 from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
@@ -22,6 +28,11 @@ from scheduling import selectors, services
 from scheduling.api.serializers import (
     BookingCostSerializer,
     BookingSerializer,
+    ExtendConflictSerializer,
+    ExtendErrorSerializer,
+    ExtendRequestSerializer,
+    ExtensionPreviewSerializer,
+    ExtensionSerializer,
     PreviewSerializer,
     QuoteRequestSerializer,
     QuoteSerializer,
@@ -224,6 +235,148 @@ class BookingReleaseView(_MarketView):
         else:
             cost = release_cost(booking, booking.ended_at or clock.now())
         return Response(_with_cost(booking, cost))
+
+
+_EXTENDED = {
+    "id": 42,
+    "state": "running",
+    "reason": "",
+    "slice_id": "MTI6MzoxNzY0NTgzMjAwOjYwMA",
+    "offering": 12,
+    "offering_name": "Frankfurt burst pool",
+    "profile": 3,
+    "profile_name": "Small",
+    "pricing_model": "fixed",
+    "starts_at": "2026-12-01T10:00:00Z",
+    "ends_at": "2026-12-01T10:15:00Z",
+    "duration": 900,
+    "image": "ubuntu-24.04",
+    "currency": "USD",
+    "unit_price": "1.00",
+    "total_price": "15.00",
+    "bid": None,
+    "auction": None,
+    "preempt_deadline": None,
+    "created_at": "2026-12-01T09:58:12Z",
+    "confirmed_at": "2026-12-01T09:58:12Z",
+    "ended_at": None,
+    "cost": {
+        "action": "extend",
+        "currency": "USD",
+        "charge": "15.00",
+        "refund": "0.00",
+        "held": "10.00",
+        "price_before": "10.00",
+        "price_after": "15.00",
+        "note": "300 more seconds (5 grid units) at the price in force, added to what is held; the booking is "
+        "charged for the time used when it ends.",
+    },
+    "extension": {"seconds": 300, "units": 5, "unit_price": "1.00", "price": "5.00", "ends_at": "2026-12-01T10:15:00Z"},
+}
+
+
+class BookingExtendView(_MarketView):
+    """Move the end of a confirmed, provisioning or running booking later, on the same server."""
+
+    serializer_class = ExtendRequestSerializer
+
+    @extend_schema(
+        request=ExtendRequestSerializer,
+        parameters=[PREVIEW],
+        responses={
+            200: PolymorphicProxySerializer(
+                component_name="ExtensionOrPreview",
+                serializers=[ExtensionSerializer, ExtensionPreviewSerializer],
+                resource_type_field_name=None,
+            ),
+            400: OpenApiResponse(
+                ExtendErrorSerializer, description="Not a positive multiple of the grid, or too long."
+            ),
+            403: OpenApiResponse(
+                ExtendErrorSerializer, description="The offering's owner or an admin: only the renter."
+            ),
+            404: OpenApiResponse(ExtendErrorSerializer, description="No such booking of yours."),
+            409: OpenApiResponse(
+                ExtendConflictSerializer,
+                description="`extension_unavailable`: not grantable in full (the capacity after the booking, "
+                "the availability windows or the offering's longest request); `longest_seconds` is the longest "
+                "that is. Also `not_extendable` (auction slices), `invalid_transition` (under notice, ended) and "
+                "`offering_not_selling`, without `longest_seconds`.",
+            ),
+        },
+        examples=[
+            OpenApiExample("Extend by five minutes", value={"duration": 300}, request_only=True),
+            OpenApiExample("Extended", value=_EXTENDED, response_only=True, status_codes=["200"]),
+            OpenApiExample(
+                "Preview (?preview=1)",
+                value={
+                    "preview": True,
+                    "booking": 42,
+                    "cost": _EXTENDED["cost"],
+                    "extension": _EXTENDED["extension"],
+                },
+                response_only=True,
+                status_codes=["200"],
+            ),
+            OpenApiExample(
+                "Not a grid multiple",
+                value={
+                    "error": "invalid",
+                    "detail": "duration: The extension must be a positive multiple of the offering's 60-second grid.",
+                    "fields": {
+                        "duration": ["The extension must be a positive multiple of the offering's 60-second grid."]
+                    },
+                },
+                response_only=True,
+                status_codes=["400"],
+            ),
+            OpenApiExample(
+                "Only part of it is free",
+                value={
+                    "error": "extension_unavailable",
+                    "detail": "The booking cannot be extended by 600 seconds: the offering's capacity from "
+                    "2026-12-01 10:13:00 UTC is taken; it can be extended by at most 180 seconds.",
+                    "fields": {"duration": ["…"]},
+                    "longest_seconds": 180,
+                },
+                response_only=True,
+                status_codes=["409"],
+            ),
+            OpenApiExample(
+                "Auction slice",
+                value={
+                    "error": "not_extendable",
+                    "detail": "Auction slices cannot be extended: bid for the next round.",
+                },
+                response_only=True,
+                status_codes=["409"],
+            ),
+        ],
+        description="Adds `duration` seconds to the booking's end when the capacity after it is free, within "
+        "the offering's availability windows and longest request, at the price in force (fixed: the listed "
+        "price per grid unit; dynamic: today's dynamic price for the added period); auction slices cannot be "
+        "extended. The hold follows the new price. A 409 `extension_unavailable` says in `longest_seconds` the "
+        "longest extension that can be granted: ask for that. With `?preview=1`: the price and what billing "
+        "would charge, and nothing is extended. Send an `Idempotency-Key` to make retries safe.",
+    )
+    @idempotent
+    def post(self, request: Request, booking_id: int) -> Response:
+        body = ExtendRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        seconds = body.validated_data["duration"]
+        preview = is_preview(request)
+        ext = services.booking_extend(
+            actor=request.user,
+            booking_id=booking_id,
+            seconds=seconds,
+            dry_run=preview,
+        )
+        if preview:
+            return Response(ExtensionPreviewSerializer(ext).data)
+        booking = selectors.booking_for_renter(request.user, booking_id)  # type: ignore[arg-type]
+        booking.cost = ext.cost  # type: ignore[attr-defined]
+        booking.extension = ext  # type: ignore[attr-defined]
+        return Response(ExtensionSerializer(booking).data)
 
 
 class BookingListView(_MarketView):

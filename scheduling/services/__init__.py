@@ -8,6 +8,7 @@ One module per concern, each stating the rules it enforces:
 - ``quotes``: dynamic prices held for a while; ``bids``: sealed auction bids;
 - ``clearing``: serving the bids of rounds whose bidding has closed;
 - ``profile_change``: moving a live booking to another profile (and undoing it);
+- ``extension``: moving a live booking's end later, at the price in force;
 - ``preemption``: owners taking capacity back after notice;
 - ``ending``: bookings whose slice is over end at its end (completed or failed).
 
@@ -47,6 +48,13 @@ from scheduling.services.clearing import (
     auctions_clear_due,
 )
 from scheduling.services.ending import booking_end_due, bookings_end_due
+from scheduling.services.extension import (
+    AUCTION_REFUSAL,
+    EXTENDABLE_STATES,
+    EXTENDED,
+    Extension,
+    booking_extend,
+)
 from scheduling.services.preemption import (
     NoticePlan,
     booking_preempt,
@@ -85,6 +93,11 @@ from scheduling.services.state import _move as _move
 from scheduling.services.state import _need as _need
 
 __all__ = [
+    "AUCTION_REFUSAL",
+    "EXTENDABLE_STATES",
+    "EXTENDED",
+    "Extension",
+    "booking_extend",
     "NoticePlan",
     "preemption_preview",
     "CostPreview",

@@ -319,7 +319,7 @@ class CostPreview:
     all (None: no billing to ask), of the ``held`` now (0 before a buy); a profile change moves the
     booking's price from ``price_before`` to ``price_after``. ``note`` says when it is charged."""
 
-    action: str  # buy, bid, release, withdraw, change_profile
+    action: str  # buy, bid, release, withdraw, change_profile, extend
     currency: str
     charge: int | None
     held: int = 0

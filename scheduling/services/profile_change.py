@@ -148,8 +148,9 @@ def booking_change_profile_preview(*, actor: Any, booking_id: int, profile_id: i
 
 def _change_profile(*, actor: Any, booking_id: int, policy: PricingPolicy, now: datetime) -> Booking:
     profile = policy.profile
-    # Lock order as everywhere: booking, then offering.
-    locked = Booking.objects.select_for_update().select_related("profile").get(pk=booking_id)
+    # Lock order as everywhere: booking, then offering. Only the booking's row: FOR UPDATE on the joined
+    # profile deadlocked against purchases of it (tests/concurrency/test_live_change_locks.py).
+    locked = Booking.objects.select_for_update(of=("self",)).select_related("profile").get(pk=booking_id)
     if locked.state not in CHANGEABLE_STATES:
         why = " (it is under a preemption notice)" if locked.state == S.NOTICE else ""
         raise InvalidTransition(f"A booking that is {locked.state} cannot change profile{why}.")
