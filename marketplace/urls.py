@@ -2,7 +2,8 @@ from typing import Any
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 
@@ -17,7 +18,7 @@ class AdminLoginRedirect(RedirectView):
     pattern_name = "account_login"
     query_string = True
 
-    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if request.user.is_authenticated:
             raise PermissionDenied("Your account may not use the admin.")
         return super().get(request, *args, **kwargs)

@@ -59,6 +59,13 @@ def _text(params: dict[str, Any], name: str) -> str:
     return str(params.get(name) or "").strip()
 
 
+def _id(params: dict[str, Any], name: str) -> int:
+    value = params.get(name)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValidationFailed({name: ["Choose one."]})
+    return value
+
+
 def _size(operation: str, params: dict[str, Any]) -> tuple[int, str, str]:
     """(amount in minor units, currency, reason) of an operation, its input checked as far as can be
     checked before it runs (the operation's service checks the rest when it runs)."""
@@ -69,7 +76,7 @@ def _size(operation: str, params: dict[str, Any]) -> tuple[int, str, str]:
             raise ValidationFailed({"amount": ["Enter an amount other than zero (negative debits the user)."]})
         if params.get("account_kind") not in ADJUSTABLE:
             raise ValidationFailed({"account_kind": ["Adjust a renter balance or an owner's earnings."]})
-        if not User.objects.filter(pk=params.get("user")).exists():
+        if not User.objects.filter(pk=_id(params, "user")).exists():
             raise NotFoundError("No such user.")
         currency = _text(params, "currency").upper()
         exponent(currency)
@@ -77,7 +84,7 @@ def _size(operation: str, params: dict[str, Any]) -> tuple[int, str, str]:
             raise ValidationFailed({"reason": ["An adjustment needs a reason."]})
         return abs(amount), currency, reason
     if operation == Op.REFUND:
-        payment = Payment.objects.filter(pk=params.get("payment")).first()
+        payment = Payment.objects.filter(pk=_id(params, "payment")).first()
         if payment is None:
             raise NotFoundError("No such payment.")
         amount = params.get("amount")
@@ -87,7 +94,7 @@ def _size(operation: str, params: dict[str, Any]) -> tuple[int, str, str]:
             raise ValidationFailed({"reason": ["Say why the money is refunded."]})
         return amount, payment.currency, reason
     if operation == Op.PAYOUT:
-        owner = User.objects.filter(pk=params.get("owner")).first()
+        owner = User.objects.filter(pk=_id(params, "owner")).first()
         if owner is None:
             raise NotFoundError("No such owner.")
         currency = _text(params, "currency").upper()
