@@ -53,3 +53,44 @@ def test_pages_with_htmx_and_the_market_filter_work_without_violations(page, liv
     page.select_option("select[name=state]", index=1)  # the select submits its form (static/js/autosubmit.js)
     page.wait_for_url("**state=*")
     assert violations == []
+
+
+def test_staff_reach_the_admin_through_allauth_with_their_code_and_approve_a_request(page, live_server):
+    import time
+
+    from allauth.mfa.totp.internal.auth import TOTP, format_hotp_value, generate_totp_secret, hotp_value
+
+    from billing import services
+    from billing.models import MoneyOperationRequest
+    from tests.factories import PASSWORD
+
+    first = factories.UserFactory(is_staff=True, is_superuser=True, email="first-staff@example.test")
+    second = factories.UserFactory(is_staff=True, is_superuser=True, email="second-staff@example.test")
+    TOTP.activate(first, generate_totp_secret())
+    secret = generate_totp_secret()
+    TOTP.activate(second, secret)
+    renter = factories.renter(email="rosa@example.test")
+    pending = services.money_operation_submit(
+        actor=first,
+        operation="adjustment",
+        params={"user": renter.pk, "account_kind": "renter_balance", "amount": 250_000, "currency": "USD"}
+        | {"reason": "Large goodwill credit"},
+    ).pending
+    violations = _watch(page)
+    page.goto("/admin/billing/moneyoperationrequest/")
+    page.wait_for_url("**/accounts/login/?next=/admin/billing/moneyoperationrequest/")
+    page.fill("input[name=login]", second.email)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("form button[type=submit]")
+    page.wait_for_url("**/accounts/2fa/authenticate/**")
+    page.fill("input[name=code]", format_hotp_value(hotp_value(secret, int(time.time()) // 30)))
+    page.click("form button[type=submit]")
+    page.wait_for_url("**/admin/billing/moneyoperationrequest/")
+    assert "Large goodwill credit" in page.inner_text("#result_list")
+    page.check(f"input[name=_selected_action][value='{pending.pk}']")
+    page.select_option("select[name=action]", "approve")
+    page.click("button[name=index]")
+    page.wait_for_selector("text=Approved and carried out")
+    pending.refresh_from_db()
+    assert (pending.state, pending.decided_by_id) == (MoneyOperationRequest.State.EXECUTED, second.pk)
+    assert violations == []
