@@ -172,11 +172,17 @@ _IDLE_KEY = "_marketplace_seen_at"
 _TOUCH_EVERY_SECONDS = 60
 
 
+def _is_background_refresh(request: HttpRequest) -> bool:
+    return request.headers.get("HX-Request") == "true" and request.headers.get("X-Background-Refresh") == "1"
+
+
 class IdleSessionTimeoutMiddleware:
     """A signed-in session unused for MARKETPLACE_SESSION_IDLE_SECONDS is logged out.
 
     The time of the last request is kept in the session and written at most once a minute (which
-    also moves the session's expiry, SESSION_COOKIE_AGE, on), not on every request.
+    also moves the session's expiry, SESSION_COOKIE_AGE, on), not on every request. A page's own
+    background refresh (an htmx poll sending ``X-Background-Refresh``) is served but is not activity:
+    a tab left open on a polling page still times out.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
@@ -190,6 +196,8 @@ class IdleSessionTimeoutMiddleware:
             idle = int(settings.MARKETPLACE_SESSION_IDLE_SECONDS)
             if isinstance(seen, (int, float)) and now - seen > idle:
                 logout(request)  # flushes the session; the view sees an anonymous visitor (login page)
+            elif _is_background_refresh(request):
+                pass
             elif not isinstance(seen, (int, float)) or now - seen >= _TOUCH_EVERY_SECONDS:
                 request.session[_IDLE_KEY] = now
         return self.get_response(request)

@@ -344,7 +344,9 @@ if not DEBUG:
 # (marketplace.middleware.IdleSessionTimeoutMiddleware, which moves the session's expiry on at most once
 # a minute rather than writing the session on every request).
 MARKETPLACE_SESSION_IDLE_SECONDS = env_int("MARKETPLACE_SESSION_IDLE_SECONDS", 30 * 60, minimum=60)
-SESSION_COOKIE_AGE = MARKETPLACE_SESSION_IDLE_SECONDS
+# The cookie and the stored session outlive the idle time by the middleware's write interval, so the
+# middleware's exact rule, not a stale expiry, ends the session.
+SESSION_COOKIE_AGE = MARKETPLACE_SESSION_IDLE_SECONDS + 60
 SESSION_SAVE_EVERY_REQUEST = False
 # Content-Security-Policy (marketplace.lib.csp): scripts from this site and Stripe.js only, no inline
 # script or style, no eval (htmx's allowEval is off: templates/base.html), frames from Stripe only.

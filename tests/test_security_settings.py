@@ -137,7 +137,7 @@ def test_production_responses_carry_hsts_csp_and_secure_cookies_and_redirect_htt
         True,
         True,
     )
-    assert s["SESSION_COOKIE_AGE"] == 1800 and s["SECURE_SSL_REDIRECT"] and s["SECURE_HSTS_SECONDS"] == 31536000
+    assert s["SESSION_COOKIE_AGE"] == 1800 + 60 and s["SECURE_SSL_REDIRECT"] and s["SECURE_HSTS_SECONDS"] == 31536000
     assert s["SECURE_PROXY_SSL_HEADER"] == ["HTTP_X_FORWARDED_PROTO", "https"]
     assert s["EMAIL_BACKEND"] == "django.core.mail.backends.smtp.EmailBackend"
     assert s["MARKETPLACE_API_SCHEMA_PUBLIC"] is False and s["MARKETPLACE_STAFF_MFA_REQUIRED"] is True
@@ -264,6 +264,22 @@ def test_an_idle_session_is_logged_out(renter):
         response = client.get(page)
         assert response.status_code == 302 and response["Location"].startswith(reverse("account_login"))
         assert client.get(page).status_code == 302  # the session is gone, not just this request
+
+
+def test_a_pages_background_refresh_does_not_keep_a_session_alive(renter):
+    poll = {"HTTP_HX_REQUEST": "true", "HTTP_X_BACKGROUND_REFRESH": "1"}
+    idle = django_settings.MARKETPLACE_SESSION_IDLE_SECONDS
+    with time_machine.travel(clock.now(), tick=False) as traveller:
+        client = login(renter)
+        assert client.get(reverse("billing:overview")).status_code == 200
+        assert (
+            'hx-headers=\'{"X-Background-Refresh": "1"}\'' in client.get(reverse("billing:overview")).content.decode()
+        )
+        for _ in range(3):  # the costs table polls, up to the idle time in all: served
+            traveller.shift(timedelta(seconds=idle // 3))
+            assert client.get(reverse("billing:costs"), **poll).status_code == 200
+        traveller.shift(timedelta(seconds=2))  # past the idle time since the last page the user opened
+        assert client.get(reverse("billing:costs"), **poll).status_code == 302  # logged out: sent to log in
 
 
 # ---- the API schema ------------------------------------------------------------------------------
