@@ -22,6 +22,7 @@ class BillingConfig(AppConfig):
             models.Payout,
             models.OfferingBillingPolicy,
             models.BookingCharge,
+            models.MoneyOperationRequest,
         ):
             auditlog.register(model)
         # Entries are covered by their transaction's record; webhook payloads are large and stored whole already.

@@ -114,6 +114,8 @@ class LedgerTransaction(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        # Staff status alone moves no money (issue 14 item 4): each money operation has its permission.
+        permissions = [("post_adjustment", "Can post a manual ledger adjustment")]
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.get_kind_display()} ({self.idempotency_key})"
@@ -259,6 +261,7 @@ class Refund(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="billing_refund_amount_positive")]
+        permissions = [("refund_payment", "Can refund a payment to the card")]
 
     def __str__(self) -> str:
         return f"refund {format_minor(self.amount, self.currency)} of payment #{self.payment_id}"
@@ -357,6 +360,7 @@ class Payout(models.Model):
                 name="billing_payout_one_in_flight",
             ),
         ]
+        permissions = [("payout_on_demand", "Can pay out an owner's earnings on demand")]
 
     def __str__(self) -> str:
         return f"payout {format_minor(self.amount, self.currency)} to {self.owner} ({self.status})"
@@ -441,3 +445,67 @@ class BookingCharge(models.Model):
     @property
     def slice_seconds(self) -> int:
         return int((self.ends_at - self.starts_at).total_seconds())
+
+
+class MoneyOperationRequest(models.Model):
+    """A staff money operation above BILLING_APPROVAL_THRESHOLD, waiting for a second staff member.
+
+    The first staff member's request records what would run (``params``); nothing is posted until a
+    different staff member with the same permission approves it, and the operation then runs as
+    the approver. Both steps are audited (billing.money_operation.*).
+    """
+
+    class Operation(models.TextChoices):
+        ADJUSTMENT = "adjustment", "Manual ledger adjustment"
+        REFUND = "refund", "Refund to card"
+        PAYOUT = "payout", "Payout on demand"
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Waiting for a second staff member"
+        APPROVED = "approved", "Approved, being carried out"
+        EXECUTED = "executed", "Approved and carried out"
+        FAILED = "failed", "Approved, but the operation was refused"
+        REJECTED = "rejected", "Rejected"
+
+    operation = models.CharField(max_length=20, choices=Operation.choices)
+    state = models.CharField(max_length=20, choices=State.choices, default=State.PENDING, db_index=True)
+    amount = models.BigIntegerField(help_text="Minor units; a debit's size for adjustments.")
+    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
+    params = models.JSONField(default=dict)
+    reason = models.CharField(max_length=500)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    requested_at = models.DateTimeField(default=clock.now)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    idempotency_key = models.CharField(max_length=200, unique=True)  # a double-submitted form asks once
+    result = models.CharField(max_length=100, blank=True, help_text="What the approved operation made.")
+    failure_message = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="billing_moneyoperationrequest_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(state__in=["pending", "approved", "executed", "failed", "rejected"]),
+                name="billing_moneyoperationrequest_state_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(operation__in=["adjustment", "refund", "payout"]),
+                name="billing_moneyoperationrequest_operation_valid",
+            ),
+            # Four eyes: the one who asked never decides (also refused by the service, with a message).
+            models.CheckConstraint(
+                condition=Q(decided_by__isnull=True) | ~Q(decided_by=models.F("requested_by")),
+                name="billing_moneyoperationrequest_second_staff",
+            ),
+            models.CheckConstraint(
+                condition=Q(state="pending", decided_by__isnull=True)
+                | Q(~Q(state="pending"), decided_by__isnull=False),
+                name="billing_moneyoperationrequest_decided_when_closed",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_operation_display()} {format_minor(self.amount, self.currency)} ({self.state})"

@@ -7,7 +7,22 @@ what a command line cannot say.
 from __future__ import annotations
 
 import gc
+import ipaddress
+import os
 from typing import Any
+
+
+def _trusted_proxies() -> list[str]:
+    """TRUSTED_PROXIES (the settings' list: addresses or CIDR ranges), as gunicorn's strict networks."""
+    raw = os.environ.get("TRUSTED_PROXIES", "")
+    return [str(ipaddress.ip_network(item.strip(), strict=False)) for item in raw.split(",") if item.strip()]
+
+
+# X-Forwarded-Proto is believed (wsgi.url_scheme https) from these peers only, the same proxies Django
+# believes for X-Forwarded-For and SECURE_PROXY_SSL_HEADER; none when TRUSTED_PROXIES is empty (not
+# gunicorn's default of 127.0.0.1: a local process is not a TLS-terminating proxy unless named).
+forwarded_allow_ips = ",".join(_trusted_proxies())
+secure_scheme_headers = {"X-FORWARDED-PROTO": "https"}
 
 
 def post_worker_init(worker: Any) -> None:

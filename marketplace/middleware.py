@@ -1,4 +1,9 @@
-"""Two cheap guards in front of every view.
+"""Cheap guards in front of every view.
+
+``ForwardedProtoGuardMiddleware`` drops ``X-Forwarded-Proto`` unless the connection's peer is one of
+TRUSTED_PROXIES, so SECURE_PROXY_SSL_HEADER ("this came over https") is believed from the proxies
+only. ``IdleSessionTimeoutMiddleware`` logs out a session left unused for
+MARKETPLACE_SESSION_IDLE_SECONDS.
 
 ``InputGuardMiddleware`` refuses a request whose path, query or form/JSON body carries a NUL
 character (PostgreSQL cannot store one in text: a NUL reaching a query is a 500), with a 400 that
@@ -25,12 +30,13 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import logout
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 
 from marketplace.lib.api import error_body
-from marketplace.lib.client_ip import client_ip
+from marketplace.lib.client_ip import client_ip, parse_address, trusted_proxies
 from marketplace.lib.inputs import NUL_MESSAGE
 
 log = logging.getLogger(__name__)
@@ -141,3 +147,57 @@ class AnonymousRateLimitMiddleware:
         )
         response["Retry-After"] = str(retry_after)
         return response
+
+
+def peer_is_trusted_proxy(request: HttpRequest) -> bool:
+    """The connection's peer (REMOTE_ADDR) is one of TRUSTED_PROXIES."""
+    peer = parse_address(request.META.get("REMOTE_ADDR"))
+    return peer is not None and any(peer.version == n.version and peer in n for n in trusted_proxies())
+
+
+class ForwardedProtoGuardMiddleware:
+    """X-Forwarded-Proto (SECURE_PROXY_SSL_HEADER) counts only when a trusted proxy sent it: from
+    anyone else it is removed before SecurityMiddleware or request.is_secure() read it."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if "HTTP_X_FORWARDED_PROTO" in request.META and not peer_is_trusted_proxy(request):
+            del request.META["HTTP_X_FORWARDED_PROTO"]
+        return self.get_response(request)
+
+
+_IDLE_KEY = "_marketplace_seen_at"
+_TOUCH_EVERY_SECONDS = 60
+
+
+def _is_background_refresh(request: HttpRequest) -> bool:
+    return request.headers.get("HX-Request") == "true" and request.headers.get("X-Background-Refresh") == "1"
+
+
+class IdleSessionTimeoutMiddleware:
+    """A signed-in session unused for MARKETPLACE_SESSION_IDLE_SECONDS is logged out.
+
+    The time of the last request is kept in the session and written at most once a minute (which
+    also moves the session's expiry, SESSION_COOKIE_AGE, on), not on every request. A page's own
+    background refresh (an htmx poll sending ``X-Background-Refresh``) is served but is not activity:
+    a tab left open on a polling page still times out.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated and hasattr(request, "session"):
+            now = time.time()
+            seen = request.session.get(_IDLE_KEY)
+            idle = int(settings.MARKETPLACE_SESSION_IDLE_SECONDS)
+            if isinstance(seen, (int, float)) and now - seen > idle:
+                logout(request)  # flushes the session; the view sees an anonymous visitor (login page)
+            elif _is_background_refresh(request):
+                pass
+            elif not isinstance(seen, (int, float)) or now - seen >= _TOUCH_EVERY_SECONDS:
+                request.session[_IDLE_KEY] = now
+        return self.get_response(request)

@@ -63,7 +63,9 @@ if DEBUG:
     INSTALLED_APPS.append("demo")
 
 MIDDLEWARE = [
+    "marketplace.middleware.ForwardedProtoGuardMiddleware",  # X-Forwarded-Proto only from TRUSTED_PROXIES
     "django.middleware.security.SecurityMiddleware",
+    "marketplace.lib.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "marketplace.middleware.InputGuardMiddleware",  # NUL characters: a 400 before any view (issue 14)
     "marketplace.lib.api.ApiErrorMiddleware",  # what escapes a view under /api/ is answered in JSON (issue 13)
@@ -72,9 +74,11 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "marketplace.middleware.IdleSessionTimeoutMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "marketplace.middleware.AnonymousRateLimitMiddleware",  # after auth: signed-in users are not counted
     "django.contrib.messages.middleware.MessageMiddleware",
+    "accounts.middleware.StaffMfaRequiredMiddleware",  # the admin needs a second factor (issue 14 item 4)
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "audit.middleware.AuditlogMiddleware",  # django-auditlog's, with the one client-address resolver
 ]
@@ -114,9 +118,14 @@ AUTHENTICATION_BACKENDS = [
     "allauth.account.auth_backends.AuthenticationBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
+# At least 12 characters (MARKETPLACE_PASSWORD_MIN_LENGTH) and not on the list of 20,000 passwords most
+# common in breaches that ships with Django (checked offline: no network call at sign-up).
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": env_int("MARKETPLACE_PASSWORD_MIN_LENGTH", 12, minimum=12)},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
@@ -152,6 +161,8 @@ ACCOUNT_RATE_LIMITS = {
 }
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "Time-slice marketplace"
+# Staff reach the admin only with a second factor (accounts.middleware); its login is allauth's.
+MARKETPLACE_STAFF_MFA_REQUIRED = env_bool("MARKETPLACE_STAFF_MFA_REQUIRED", True)
 
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "marketplace@localhost")
@@ -239,11 +250,7 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
 }
 
-SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", not DEBUG)
-CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-SECURE_CONTENT_TYPE_NOSNIFF = True
-X_FRAME_OPTIONS = "DENY"
+# Cookies, HSTS, CSP, sessions, passwords: the PRODUCTION SECURITY block below (issue 14 item 6).
 
 AUDITLOG_INCLUDE_ALL_MODELS = False
 AUDITLOG_DISABLE_REMOTE_ADDR = False
@@ -288,6 +295,70 @@ AUDIT_ACTIVITY_SCOPES: dict[str, tuple[str, ...]] = {
 }
 AUDIT_ACTIVITY_PAGE_SIZE = 50
 # ---------------------------------------------------------------- end AUDIT
+
+# ---------------------------------------------------------------- PRODUCTION SECURITY (issue 14 item 6)
+# With DJANGO_DEBUG=false, `manage.py check --deploy` reports nothing. Development (DEBUG on) keeps
+# plain http on localhost; every switch below can still be set either way from the environment.
+if not DEBUG:
+    from django.core.exceptions import ImproperlyConfigured
+
+    _required = {
+        "DJANGO_ALLOWED_HOSTS": "the host names this site answers to (DJANGO_ALLOWED_HOSTS=market.example.com)",
+        "EMAIL_BACKEND": "how mail is sent (EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend with EMAIL_HOST)",
+    }
+    _missing = [f"{name}: {why}" for name, why in _required.items() if not env_str(name, "").strip()]
+    if _missing:
+        raise ImproperlyConfigured("With DJANGO_DEBUG=false set " + "; and ".join(_missing) + ".")
+    if "*" in ALLOWED_HOSTS:
+        raise ImproperlyConfigured("DJANGO_ALLOWED_HOSTS: name the hosts; '*' answers to any Host header.")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 587 if not DEBUG else 25, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", not DEBUG)
+SERVER_EMAIL = env_str("SERVER_EMAIL", DEFAULT_FROM_EMAIL)
+
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # the load balancer's probe speaks plain http to gunicorn
+# A year of HSTS, subdomains included, eligible for browsers' preload lists (0 turns it off).
+SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", True)
+# "This request came over https" is believed from X-Forwarded-Proto only when the peer is one of
+# TRUSTED_PROXIES: marketplace.middleware.ForwardedProtoGuardMiddleware drops the header from anyone
+# else, and deploy/gunicorn.conf.py gives gunicorn the same list (forwarded_allow_ips).
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXIES else None
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", not DEBUG)
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+CSRF_COOKIE_HTTPONLY = True  # the pages send the token from the form or the hx-headers attribute, never the cookie
+if not DEBUG:
+    SESSION_COOKIE_NAME = "__Host-sessionid" if SESSION_COOKIE_SECURE else "sessionid"
+    CSRF_COOKIE_NAME = "__Host-csrftoken" if CSRF_COOKIE_SECURE else "csrftoken"
+# Idle timeout: a signed-in session unused for this long is logged out
+# (marketplace.middleware.IdleSessionTimeoutMiddleware, which moves the session's expiry on at most once
+# a minute rather than writing the session on every request).
+MARKETPLACE_SESSION_IDLE_SECONDS = env_int("MARKETPLACE_SESSION_IDLE_SECONDS", 30 * 60, minimum=60)
+# The cookie and the stored session outlive the idle time by the middleware's write interval, so the
+# middleware's exact rule, not a stale expiry, ends the session.
+SESSION_COOKIE_AGE = MARKETPLACE_SESSION_IDLE_SECONDS + 60
+SESSION_SAVE_EVERY_REQUEST = False
+# Content-Security-Policy (marketplace.lib.csp): scripts from this site and Stripe.js only, no inline
+# script or style, no eval (htmx's allowEval is off: templates/base.html), frames from Stripe only.
+# The Stripe origins come from STRIPE_JS_URL and STRIPE_API_BASE (localstripe in tests and the demo).
+MARKETPLACE_CSP = env_bool("MARKETPLACE_CSP", True)
+MARKETPLACE_CSP_REPORT_URI = env_str("MARKETPLACE_CSP_REPORT_URI", "")
+# The OpenAPI schema (/api/v1/schema) answers signed-in users and token holders only, unless this is on.
+MARKETPLACE_API_SCHEMA_PUBLIC = env_bool("MARKETPLACE_API_SCHEMA_PUBLIC", False)
+# drf-spectacular's own deploy check reports how complete the API's documentation is (views without a
+# serializer), not a security setting; `manage.py spectacular --validate` still shows those.
+SPECTACULAR_SETTINGS["ENABLE_DJANGO_DEPLOY_CHECK"] = False
+# ---------------------------------------------------------------- end PRODUCTION SECURITY
 
 # Market rules shared by several apps.
 MARKETPLACE_PREEMPTION_NOTICE_SECONDS = env_int("MARKETPLACE_PREEMPTION_NOTICE_SECONDS", 120, minimum=0)
@@ -399,6 +470,9 @@ def _major_per_currency(name: str, default: str) -> dict[str, str]:
 
 BILLING_TOPUP_MAX = _major_per_currency("BILLING_TOPUP_MAX", "10000")  # largest top-up, major units
 BILLING_SPEND_LIMIT_MAX = _major_per_currency("BILLING_SPEND_LIMIT_MAX", "1000000")  # largest monthly spend limit
+# The most one staff member may move alone (a manual adjustment, refund or payout on demand), major units,
+# one number or per currency; above it a second staff member approves (billing.services.approvals).
+BILLING_APPROVAL_THRESHOLD = _major_per_currency("BILLING_APPROVAL_THRESHOLD", "1000")
 CELERY_BEAT_SCHEDULE.update(
     {
         "billing-bookings-sweep": {"task": "billing.tasks.sweep_bookings", "schedule": timedelta(seconds=30)},

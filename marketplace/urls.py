@@ -1,18 +1,39 @@
+from typing import Any
+
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView
+from django.views.generic import RedirectView
 
 from marketplace import views
+from marketplace.lib.apischema import ApiSchemaView
+
+
+class AdminLoginRedirect(RedirectView):
+    """The admin's login is allauth's (its rate limits, MFA), keeping ``next``. Someone already signed
+    in who lands here may not use the admin (not staff): a 403, not a loop through the login page."""
+
+    pattern_name = "account_login"
+    query_string = True
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if request.user.is_authenticated:
+            raise PermissionDenied("Your account may not use the admin.")
+        return super().get(request, *args, **kwargs)
+
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("admin/login/", AdminLoginRedirect.as_view(), name="admin-login-redirect"),  # before the admin's own
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("account/", include("accounts.urls")),
     path("owner/", include("owners.urls")),
     path("", include("renters.urls")),
-    path("api/v1/schema", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/v1/schema", ApiSchemaView.as_view(), name="api-schema"),
     path("billing/", include("billing.urls")),
     path("api/v1/billing/", include("billing.api.urls")),
     path("api/v1/", include("scheduling.api.urls")),

@@ -109,7 +109,12 @@ def renter(db):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def staff(db):  # type: ignore[no-untyped-def]
-    return factories.UserFactory(is_staff=True, is_superuser=True, is_owner=True)
+    """A superuser with TOTP on: staff reach the admin only with a second factor (issue 14 item 4)."""
+    from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
+
+    user = factories.UserFactory(is_staff=True, is_superuser=True, is_owner=True)
+    TOTP.activate(user, generate_totp_secret())
+    return user
 
 
 def login(user) -> Client:  # type: ignore[no-untyped-def]

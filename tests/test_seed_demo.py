@@ -131,6 +131,8 @@ def test_the_demo_app_is_installed_only_with_debug_on(debug, installed):
         "STRIPE_SECRET_KEY": "sk_test_x",
         "STRIPE_PUBLISHABLE_KEY": "pk_test_x",
         "STRIPE_WEBHOOK_SECRET": "whsec_x",
+        "DJANGO_ALLOWED_HOSTS": "market.example.com",  # required with DEBUG off (issue 14 item 6)
+        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
     }
     probe = (
         "import django; django.setup()\n"

@@ -10,13 +10,21 @@ all converge on one posting.
 One module per concern, re-exported here (callers use ``from billing import services``):
 ``customers`` (Stripe customers, cards), ``payments`` (top-ups, card payments), ``holds``
 (funds check, booking holds), ``settlement`` (a booking's charge), ``refunds`` (and disputes),
-``payouts`` (Connect, payouts), ``adjustments`` (staff credits and debits); ``postings`` holds the
+``payouts`` (Connect, payouts), ``adjustments`` (staff credits and debits), ``approvals`` (staff money
+operations above a threshold wait for a second staff member); ``postings`` holds the
 ledger side of a booking's charge that several of them share. The arithmetic is in ``billing.charges``.
 Services never import ``billing.tasks``: work for a worker is sent by name (``marketplace.lib.enqueue``).
 """
 
 from billing.charges import BookingEnd, compute_charge, fee_basis_points, platform_fee
 from billing.services.adjustments import ADJUSTABLE, adjustment_post
+from billing.services.approvals import (
+    Submitted,
+    approval_threshold,
+    money_operation_approve,
+    money_operation_reject,
+    money_operation_submit,
+)
 from billing.services.common import (
     InsufficientFunds,
     NoPaymentMethod,
@@ -24,6 +32,7 @@ from billing.services.common import (
     billing_mode,
     operator_maximum,
     renter_currency,
+    require_money_permission,
 )
 from billing.services.customers import (
     card_setup_complete,
@@ -65,8 +74,10 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "SpendLimitReached",
+    "Submitted",
     "ValidationFailed",
     "adjustment_post",
+    "approval_threshold",
     "billing_mode",
     "booking_hold_adjust",
     "booking_hold_place",
@@ -82,6 +93,9 @@ __all__ = [
     "dispute_record",
     "fee_basis_points",
     "funds_check",
+    "money_operation_approve",
+    "money_operation_reject",
+    "money_operation_submit",
     "offering_billing_policy_set",
     "operator_maximum",
     "payment_apply_remote",
@@ -100,5 +114,6 @@ __all__ = [
     "refund_process",
     "renter_currency",
     "renter_month_spend",
+    "require_money_permission",
     "topup_create",
 ]

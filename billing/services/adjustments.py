@@ -8,8 +8,8 @@ from accounts.models import User
 from audit.services import record_event
 from billing import ledger
 from billing.models import LedgerTransaction
-from billing.services.common import TX, K
-from marketplace.lib.errors import PermissionDeniedError, ValidationFailed
+from billing.services.common import TX, K, require_money_permission
+from marketplace.lib.errors import ValidationFailed
 from marketplace.lib.money import exponent
 
 ADJUSTABLE = {K.RENTER_BALANCE: "renter", K.OWNER_PAYABLE: "owner"}
@@ -18,9 +18,11 @@ ADJUSTABLE = {K.RENTER_BALANCE: "renter", K.OWNER_PAYABLE: "owner"}
 def adjustment_post(
     *, actor: User, user: User, account_kind: str, amount: int, currency: str, reason: str, idempotency_key: str
 ) -> LedgerTransaction:
-    """A staff credit (amount > 0) or debit (< 0) to a renter's balance or owner's earnings, against platform adjustments."""
-    if not actor.is_staff:
-        raise PermissionDeniedError("Only staff post adjustments.")
+    """A staff credit (amount > 0) or debit (< 0) to a renter's balance or owner's earnings, against platform adjustments.
+
+    Needs ``billing.post_adjustment``. Staff doors go through ``money_operation_submit``, which asks a
+    second staff member's approval above BILLING_APPROVAL_THRESHOLD before this runs."""
+    require_money_permission(actor, "adjustment")
     if account_kind not in ADJUSTABLE:
         raise ValidationFailed({"account_kind": ["Adjust a renter balance or an owner's earnings."]})
     if not (reason or "").strip():

@@ -11,7 +11,7 @@ from django.db import connection
 from accounts.models import User
 from billing import selectors
 from billing.models import LedgerAccount, LedgerTransaction
-from marketplace.lib.errors import DomainError
+from marketplace.lib.errors import DomainError, PermissionDeniedError
 from marketplace.lib.money import exponent, to_minor
 
 K = LedgerAccount.Kind
@@ -31,6 +31,21 @@ class SpendLimitReached(DomainError):
 class NoPaymentMethod(DomainError):
     code = "no_payment_method"
     status_code = 402
+
+
+# The permission each staff money operation needs (issue 14 item 4): staff status alone moves no money.
+MONEY_PERMISSIONS = {
+    "adjustment": ("billing.post_adjustment", "post manual ledger adjustments"),
+    "refund": ("billing.refund_payment", "refund payments"),
+    "payout": ("billing.payout_on_demand", "pay out owners' earnings on demand"),
+}
+
+
+def require_money_permission(actor: User | None, operation: str) -> None:
+    """Refuse a staff money operation to anyone not staff or without that operation's permission."""
+    codename, what = MONEY_PERMISSIONS[operation]
+    if actor is None or not actor.is_active or not actor.is_staff or not actor.has_perm(codename):
+        raise PermissionDeniedError(f"You may not {what}: it needs the {codename} permission.")
 
 
 def assert_no_open_transaction() -> None:

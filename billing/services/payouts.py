@@ -13,7 +13,7 @@ from audit.services import record_event
 from billing import ledger
 from billing import stripe_gateway as gateway
 from billing.models import ConnectedAccount, LedgerAccount, Payout
-from billing.services.common import TX, K, assert_no_open_transaction
+from billing.services.common import TX, K, assert_no_open_transaction, require_money_permission
 from marketplace.lib import clock, enqueue
 from marketplace.lib.errors import ConflictError, DomainError, NotFoundError, PermissionDeniedError
 from marketplace.lib.money import format_minor
@@ -71,9 +71,15 @@ def connect_refresh(*, user: User, remote: dict[str, Any] | None = None) -> Conn
 
 
 def payout_request(*, actor: User | None, owner: User, currency: str, trigger: str) -> Payout:
-    """Pay the owner's earnings above the minimum to their connected account. One payout in flight at a time."""
-    if actor is not None and actor.pk != owner.pk and not actor.is_staff:
-        raise PermissionDeniedError("You can only request your own payouts.")
+    """Pay the owner's earnings above the minimum to their connected account. One payout in flight at a time.
+
+    The owner asks for their own; the schedule asks with no actor; staff paying out someone else's
+    earnings need ``billing.payout_on_demand`` (and, through ``money_operation_submit``, a second staff
+    member's approval above the threshold)."""
+    if actor is not None and actor.pk != owner.pk:
+        if not actor.is_staff:
+            raise PermissionDeniedError("You can only request your own payouts.")
+        require_money_permission(actor, "payout")
     account = ConnectedAccount.objects.filter(user=owner).first()
     if account is None or not account.stripe_account_id or not account.payouts_enabled:
         raise DomainError("Finish Stripe onboarding before requesting a payout.")

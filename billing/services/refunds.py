@@ -13,16 +13,16 @@ from audit.services import record_event
 from billing import ledger
 from billing import stripe_gateway as gateway
 from billing.models import Dispute, Payment, Refund
-from billing.services.common import TX, K, assert_no_open_transaction
+from billing.services.common import TX, K, assert_no_open_transaction, require_money_permission
 from marketplace.lib import clock
-from marketplace.lib.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationFailed
+from marketplace.lib.errors import ConflictError, NotFoundError, ValidationFailed
 from marketplace.lib.money import format_minor
 
 
 def refund_create(*, actor: User, payment_id: int, amount: int, reason: str) -> Refund:
-    """Refund part or all of a payment to the card (staff only). Returns after Stripe answered."""
-    if not actor.is_staff:
-        raise PermissionDeniedError("Only staff refund payments.")
+    """Refund part or all of a payment to the card (staff with ``billing.refund_payment``). Returns after
+    Stripe answered. Staff doors go through ``money_operation_submit`` (approval above the threshold)."""
+    require_money_permission(actor, "refund")
     if not (reason or "").strip():
         raise ValidationFailed({"reason": ["Say why the money is refunded."]})
     with transaction.atomic():

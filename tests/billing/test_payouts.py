@@ -95,7 +95,7 @@ def test_payout_below_minimum_or_without_onboarding_is_refused(stripe_server, ow
 def _staff():  # type: ignore[no-untyped-def]
     from tests.factories import UserFactory
 
-    return UserFactory(is_staff=True)
+    return UserFactory(is_staff=True, is_superuser=True)  # may post adjustments (billing.post_adjustment)
 
 
 def test_failed_transfer_returns_earnings_to_payable(stripe_server, owner):

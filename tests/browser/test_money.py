@@ -36,7 +36,7 @@ def test_renter_tops_up_in_eur_and_sees_each_currency(page, stripe_server):
 
 
 def test_owner_sets_up_payouts_at_the_stand_in_and_is_paid_out(page, stripe_server, live_server):
-    owner, staff = factories.owner(), factories.UserFactory(is_staff=True)
+    owner, staff = factories.owner(), factories.UserFactory(is_staff=True, is_superuser=True)
     from billing import services
 
     services.adjustment_post(

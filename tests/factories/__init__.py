@@ -182,7 +182,7 @@ def fund_renter(renter: User, amount: int, currency: str = "USD") -> None:
     """Prepaid balance for a renter (billing's funds check refuses bookings without it): a staff credit."""
     from billing import services as billing_services
 
-    staff = UserFactory(is_staff=True, is_owner=False, is_renter=False)
+    staff = UserFactory(is_staff=True, is_superuser=True, is_owner=False, is_renter=False)  # may post adjustments
     billing_services.adjustment_post(
         actor=staff,
         user=renter,

@@ -70,7 +70,7 @@ def fund(user: Any, amount: int, currency: str = "USD") -> None:
     from billing import services as billing_services
     from tests.factories import UserFactory
 
-    staff = UserFactory(is_staff=True)
+    staff = UserFactory(is_staff=True, is_superuser=True)  # may post adjustments (billing.post_adjustment)
     billing_services.adjustment_post(
         actor=staff,
         user=user,
