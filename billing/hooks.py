@@ -80,6 +80,11 @@ def off_billing_event(receiver: BillingEventReceiver) -> None:
         _in_transaction.remove(receiver)
 
 
+def wants_billing_events() -> bool:
+    """True when someone listens (a caller may skip computing what only a receiver would read)."""
+    return bool(_in_transaction)
+
+
 def billing_event(kind: str, *, user_id: int, booking_id: int | None = None, **data: Any) -> None:
     """Tell the in-transaction receivers now (a receiver's error rolls the caller back: they must not fail)."""
     if _in_transaction:

@@ -400,6 +400,9 @@ def _major_per_currency(name: str, default: str) -> dict[str, str]:
 
 BILLING_TOPUP_MAX = _major_per_currency("BILLING_TOPUP_MAX", "10000")  # largest top-up, major units
 BILLING_SPEND_LIMIT_MAX = _major_per_currency("BILLING_SPEND_LIMIT_MAX", "1000000")  # largest monthly spend limit
+# A prepaid balance below this (major units) after a hold is "low": billing tells it once per crossing
+# (the balance.low webhook).
+BILLING_BALANCE_LOW = _major_per_currency("BILLING_BALANCE_LOW", "10")
 CELERY_BEAT_SCHEDULE.update(
     {
         "billing-bookings-sweep": {"task": "billing.tasks.sweep_bookings", "schedule": timedelta(seconds=30)},

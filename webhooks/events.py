@@ -175,6 +175,7 @@ _BILLING_TYPES = {
     "charge_computed": T.BOOKING_CHARGED,
     "payment_failed": T.PAYMENT_FAILED,
     "payout_paid": T.PAYOUT_PAID,
+    "balance_low": T.BALANCE_LOW,
 }
 
 

@@ -31,6 +31,7 @@ class EventType(models.TextChoices):
     BOOKING_ENDED = "booking.ended", "Booking ended (completed, released, preempted, failed)"
     BOOKING_CHARGED = "booking.charged", "Final charge of a booking"
     PAYMENT_FAILED = "payment.failed", "Payment failed"
+    BALANCE_LOW = "balance.low", "Prepaid balance low"
     PAYOUT_PAID = "payout.paid", "Payout paid (owners)"
 
 

@@ -113,3 +113,16 @@ def test_a_paid_payout_is_an_event_for_its_owner(owner):
     assert _data(owner, "payout.paid") == {"amount": 12345, "currency": "USD", "payout": payout.pk}
     billing.payout_apply_remote(payout_id=payout.pk, remote={"id": "tr_123"})  # told again: no new event
     assert _types(owner) == ["payout.paid"]
+
+
+def test_a_hold_that_takes_the_balance_below_the_threshold_is_told_once(owner, django_capture_on_commit_callbacks):
+    offer = factories.offering(owner, publish=True, pricing={"model": "fixed", "price_per_unit": 25})
+    r = factories.renter()
+    factories.fund_renter(r, 1100)  # 11.00 USD; "low" is below 10.00 (BILLING_BALANCE_LOW)
+    endpoint(r, URL, ["balance.low"])
+    with django_capture_on_commit_callbacks(execute=True):
+        engine.booking_request(actor=r, slice_id=factories.slice_id(offer, T10, 600))  # holds 2.50
+    assert _data(r, "balance.low") == {"available": 850, "threshold": 1000, "currency": "USD"}
+    with django_capture_on_commit_callbacks(execute=True):
+        engine.booking_request(actor=r, slice_id=factories.slice_id(offer, T10 + timedelta(hours=1), 600))
+    assert _types(r) == ["balance.low"]  # still low: not told again until it rises above and falls again
