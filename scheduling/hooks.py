@@ -36,6 +36,10 @@ Register with the decorators or the ``register`` function, e.g.::
     from scheduling import hooks
     hooks.register("on_booking_confirmed", my_function)
 
+webhooks registers booking_events (its outbox). The extend service (issue 13 item 4) tells an
+extension with ``booking_event(id, "extended", state, state, now, data={"ends_at": ..., "previous_ends_at":
+..., "total_price": ...})`` inside its transaction.
+
 Who registers today: billing (funds_check, price_change_check, charge_preview,
 on_booking_confirmed, on_booking_changed, on_booking_ended) and provisioning
 (on_booking_confirmed, on_booking_ended, usage_for_booking). on_booking_notice,

@@ -5,8 +5,9 @@ billing.hooks.billing_event): the Event and its Deliveries commit or roll back w
 Deliveries are made only for the user's active endpoints that subscribed to the type; the delivery
 task is sent after commit (webhooks.delivery; the sweep finds anything a lost message missed).
 
-A receiver must never break the market: its writes run in a savepoint and an error is logged and
-swallowed (the change goes on; that one event is lost, and the log says which).
+A receiver must never break the market: it costs one query when nobody listens, and its writes run
+in a savepoint whose error is logged and swallowed (the change goes on; that one event is lost, and
+the log says which).
 """
 
 from __future__ import annotations
@@ -101,17 +102,26 @@ def _body(event_id: str, type_: str, at: datetime, data: dict[str, Any]) -> str:
     )
 
 
-def _subscribers(user_ids: Iterable[int]) -> dict[int, list[Endpoint]]:
+def _by_user(endpoints: Iterable[Endpoint]) -> dict[int, list[Endpoint]]:
     found: dict[int, list[Endpoint]] = {}
-    for ep in Endpoint.objects.filter(user_id__in=set(user_ids), is_active=True).order_by("id"):
+    for ep in endpoints:
         found.setdefault(ep.user_id, []).append(ep)
     return found
 
 
-def write(items: Sequence[tuple[int, str, int | None, datetime, dict[str, Any]]]) -> list[Event]:
+def _subscribers(user_ids: Iterable[int]) -> dict[int, list[Endpoint]]:
+    return _by_user(Endpoint.objects.filter(user_id__in=set(user_ids), is_active=True).order_by("id"))
+
+
+Item = tuple[int, str, int | None, datetime, dict[str, Any]]
+
+
+def write(items: Sequence[Item], endpoints: dict[int, list[Endpoint]] | None = None) -> list[Event]:
     """Outbox rows for (user, type, booking, at, data) items, one Delivery per subscribed active
-    endpoint; the delivery tasks are sent after commit. Items nobody subscribed to write nothing."""
-    endpoints = _subscribers(user for user, *_ in items)
+    endpoint (``endpoints``: already found, by user); the delivery tasks are sent after commit.
+    Items nobody subscribed to write nothing."""
+    if endpoints is None:
+        endpoints = _subscribers(user for user, *_ in items)
     events: list[Event] = []
     deliveries: list[tuple[Event, Endpoint]] = []
     for user_id, type_, booking_id, at, data in items:
@@ -135,27 +145,33 @@ def write(items: Sequence[tuple[int, str, int | None, datetime, dict[str, Any]]]
     return events
 
 
-def _guarded(fn: Any) -> Any:
-    def run(*args: Any) -> None:
-        try:
-            with transaction.atomic():
-                fn(*args)
-        except Exception:
-            log.exception("webhooks: could not write the outbox for %r", args)
-
-    run.__name__ = fn.__name__
-    run.__qualname__ = fn.__qualname__
-    return run
-
-
-def _on_booking_events(events: Sequence[engine_hooks.BookingEvent]) -> None:
+def on_booking_events(events: Sequence[engine_hooks.BookingEvent]) -> None:
     wanted = [(e, types) for e in events if (types := _types_of(e))]
     if not wanted:
         return
+    ids = {e.booking_id for e, _ in wanted}
+    # One query when nobody listens (the common case, inside the market's hottest transactions).
+    listening = list(
+        Endpoint.objects.filter(
+            is_active=True,
+            event_types__overlap=sorted({t for _, types in wanted for t in types}),
+            user_id__in=Booking.objects.filter(pk__in=ids).values("renter_id"),
+        ).order_by("id")
+    )
+    if not listening:
+        return
+    try:
+        with transaction.atomic():  # a savepoint: an outbox error never breaks the market
+            _write_booking_events(wanted, _by_user(listening))
+    except Exception:
+        log.exception("webhooks: could not write the outbox for bookings %s", sorted(ids))
+
+
+def _write_booking_events(
+    wanted: list[tuple[engine_hooks.BookingEvent, list[str]]], endpoints: dict[int, list[Endpoint]]
+) -> None:
     bookings = Booking.objects.select_related("profile").in_bulk({e.booking_id for e, _ in wanted})
-    if not _subscribers(b.renter_id for b in bookings.values()):
-        return  # nobody listens: no payload to build
-    items: list[tuple[int, str, int | None, datetime, dict[str, Any]]] = []
+    items: list[Item] = []
     for e, types in wanted:
         booking = bookings.get(e.booking_id)
         if booking is None:
@@ -168,7 +184,7 @@ def _on_booking_events(events: Sequence[engine_hooks.BookingEvent]) -> None:
             data["outcome"] = e.to_state
             data["charge"] = _final_charge(booking, e.to_state)
         items.extend((booking.renter_id, t, booking.pk, e.at, data) for t in types)
-    write(items)
+    write(items, endpoints)
 
 
 _BILLING_TYPES = {
@@ -179,18 +195,21 @@ _BILLING_TYPES = {
 }
 
 
-def _on_billing_event(event: billing_hooks.BillingEvent) -> None:
+def on_billing_event(event: billing_hooks.BillingEvent) -> None:
     type_ = _BILLING_TYPES.get(event.kind)
     if type_ is None:
+        return
+    endpoints = _subscribers([event.user_id])
+    if not endpoints:
         return
     data: dict[str, Any] = dict(event.data)
     if event.booking_id is not None:
         data["booking"] = event.booking_id
-    write([(event.user_id, type_, event.booking_id, event.at, data)])
-
-
-on_booking_events = _guarded(_on_booking_events)
-on_billing_event = _guarded(_on_billing_event)
+    try:
+        with transaction.atomic():  # a savepoint: an outbox error never breaks billing
+            write([(event.user_id, type_, event.booking_id, event.at, data)], endpoints)
+    except Exception:
+        log.exception("webhooks: could not write the outbox for %s of user %s", event.kind, event.user_id)
 
 
 def register() -> None:

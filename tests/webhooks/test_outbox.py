@@ -107,7 +107,45 @@ def test_an_error_in_the_outbox_never_breaks_the_market(renter, offer, monkeypat
     def broken(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise RuntimeError("outbox bug")
 
-    monkeypatch.setattr(events, "write", broken)
+    monkeypatch.setattr(events, "write", broken)  # called after the subscribers are found
     booking = buy(renter, offer)
     assert Booking.objects.get(pk=booking.pk).state == "confirmed"
     assert not Event.objects.exists()
+
+
+def test_nobody_listening_costs_the_market_one_query(renter, offer, other_owner, django_assert_num_queries):
+    from scheduling import hooks
+    from webhooks import events
+
+    endpoint(other_owner, URL)  # someone else listens
+    endpoint(renter, URL, ["bid.won"])  # the renter listens to something else
+    booking = buy(renter, offer)
+    change = hooks.BookingEvent(booking.pk, "transition", "confirmed", "provisioning", booking.updated_at)
+    with django_assert_num_queries(1):
+        events.on_booking_events([change])
+    assert not Event.objects.exists()
+
+
+def test_an_extension_is_told_as_booking_extended(renter, offer):
+    """What the extend service fires (issue 13 item 4): kind "extended", the new and previous end."""
+    from scheduling import hooks
+
+    endpoint(renter, URL, ["booking.extended"])
+    booking = buy(renter, offer)
+    new_end = booking.ends_at + timedelta(minutes=10)
+    with transaction.atomic():
+        Booking.objects.filter(pk=booking.pk).update(ends_at=new_end)
+        hooks.booking_event(
+            booking.pk,
+            "extended",
+            "confirmed",
+            "confirmed",
+            booking.updated_at,
+            data={"ends_at": new_end, "previous_ends_at": booking.ends_at, "total_price": 500},
+        )
+    body = json.loads(Event.objects.get().body)
+    assert body["type"] == "booking.extended"
+    assert (
+        body["data"]["ends_at"] == "2026-12-01T10:20:00Z" and body["data"]["previous_ends_at"] == "2026-12-01T10:10:00Z"
+    )
+    assert body["data"]["booking"]["ends_at"] == "2026-12-01T10:20:00Z"
