@@ -39,11 +39,14 @@ class EndpointListView(_View):
 
     serializer_class = EndpointSerializer
 
+    @extend_schema(operation_id="webhook_endpoints_list", responses=EndpointSerializer(many=True))
     def get(self, request: Request) -> Response:
         page = self.paginate_queryset(selectors.endpoints_of(request.user))
         return self.get_paginated_response(EndpointSerializer(page, many=True).data)
 
-    @extend_schema(request=EndpointInput, responses={201: EndpointWithSecretSerializer})
+    @extend_schema(
+        operation_id="webhook_endpoint_create", request=EndpointInput, responses={201: EndpointWithSecretSerializer}
+    )
     def post(self, request: Request) -> Response:
         d = self._input(request)
         d.pop("is_active", None)
@@ -56,15 +59,17 @@ class EndpointDetailView(_View):
 
     serializer_class = EndpointSerializer
 
+    @extend_schema(operation_id="webhook_endpoint_retrieve")
     def get(self, request: Request, endpoint_id: int) -> Response:
         return Response(EndpointSerializer(selectors.endpoint_of(request.user, endpoint_id)).data)
 
-    @extend_schema(request=EndpointInput, responses=EndpointSerializer)
+    @extend_schema(operation_id="webhook_endpoint_update", request=EndpointInput, responses=EndpointSerializer)
     def patch(self, request: Request, endpoint_id: int) -> Response:
         endpoint = selectors.endpoint_of(request.user, endpoint_id)
         endpoint = services.endpoint_update(actor=request.user, endpoint=endpoint, **self._input(request, partial=True))
         return Response(EndpointSerializer(endpoint).data)
 
+    @extend_schema(operation_id="webhook_endpoint_delete", responses={204: None})
     def delete(self, request: Request, endpoint_id: int) -> Response:
         services.endpoint_delete(actor=request.user, endpoint=selectors.endpoint_of(request.user, endpoint_id))
         return Response(status=204)
@@ -75,7 +80,7 @@ class EndpointRotateView(_View):
 
     serializer_class = EndpointWithSecretSerializer
 
-    @extend_schema(request=None, responses=EndpointWithSecretSerializer)
+    @extend_schema(operation_id="webhook_endpoint_rotate_secret", request=None, responses=EndpointWithSecretSerializer)
     def post(self, request: Request, endpoint_id: int) -> Response:
         endpoint = selectors.endpoint_of(request.user, endpoint_id)
         endpoint, secret = services.endpoint_rotate_secret(actor=request.user, endpoint=endpoint)
@@ -88,6 +93,7 @@ class DeliveryListView(_View):
     serializer_class = DeliverySerializer
     pagination_class = BoundedLimitOffsetPagination
 
+    @extend_schema(operation_id="webhook_deliveries_list", responses=DeliverySerializer(many=True))
     def get(self, request: Request, endpoint_id: int) -> Response:
         endpoint = selectors.endpoint_of(request.user, endpoint_id)
         page = self.paginate_queryset(selectors.deliveries_of(endpoint).prefetch_related("attempt_log"))
@@ -97,6 +103,7 @@ class DeliveryListView(_View):
 class DeliveryDetailView(_View):
     serializer_class = DeliveryDetailSerializer
 
+    @extend_schema(operation_id="webhook_delivery_retrieve")
     def get(self, request: Request, endpoint_id: int, delivery_id: int) -> Response:
         endpoint = selectors.endpoint_of(request.user, endpoint_id)
         return Response(DeliveryDetailSerializer(selectors.delivery_of(endpoint, delivery_id)).data)
@@ -107,7 +114,7 @@ class RedeliverView(_View):
 
     serializer_class = DeliverySerializer
 
-    @extend_schema(request=None, responses={202: DeliverySerializer})
+    @extend_schema(operation_id="webhook_delivery_redeliver", request=None, responses={202: DeliverySerializer})
     def post(self, request: Request, endpoint_id: int, delivery_id: int) -> Response:
         endpoint = selectors.endpoint_of(request.user, endpoint_id)
         again = services.delivery_redeliver(actor=request.user, delivery=selectors.delivery_of(endpoint, delivery_id))
