@@ -37,7 +37,7 @@ from marketplace.lib import clock, enqueue
 from scheduling.models import Notification
 from webhooks import netguard, signing
 from webhooks.events import DELIVER_TASK
-from webhooks.models import Delivery, DeliveryAttempt, Endpoint
+from webhooks.models import Delivery, DeliveryAttempt, Endpoint, Event
 from webhooks.services import endpoint_secret
 
 log = logging.getLogger(__name__)
@@ -245,3 +245,14 @@ def sweep(*, now: datetime | None = None) -> list[int]:
     for endpoint_id in ids:
         enqueue.send(DELIVER_TASK, endpoint_id)
     return ids
+
+
+def purge(*, now: datetime | None = None) -> int:
+    """Delete events older than WEBHOOK_RETENTION_DAYS with nothing left to send (their deliveries and
+    attempts go with them); returns how many events went."""
+    now = now or clock.now()
+    cutoff = now - timedelta(days=_setting("WEBHOOK_RETENTION_DAYS", 30))
+    pending = Delivery.objects.filter(event_id=OuterRef("pk"), state=D.PENDING)
+    old = Event.objects.filter(created_at__lt=cutoff).filter(~Exists(pending)).values_list("pk", flat=True)[:5000]
+    _, per_model = Event.objects.filter(pk__in=list(old)).delete()
+    return per_model.get("webhooks.Event", 0)

@@ -14,4 +14,5 @@ def deliver_endpoint(endpoint_id: int) -> int:
 
 @shared_task(name="webhooks.sweep", acks_late=True)
 def sweep() -> int:
+    delivery.purge()
     return len(delivery.sweep())

@@ -185,3 +185,17 @@ def test_a_worker_that_died_mid_delivery_leaves_it_to_the_next(renter, offer, re
     with time_machine.travel(clock.now() + timedelta(minutes=2), tick=False):
         assert delivery.deliver_endpoint(ep.pk) == 1  # the claim expired
     assert len(receiver.requests) == 1
+
+
+def test_old_events_are_purged_unless_still_pending(renter, offer, receiver, allow_local, settings):
+    settings.WEBHOOK_RETENTION_DAYS = 30
+    ep, _ = endpoint(renter, receiver.url)
+    buy(renter, offer)
+    buy(renter, offer, start=T10 + timedelta(hours=1))
+    first = Event.objects.order_by("id").first()
+    Delivery.objects.filter(event=first).update(state="delivered")
+    later = clock.now() + timedelta(days=31)
+    assert delivery.purge(now=later) == 1  # the delivered one (its delivery goes with it)
+    assert not Event.objects.filter(pk=first.pk).exists() and Event.objects.count() == 1
+    assert Delivery.objects.count() == 1  # the pending one's
+    assert delivery.purge(now=clock.now()) == 0  # recent: kept
