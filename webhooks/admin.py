@@ -63,3 +63,13 @@ class DeliveryAdmin(admin.ModelAdmin):
                 )
             except DomainError as exc:
                 messages.error(request, f"Delivery {d.pk}: {exc.message}")
+
+
+@admin.register(DeliveryAttempt)
+class DeliveryAttemptAdmin(admin.ModelAdmin):
+    list_display = ["id", "delivery", "at", "succeeded", "status_code", "latency_ms", "error"]
+    list_filter = ["succeeded"]
+    readonly_fields = ["delivery", "at", "succeeded", "status_code", "latency_ms", "error", "response_body"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
