@@ -33,7 +33,7 @@ from django.db.models import Exists, F, OuterRef, Q
 
 from accounts.models import User
 from audit.services import record_event
-from marketplace.lib import clock, enqueue
+from marketplace.lib import clock, crypto, enqueue
 from scheduling.models import Notification
 from webhooks import netguard, signing
 from webhooks.events import DELIVER_TASK
@@ -102,10 +102,14 @@ def _claim(endpoint_id: int) -> Delivery | None:
 
 def _post(d: Delivery) -> Outcome:
     body = d.event.body.encode()
+    try:
+        secret = endpoint_secret(d.endpoint)
+    except crypto.SecretUnreadable:
+        return Outcome(False, error="The signing secret cannot be read (keys changed): rotate it.")
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "SliceMarket-Webhooks/1.0",
-        signing.HEADER: signing.sign(endpoint_secret(d.endpoint), body, int(clock.now().timestamp())),
+        signing.HEADER: signing.sign(secret, body, int(clock.now().timestamp())),
         signing.EVENT_ID_HEADER: str(d.event.event_id),
         "Slicemarket-Event-Type": d.event.type,
         "Slicemarket-Delivery-Attempt": str(d.attempts + 1),

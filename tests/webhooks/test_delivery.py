@@ -199,3 +199,13 @@ def test_old_events_are_purged_unless_still_pending(renter, offer, receiver, all
     assert not Event.objects.filter(pk=first.pk).exists() and Event.objects.count() == 1
     assert Delivery.objects.count() == 1  # the pending one's
     assert delivery.purge(now=clock.now()) == 0  # recent: kept
+
+
+def test_an_unreadable_secret_is_a_failed_attempt_not_a_crash(renter, offer, receiver, allow_local):
+    ep, _ = endpoint(renter, receiver.url)
+    buy(renter, offer)
+    Endpoint.objects.filter(pk=ep.pk).update(secret_encrypted="not-a-fernet-token")
+    assert delivery.deliver_endpoint(ep.pk) == 0
+    assert receiver.requests == []
+    assert "rotate it" in DeliveryAttempt.objects.get().error
+    assert Delivery.objects.get().claimed_until is None
