@@ -36,6 +36,11 @@ WRITE_SCOPES = {
     "scheduling.": "market",
     "provisioning.": "market",
     "billing.": "billing",
+    # Managing webhook endpoints (create, change, rotate, redeliver) is market work: an endpoint
+    # receives the news of the token user's bookings and bids, what a market-scoped integrator acts
+    # on; reading the delivery log is 'read' like every GET. A billing-only or read-only token
+    # cannot point the account's events at a new URL.
+    "webhooks.": "market",
 }
 
 

@@ -38,6 +38,7 @@ PACKAGES = (
     "scheduling",
     "provisioning",
     "billing",
+    "webhooks",
     "demo",
 )
 

@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "scheduling",
     "provisioning",
     "billing",
+    "webhooks",
 ]
 # Demo and development code (seed_demo, devstripe, the Stripe Connect stand-in): never in production.
 if DEBUG:
@@ -473,6 +474,9 @@ BILLING_SPEND_LIMIT_MAX = _major_per_currency("BILLING_SPEND_LIMIT_MAX", "100000
 # The most one staff member may move alone (a manual adjustment, refund or payout on demand), major units,
 # one number or per currency; above it a second staff member approves (billing.services.approvals).
 BILLING_APPROVAL_THRESHOLD = _major_per_currency("BILLING_APPROVAL_THRESHOLD", "1000")
+# A prepaid balance below this (major units) after a hold is "low": billing tells it once per crossing
+# (the balance.low webhook).
+BILLING_BALANCE_LOW = _major_per_currency("BILLING_BALANCE_LOW", "10")
 CELERY_BEAT_SCHEDULE.update(
     {
         "billing-bookings-sweep": {"task": "billing.tasks.sweep_bookings", "schedule": timedelta(seconds=30)},
@@ -503,6 +507,18 @@ RECONCILE_INTERVAL_SECONDS = env_int("RECONCILE_INTERVAL_SECONDS", 120, minimum=
 # ranges (e.g. 127.0.0.0/8 for a local Nova, 10.0.0.0/8 for an operator's own private cloud).
 CLOUD_URL_HTTP_HOSTS = env_list("CLOUD_URL_HTTP_HOSTS", [])
 CLOUD_URL_ALLOWED_NETWORKS = env_list("CLOUD_URL_ALLOWED_NETWORKS", [])
+
+# Outgoing webhooks (webhooks/): public https receivers only, unless the operator allows ranges
+# (their own receivers; the tests allow 127.0.0.0/8) or plain http (development).
+WEBHOOK_ALLOWED_NETWORKS = env_list("WEBHOOK_ALLOWED_NETWORKS", [])
+WEBHOOK_ALLOW_HTTP = env_bool("WEBHOOK_ALLOW_HTTP", False)
+WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10)
+WEBHOOK_BACKOFF_BASE_SECONDS = env_int("WEBHOOK_BACKOFF_BASE_SECONDS", 30)  # 30 s, 1 min, 2 min, 4 min, ...
+WEBHOOK_BACKOFF_MAX_SECONDS = env_int("WEBHOOK_BACKOFF_MAX_SECONDS", 6 * 3600)
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 12)  # then the delivery is given up (redeliver by hand)
+WEBHOOK_DISABLE_AFTER_FAILURES = env_int("WEBHOOK_DISABLE_AFTER_FAILURES", 15)  # consecutive, then turned off
+WEBHOOK_RETENTION_DAYS = env_int("WEBHOOK_RETENTION_DAYS", 30)  # events and their delivery log kept this long
+CELERY_BEAT_SCHEDULE["webhooks-sweep"] = {"task": "webhooks.sweep", "schedule": timedelta(seconds=30)}
 # Clouds without Keystone (a compute endpoint override and a static token: a noauth2 Nova) exist only
 # in development: with DEBUG off this is off whatever the environment says.
 CLOUD_NOAUTH_ENDPOINTS = DEBUG and env_bool("CLOUD_NOAUTH_ENDPOINTS", True)

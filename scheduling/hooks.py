@@ -19,6 +19,12 @@ AppConfig.ready(). Two kinds of hooks:
   function settlement charges with; the first receiver answers (None without one). Once the
   booking is settled it answers the amount actually charged. The portal and the API show it
   before a release or a profile change, and after.
+- ``booking_events`` is the one *in-transaction* notification: its receivers are called at once,
+  inside the transaction that changes a booking (every state move in ``state._move``, a bid placed
+  or raised, the moves of an auction clearing), with a list of ``BookingEvent``. They may only
+  write rows in the same database (an outbox: higher apps' webhooks), so that a rolled-back
+  change reports nothing and a committed one is never lost; a receiver that raises rolls the
+  change back, so it must not refuse. Register with ``register("booking_events", fn)``.
 - the ``on_*`` hooks run after commit (``transaction.on_commit``) with the
   booking's id; they must be idempotent, as sweeps may also find the same work
   by state and time (Booking.state / start / end / preempt_deadline are indexed).
@@ -29,6 +35,10 @@ Register with the decorators or the ``register`` function, e.g.::
 
     from scheduling import hooks
     hooks.register("on_booking_confirmed", my_function)
+
+webhooks registers booking_events (its outbox). The extend service (issue 13 item 4) tells an
+extension with ``booking_event(id, "extended", state, state, now, data={"ends_at": ..., "previous_ends_at":
+..., "total_price": ...})`` inside its transaction.
 
 Who registers today: billing (funds_check, price_change_check, charge_preview,
 on_booking_confirmed, on_booking_changed, on_booking_ended) and provisioning
@@ -41,9 +51,9 @@ tests/scheduling/test_hook_extension_points.py.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any, Literal, Protocol, overload
 
@@ -57,6 +67,30 @@ if TYPE_CHECKING:
     from scheduling.models import Booking
 
 # ---- each hook's signature (receivers are called positionally) ---------------------------------
+
+
+@dataclass(frozen=True)
+class BookingEvent:
+    """One change of a booking, told inside its transaction (``booking_events``).
+
+    ``kind``: ``transition`` (``from_state`` -> ``to_state``), ``bid_placed`` (a new bid: from ""
+    to requested) or ``bid_raised`` (requested -> requested); ``data`` adds what the change knew
+    (``bid``, ``clearing_price``, ``unit_price``, ``total_price``, the notice's ``deadline``).
+    """
+
+    booking_id: int
+    kind: str
+    from_state: str
+    to_state: str
+    at: datetime
+    reason: str = ""
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+class BookingEvents(Protocol):
+    """Inside the transaction of the change: write rows only (an outbox), never refuse."""
+
+    def __call__(self, events: Sequence[BookingEvent], /) -> object: ...
 
 
 class FundsCheck(Protocol):
@@ -170,6 +204,7 @@ HookName = Literal[
     "usage_for_booking",
     "charge_preview",
     "public_images",
+    "booking_events",
 ]
 HOOK_NAMES: tuple[HookName, ...] = (
     "funds_check",
@@ -183,6 +218,7 @@ HOOK_NAMES: tuple[HookName, ...] = (
     "usage_for_booking",
     "charge_preview",
     "public_images",
+    "booking_events",
 )
 
 _registry: dict[str, list[Callable[..., Any]]] = {name: [] for name in HOOK_NAMES}
@@ -210,6 +246,8 @@ def register(name: Literal["usage_for_booking"], fn: UsageForBooking) -> UsageFo
 def register(name: Literal["charge_preview"], fn: ChargePreview) -> ChargePreview: ...
 @overload
 def register(name: Literal["public_images"], fn: PublicImages) -> PublicImages: ...
+@overload
+def register(name: Literal["booking_events"], fn: BookingEvents) -> BookingEvents: ...
 def register(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
     """Add a receiver to a hook (once); mypy checks it against the hook's Protocol above."""
     if name not in _registry:
@@ -261,6 +299,19 @@ def public_images(offering: Offering) -> list[str] | None:
     for fn in _registry["public_images"]:
         return fn(offering)
     return None
+
+
+def booking_events(events: Sequence[BookingEvent]) -> None:
+    """Tell the in-transaction receivers (an outbox) of these changes, now, in the caller's transaction."""
+    if events:
+        for fn in list(_registry["booking_events"]):
+            fn(list(events))
+
+
+def booking_event(booking_id: int, kind: str, from_state: str, to_state: str, at: datetime, **kw: Any) -> None:
+    """One ``BookingEvent`` to the in-transaction receivers (see ``booking_events``)."""
+    if _registry["booking_events"]:
+        booking_events([BookingEvent(booking_id, kind, from_state, to_state, at, **kw)])
 
 
 def fire_on_commit(name: str, *args: Any) -> None:

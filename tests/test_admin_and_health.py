@@ -12,7 +12,7 @@ from tests.conftest import login
 
 pytestmark = pytest.mark.django_db
 
-OUR_APPS = {"accounts", "owners", "renters", "scheduling", "provisioning", "billing", "audit"}
+OUR_APPS = {"accounts", "owners", "renters", "scheduling", "provisioning", "billing", "webhooks", "audit"}
 
 
 def test_every_business_model_is_in_the_admin():

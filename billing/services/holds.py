@@ -9,14 +9,23 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Sum
 
 from accounts.models import User
 from audit.services import record_event
-from billing import ledger, selectors
+from billing import hooks, ledger, selectors
 from billing.models import BookingCharge, LedgerAccount, LedgerTransaction, Payment
-from billing.services.common import TX, InsufficientFunds, K, NoPaymentMethod, SpendLimitReached, billing_mode
+from billing.services.common import (
+    TX,
+    InsufficientFunds,
+    K,
+    NoPaymentMethod,
+    SpendLimitReached,
+    billing_mode,
+    operator_maximum,
+)
 from billing.services.customers import default_payment_method
 from marketplace.lib import clock
 from marketplace.lib.money import format_minor
@@ -132,6 +141,7 @@ def booking_hold_place(*, facts: BookingFacts) -> BookingCharge:
                     offering_id=facts.offering_id,
                     memo=f"Hold for booking #{facts.booking_id}",
                 )
+                _tell_if_balance_low(facts)
         else:
             method = default_payment_method(facts.renter)
             if method is None:
@@ -155,6 +165,23 @@ def booking_hold_place(*, facts: BookingFacts) -> BookingCharge:
             source="task",
         )
     return charge
+
+
+def _tell_if_balance_low(facts: BookingFacts) -> None:
+    """The hold took the renter's available balance below BILLING_BALANCE_LOW: tell it (once per crossing)."""
+    if not hooks.wants_billing_events():
+        return
+    threshold = operator_maximum(settings.BILLING_BALANCE_LOW, facts.currency)
+    available = selectors.renter_available(facts.renter, facts.currency)
+    if threshold is not None and available < threshold <= available + facts.price:
+        hooks.billing_event(
+            "balance_low",
+            user_id=facts.renter.pk,
+            booking_id=None,
+            available=available,
+            threshold=threshold,
+            currency=facts.currency,
+        )
 
 
 def booking_hold_adjust(*, booking_id: int, total: int, ends_at: datetime | None = None) -> BookingCharge | None:

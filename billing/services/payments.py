@@ -189,6 +189,16 @@ def payment_apply_remote(*, payment_id: int, remote: dict[str, Any] | None) -> P
                 data={"before": before, "after": new, "stripe_id": payment.stripe_payment_intent_id},
                 source="task",
             )
+            if new == Payment.Status.FAILED:
+                hooks.billing_event(
+                    "payment_failed",
+                    user_id=payment.user_id,
+                    booking_id=payment.booking_id,
+                    payment=payment.pk,
+                    amount=payment.amount,
+                    currency=payment.currency,
+                    message=payment.failure_message,
+                )
     _payment_post_ledger(payment)
     return payment
 

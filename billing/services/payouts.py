@@ -10,7 +10,7 @@ from django.db import transaction
 
 from accounts.models import User
 from audit.services import record_event
-from billing import ledger
+from billing import hooks, ledger
 from billing import stripe_gateway as gateway
 from billing.models import ConnectedAccount, LedgerAccount, Payout
 from billing.services.common import TX, K, assert_no_open_transaction, require_money_permission
@@ -190,6 +190,10 @@ def payout_apply_remote(*, payout_id: int, remote: dict[str, Any] | None, failur
         record_event(
             actor=None, verb=f"billing.payout.{payout.status}", target=payout, data={"before": before}, source="task"
         )
+        if payout.status == Payout.Status.PAID:
+            hooks.billing_event(
+                "payout_paid", user_id=payout.owner_id, payout=payout.pk, amount=payout.amount, currency=payout.currency
+            )
     return payout
 
 

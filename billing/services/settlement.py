@@ -11,6 +11,7 @@ from django.db import transaction
 
 from accounts.models import User
 from audit.services import record_event
+from billing import hooks
 from billing import stripe_gateway as gateway
 from billing.charges import BookingEnd, compute_charge, platform_fee
 from billing.models import BookingCharge, OfferingBillingPolicy, Payment
@@ -68,6 +69,16 @@ def booking_settle(*, booking_id: int, end: BookingEnd) -> BookingCharge:
                     "credit": credit,
                 },
                 source="task",
+            )
+            hooks.billing_event(
+                "charge_computed",
+                user_id=charge.renter_id,
+                booking_id=charge.booking_id,
+                amount=amount,
+                currency=charge.currency,
+                outcome=end.outcome,
+                used_seconds=used,
+                credit=charge.credit_amount,
             )
         if charge.mode == "prepaid":
             post_settlement(charge)

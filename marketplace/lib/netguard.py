@@ -49,12 +49,19 @@ def _networks(values: tuple[str, ...]) -> tuple[Network, ...]:
         try:
             networks.append(ipaddress.ip_network(value.strip(), strict=False))
         except ValueError as exc:
-            raise ImproperlyConfigured(f"CLOUD_URL_ALLOWED_NETWORKS: {value!r} is not an IP address or range.") from exc
+            raise ImproperlyConfigured(
+                f"{value!r} is not an IP address or range (an *_ALLOWED_NETWORKS setting)."
+            ) from exc
     return tuple(networks)
 
 
+def parse_networks(values: tuple[str, ...] | list[str]) -> tuple[Network, ...]:
+    """IP ranges from a setting's strings (cached); a malformed one stops the process at its first use."""
+    return _networks(tuple(values or ()))
+
+
 def allowed_networks() -> tuple[Network, ...]:
-    return _networks(tuple(getattr(settings, "CLOUD_URL_ALLOWED_NETWORKS", ()) or ()))
+    return parse_networks(getattr(settings, "CLOUD_URL_ALLOWED_NETWORKS", ()) or ())
 
 
 def http_hosts() -> frozenset[str]:
@@ -84,13 +91,16 @@ def _embedded_ipv4(address: Address) -> ipaddress.IPv4Address | None:
     return None
 
 
-def address_allowed(address: Address) -> bool:
-    """True for a public unicast address, or one inside a range the operator allowed."""
+def address_allowed(address: Address, networks: tuple[Network, ...] | None = None) -> bool:
+    """True for a public unicast address, or one inside a range the operator allowed (``networks``:
+    another allowance than the clouds', e.g. webhooks.netguard's)."""
     address = _plain(address)
-    if any(address in net for net in allowed_networks() if net.version == address.version):
+    if networks is None:
+        networks = allowed_networks()
+    if any(address in net for net in networks if net.version == address.version):
         return True
     embedded = _embedded_ipv4(address)
-    if embedded is not None and not address_allowed(embedded):
+    if embedded is not None and not address_allowed(embedded, networks):
         return False
     return address.is_global and not (address.is_multicast or address.is_reserved or address.is_unspecified)
 

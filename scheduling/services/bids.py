@@ -96,6 +96,9 @@ def _bid_place(*, actor: User, req: _Request, amount: int, now: datetime) -> Boo
             record_event(
                 actor=actor, verb="bid.raised", target=mine, data={"from": before, "to": amount, "round": rnd.pk}
             )
+            hooks.booking_event(
+                mine.pk, "bid_raised", S.REQUESTED, S.REQUESTED, now, data={"bid": amount, "previous": before}
+            )
             return mine
         booking = Booking.objects.create(
             **_request_fields(actor, offering, profile, req),
@@ -115,4 +118,5 @@ def _bid_place(*, actor: User, req: _Request, amount: int, now: datetime) -> Boo
             target=booking,
             data={"round": rnd.pk, "bid": amount, "currency": rnd.currency},
         )
+        hooks.booking_event(booking.pk, "bid_placed", "", S.REQUESTED, now, data={"bid": amount})
     return booking

@@ -292,6 +292,7 @@ def _buy(*, actor: User, req: _Request, quote: Quote | None, now: datetime) -> B
                 target=booking,
                 data={"from": "requested", "to": "rejected", "reason": booking.reason},
             )
+            hooks.booking_event(booking.pk, "transition", S.REQUESTED, S.REJECTED, now, reason=booking.reason)
         raise SliceTaken(
             "This slice was just taken: the offering has no capacity left for it.", extra={"booking": booking.pk}
         )

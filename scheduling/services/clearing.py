@@ -137,6 +137,7 @@ SELECT b.id, b.renter_id, b.auction_round_id, b.bid_amount, b.bid_sequence, coal
 FROM scheduling_booking b LEFT JOIN renters_rentersettings rs ON rs.user_id = b.renter_id
 WHERE b.auction_round_id = ANY(%s) AND b.state = 'requested'
 """
+OUTBID_REASON = "Outbid: other bids took the capacity of this slice."  # the reason _OUTBID_SQL writes
 _OUTBID_SQL = """
 WITH lost AS (
     UPDATE scheduling_booking SET state = 'outbid', updated_at = %s,
@@ -445,6 +446,30 @@ def _clear_offerings(offering_ids: list[int], now: datetime) -> ClearingResult:
         source = "task" if audit_context.current().source == "system" else None
         record_events(events, source=source, at=now)
         prices = dict(zip(win_ids, win_prices, strict=True))
+        totals = dict(zip(win_ids, win_totals, strict=True))
+        hooks.booking_events(
+            [
+                *(
+                    hooks.BookingEvent(
+                        i,
+                        "transition",
+                        S.REQUESTED,
+                        S.CONFIRMED,
+                        now,
+                        data={"clearing_price": prices[i], "unit_price": prices[i], "total_price": totals[i]},
+                    )
+                    for i in win_ids
+                ),
+                *(
+                    hooks.BookingEvent(i, "transition", S.REQUESTED, S.OUTBID, now, reason=OUTBID_REASON)
+                    for i in lose_ids
+                ),
+                *(
+                    hooks.BookingEvent(i, "transition", S.REQUESTED, S.REJECTED, now, reason=_refusal_reason(reason))
+                    for i, (_b, reason) in refused.items()
+                ),
+            ]
+        )
         for booking_id in win_ids:
             hooks.fire_on_commit("on_booking_confirmed", booking_id)
             hooks.fire_on_commit("on_bid_won", booking_id, prices[booking_id])

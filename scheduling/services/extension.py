@@ -387,6 +387,15 @@ def _extend(*, actor: Any, booking_id: int, seconds: int, now: datetime) -> Exte
         utilisation=util,
         source=policy.model,
     )
+    # In this transaction: the webhooks outbox tells the renter's endpoints "booking.extended".
+    hooks.booking_event(
+        locked.pk,
+        "extended",
+        locked.state,
+        locked.state,
+        now,
+        data={"ends_at": new_end, "previous_ends_at": old_end, "total_price": new_total},
+    )
     hooks.fire_on_commit("on_booking_changed", locked.pk)
     return Extension(
         locked, seconds, units, unit, added, CostPreview(action="extend", currency=locked.currency, charge=None)

@@ -5,8 +5,9 @@ Rules enforced here:
 - A booking moves only along ``TRANSITIONS``; final states have no way out.
 - Every move is a conditional ``UPDATE ... WHERE id = %s AND state = old``: its row count says
   whether this caller won, so two workers never both move a booking (the loser gets ConflictError).
-- Every move is audited in the caller's transaction, and the hooks of the new state
-  (confirmed, notice, outbid, ended) fire after commit.
+- Every move is audited in the caller's transaction and told to the in-transaction receivers
+  (``hooks.booking_events``: an outbox), and the hooks of the new state (confirmed, notice,
+  outbid, ended) fire after commit.
 - Capacity is PostgreSQL's to compute (``offering_peak``); the deferred trigger
   ``scheduling_booking_capacity`` refuses any claim that slips past (``is_capacity_violation``).
 """
@@ -115,6 +116,10 @@ def _move(
     if data:
         event.update(data)
     record_event(actor=actor, verb=verb or f"booking.{to}", target=booking, data=event)
+    told = {k: v for k, v in (data or {}).items() if k in ("unit_price", "total_price", "currency")}
+    if to == S.NOTICE and booking.preempt_deadline is not None:
+        told["deadline"] = booking.preempt_deadline
+    hooks.booking_event(booking.pk, "transition", old, to, now, reason=reason, data=told)
     if to == S.CONFIRMED:
         hooks.fire_on_commit("on_booking_confirmed", booking.pk)
     elif to == S.NOTICE:

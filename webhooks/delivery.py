@@ -1,0 +1,262 @@
+"""Sending the outbox: at least once, in order per booking, with backoff, disabling what keeps failing.
+
+``deliver_endpoint`` (the Celery task's service) sends one endpoint's due deliveries oldest first:
+
+1. claim the first due one in a short transaction: pending, ``next_attempt_at`` passed, not claimed
+   by a live worker, and no earlier pending ordered delivery of the same booking to this endpoint
+   (event N+1 of a booking never leaves before N was delivered or given up);
+   ``select_for_update(skip_locked)`` plus ``claimed_until`` keep two workers off the same row;
+2. POST it outside any transaction, through webhooks.netguard's checked session (no redirects);
+3. record the attempt (status, latency, error, the answer's first KB) and the outcome: a 2xx
+   delivers it and clears the endpoint's failure count; anything else schedules the next attempt
+   at ``backoff(attempts)`` (exponential, capped), gives up after WEBHOOK_MAX_ATTEMPTS, and turns
+   the endpoint off after WEBHOOK_DISABLE_AFTER_FAILURES consecutive failures, telling its user
+   (a portal notification and an email).
+
+After a failure the run stops (the endpoint is likely down) and the next run is sent for the
+earliest due time; ``sweep`` (beat) sends a run to every active endpoint with due work, so a lost
+message or a dead worker (its claim expires) costs one sweep interval.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import requests
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+from django.db.models import Exists, F, OuterRef, Q
+
+from accounts.models import User
+from audit.services import record_event
+from marketplace.lib import clock, crypto, enqueue
+from scheduling.models import Notification
+from webhooks import netguard, signing
+from webhooks.events import DELIVER_TASK
+from webhooks.models import Delivery, DeliveryAttempt, Endpoint, Event
+from webhooks.services import endpoint_secret
+
+log = logging.getLogger(__name__)
+D = Delivery.State
+RESPONSE_KEEP = 1000  # characters of an answer kept in the log
+
+
+def _setting(name: str, default: int) -> int:
+    return int(getattr(settings, name, default))
+
+
+def backoff(attempts: int) -> timedelta:
+    """Wait before the next attempt after ``attempts`` failed ones: base × 2^(attempts-1), capped."""
+    base = _setting("WEBHOOK_BACKOFF_BASE_SECONDS", 30)
+    cap = _setting("WEBHOOK_BACKOFF_MAX_SECONDS", 6 * 3600)
+    return timedelta(seconds=min(base * 2 ** max(attempts - 1, 0), cap))
+
+
+@dataclass
+class Outcome:
+    succeeded: bool
+    status_code: int | None = None
+    error: str = ""
+    body: str = ""
+    latency_ms: int = 0
+
+
+def _due(endpoint_id: int, now: datetime) -> Q:
+    return Q(endpoint_id=endpoint_id, state=D.PENDING, next_attempt_at__lte=now) & (
+        Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
+    )
+
+
+def _claim(endpoint_id: int) -> Delivery | None:
+    now = clock.now()
+    earlier = Delivery.objects.filter(
+        endpoint_id=OuterRef("endpoint_id"),
+        booking_id=OuterRef("booking_id"),
+        state=D.PENDING,
+        ordered=True,
+        id__lt=OuterRef("id"),
+    )
+    with transaction.atomic():
+        endpoint = Endpoint.objects.filter(pk=endpoint_id, is_active=True).first()
+        if endpoint is None:
+            return None
+        d = (
+            Delivery.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(_due(endpoint_id, now))
+            .filter(Q(ordered=False) | Q(booking_id__isnull=True) | ~Exists(earlier))
+            .select_related("event", "endpoint")
+            .order_by("id")
+            .first()
+        )
+        if d is None:
+            return None
+        timeout = _setting("WEBHOOK_TIMEOUT_SECONDS", 10)
+        d.claimed_until = now + timedelta(seconds=timeout * 2 + 30)
+        d.save(update_fields=["claimed_until"])
+    return d
+
+
+def _post(d: Delivery) -> Outcome:
+    body = d.event.body.encode()
+    try:
+        secret = endpoint_secret(d.endpoint)
+    except crypto.SecretUnreadable:
+        return Outcome(False, error="The signing secret cannot be read (keys changed): rotate it.")
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "SliceMarket-Webhooks/1.0",
+        signing.HEADER: signing.sign(secret, body, int(clock.now().timestamp())),
+        signing.EVENT_ID_HEADER: str(d.event.event_id),
+        "Slicemarket-Event-Type": d.event.type,
+        "Slicemarket-Delivery-Attempt": str(d.attempts + 1),
+    }
+    started = time.monotonic()
+    try:
+        with netguard.session() as s:
+            resp = s.post(
+                d.endpoint.url,
+                data=body,
+                headers=headers,
+                timeout=_setting("WEBHOOK_TIMEOUT_SECONDS", 10),
+                allow_redirects=False,
+                stream=True,
+            )
+            try:
+                raw = next(resp.iter_content(RESPONSE_KEEP), b"")
+            except requests.RequestException:
+                raw = b""
+            resp.close()
+    except netguard.Refused as exc:
+        return Outcome(False, error=f"Refused: {exc}"[:300])
+    except requests.Timeout:
+        return Outcome(False, error="Timed out.", latency_ms=int((time.monotonic() - started) * 1000))
+    except requests.RequestException as exc:
+        reason = type(exc).__name__
+        return Outcome(False, error=f"No answer ({reason}).", latency_ms=int((time.monotonic() - started) * 1000))
+    latency = int((time.monotonic() - started) * 1000)
+    text = raw.decode("utf-8", "replace")[:RESPONSE_KEEP]
+    ok = 200 <= resp.status_code < 300
+    error = "" if ok else ("Redirects are not followed." if 300 <= resp.status_code < 400 else "Not a 2xx answer.")
+    return Outcome(ok, resp.status_code, error, text, latency)
+
+
+def _record(d: Delivery, outcome: Outcome) -> datetime | None:
+    """The attempt and its consequences, in one transaction; returns when to run again (None: no need)."""
+    now = clock.now()
+    with transaction.atomic():
+        ep = Endpoint.objects.select_for_update().get(pk=d.endpoint_id)
+        d = Delivery.objects.select_for_update().get(pk=d.pk)
+        DeliveryAttempt.objects.create(
+            delivery=d,
+            at=now,
+            succeeded=outcome.succeeded,
+            status_code=outcome.status_code,
+            latency_ms=outcome.latency_ms,
+            error=outcome.error[:300],
+            response_body=outcome.body[:RESPONSE_KEEP],
+        )
+        d.attempts += 1
+        d.claimed_until = None
+        d.last_status_code = outcome.status_code
+        if outcome.succeeded:
+            d.state, d.delivered_at = D.DELIVERED, now
+            if ep.consecutive_failures:
+                Endpoint.objects.filter(pk=ep.pk).update(consecutive_failures=0)
+        else:
+            if d.attempts >= _setting("WEBHOOK_MAX_ATTEMPTS", 10):
+                d.state = D.FAILED
+            else:
+                d.next_attempt_at = now + backoff(d.attempts)
+            ep.consecutive_failures += 1
+            Endpoint.objects.filter(pk=ep.pk).update(consecutive_failures=F("consecutive_failures") + 1)
+            if ep.is_active and ep.consecutive_failures >= _setting("WEBHOOK_DISABLE_AFTER_FAILURES", 10):
+                _disable(ep, now)
+        d.save(
+            update_fields=["attempts", "claimed_until", "last_status_code", "state", "delivered_at", "next_attempt_at"]
+        )
+        if not outcome.succeeded and d.state == D.PENDING and ep.is_active:
+            return d.next_attempt_at
+    return None
+
+
+def _disable(ep: Endpoint, now: datetime) -> None:
+    reason = f"Turned off after {ep.consecutive_failures} failed deliveries in a row."
+    Endpoint.objects.filter(pk=ep.pk).update(is_active=False, disabled_at=now, disabled_reason=reason, updated_at=now)
+    ep.is_active, ep.disabled_at, ep.disabled_reason = False, now, reason
+    record_event(
+        actor=None,
+        verb="webhook.endpoint.disabled",
+        target=ep,
+        data={"url": ep.url, "failures": ep.consecutive_failures},
+        source="task",
+    )
+    message = (
+        f"Your webhook endpoint {ep.url} was turned off: its last {ep.consecutive_failures} deliveries failed. "
+        "Fix it, then turn it on again on the Webhooks page; the events it missed are sent then."
+    )
+    Notification.objects.create(user_id=ep.user_id, kind=Notification.Kind.INFO, message=message[:500], created_at=now)
+    transaction.on_commit(lambda: _mail(ep.user_id, ep.url, message))
+
+
+def _mail(user_id: int, url: str, message: str) -> None:
+    user = User.objects.filter(pk=user_id).first()
+    if user is None or not user.email:
+        return
+    try:
+        send_mail(
+            subject="A webhook endpoint of your Slice Market account was turned off",
+            message=message,
+            from_email=None,
+            recipient_list=[user.email],
+        )
+    except Exception:
+        log.exception("could not mail the webhook-disabled notice for %s", url)
+
+
+def deliver_endpoint(endpoint_id: int, *, limit: int = 100) -> int:
+    """Send up to ``limit`` due deliveries of one endpoint, oldest first; returns how many were delivered."""
+    delivered = 0
+    for _ in range(limit):
+        d = _claim(endpoint_id)
+        if d is None:
+            break
+        outcome = _post(d)
+        again = _record(d, outcome)
+        if not outcome.succeeded:
+            if again is not None:
+                enqueue.send_at(DELIVER_TASK, endpoint_id, at=again, key=f"webhook-endpoint-{endpoint_id}")
+            break
+        delivered += 1
+    else:
+        enqueue.send(DELIVER_TASK, endpoint_id)  # more than one run's worth: go on in a new task
+    return delivered
+
+
+def sweep(*, now: datetime | None = None) -> list[int]:
+    """Send a run to every active endpoint with due deliveries (the backstop of the on-commit sends)."""
+    now = now or clock.now()
+    ids = list(
+        Delivery.objects.filter(state=D.PENDING, next_attempt_at__lte=now, endpoint__is_active=True)
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+        .values_list("endpoint_id", flat=True)
+        .distinct()
+        .order_by("endpoint_id")[:1000]
+    )
+    for endpoint_id in ids:
+        enqueue.send(DELIVER_TASK, endpoint_id)
+    return ids
+
+
+def purge(*, now: datetime | None = None) -> int:
+    """Delete events older than WEBHOOK_RETENTION_DAYS with nothing left to send (their deliveries and
+    attempts go with them); returns how many events went."""
+    now = now or clock.now()
+    cutoff = now - timedelta(days=_setting("WEBHOOK_RETENTION_DAYS", 30))
+    pending = Delivery.objects.filter(event_id=OuterRef("pk"), state=D.PENDING)
+    old = Event.objects.filter(created_at__lt=cutoff).filter(~Exists(pending)).values_list("pk", flat=True)[:5000]
+    _, per_model = Event.objects.filter(pk__in=list(old)).delete()
+    return per_model.get("webhooks.Event", 0)
