@@ -34,7 +34,9 @@ def test_a_double_click_on_buy_buys_once(page, live_server, monkeypatch):
     page.goto("/market/slices/?ordering=start")
     page.locator("tr.slice-row").first.locator("button:has-text('Buy')").click()  # the price, asked first
     page.wait_for_selector("article.cost-preview")
-    box = page.locator("article.cost-preview button[type=submit]").bounding_box()
+    buy = page.locator("article.cost-preview button[type=submit]")
+    buy.scroll_into_view_if_needed()  # below the image, user-data and SSH fields: clicks need it on screen
+    box = buy.bounding_box()
     assert box is not None
     x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
     page.mouse.click(x, y)
