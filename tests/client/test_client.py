@@ -224,3 +224,23 @@ def test_cli_needs_a_url_and_reports_bad_input(market):  # type: ignore[no-untyp
     assert no_url.returncode == 2 and "SLICEMARKET_URL" in no_url.stderr
     bad = cli(market, "search", "--cpu", "0")
     assert bad.returncode == 1 and "400 invalid" in bad.stderr and "cpu" in bad.stderr
+
+
+def test_owner_reads_and_sets_an_offerings_standby_pool(market):  # type: ignore[no-untyped-def]
+    offer = market["offer"]
+    _, token = api_token_create(actor=offer.owner, name="owner")
+    owner = Client(market["url"], token=token)
+    assert owner.standby(offer.pk).pools == []
+    small = offer.pricing_policies.get().profile
+    after = owner.set_standby(offer.pk, profile=small.pk, size=1)
+    assert [(p["profile"], p["size"]) for p in after.pools or []] == [(small.pk, 1)]
+    assert after.held_back and after.held_back["vcpus"] == small.vcpus
+    with pytest.raises(NotFound):
+        market["client"].standby(offer.pk)  # the renter owns no such offering
+    with pytest.raises(BadRequest) as too_big:
+        owner.set_standby(offer.pk, profile=small.pk, size=65)
+    assert "size" in too_big.value.fields
+
+    shown = cli(market | {"token": token}, "standby", str(offer.pk))
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.splitlines()[1].split()[1:3] == [str(small.pk), small.name]
