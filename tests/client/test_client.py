@@ -139,6 +139,9 @@ def test_extend_and_release(market):  # type: ignore[no-untyped-def]
     with pytest.raises(Conflict) as short:
         c.extend(booking.id, 600)
     assert short.value.code == "extension_unavailable" and short.value.get("longest_seconds") == 120
+    refused = cli(market, "extend", str(booking.id), "--duration", "600")
+    assert refused.returncode == 1 and "409 extension_unavailable" in refused.stderr
+    assert "longest extension that can be granted: 120 s" in refused.stderr
 
     released = c.release(booking.id)
     assert isinstance(released, Booking) and released.state == "released"
@@ -244,3 +247,27 @@ def test_owner_reads_and_sets_an_offerings_standby_pool(market):  # type: ignore
     shown = cli(market | {"token": token}, "standby", str(offer.pk))
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.splitlines()[1].split()[1:3] == [str(small.pk), small.name]
+
+
+def test_the_package_installs_with_pip_and_its_console_script_runs(market, tmp_path):  # type: ignore[no-untyped-def]
+    """What requirements.txt's ``-e ./clients/python`` relies on: pip builds it (setuptools only) and
+    installs the ``slicemarket`` command."""
+    target = tmp_path / "site"
+    installed = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(CLIENT_SRC)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert installed.returncode == 0, installed.stderr
+    script = target / "bin" / "slicemarket"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLICEMARKET_")} | {"PYTHONPATH": str(target)}
+    ran = subprocess.run(
+        [str(script), "--url", market["url"], "--token", market["token"], "bookings", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert json.loads(ran.stdout) == []

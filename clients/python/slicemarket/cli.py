@@ -357,6 +357,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         sys.stderr.write(f"slicemarket: {exc.status} {exc.code}: {exc.message}\n")
         for name, messages in exc.fields.items():
             sys.stderr.write(f"  {name}: {'; '.join(map(str, messages))}\n")
+        if exc.get("longest_seconds") is not None:
+            sys.stderr.write(f"  longest extension that can be granted: {exc.get('longest_seconds')} s\n")
+        if exc.get("retry_after") is not None:
+            sys.stderr.write(f"  retry after {exc.get('retry_after')} s\n")
         return 1
     except TransportError as exc:
         sys.stderr.write(f"slicemarket: {exc}\n")

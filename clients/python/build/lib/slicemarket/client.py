@@ -179,7 +179,8 @@ class Client:
 
     def search_page(self, **params: Any) -> dict[str, Any]:
         """One page of the search as the API answers it (``count``, ``next``, ``results``, ``explanation``)."""
-        return self.call("GET", "timeslots", params=params)
+        page: dict[str, Any] = self.call("GET", "timeslots", params=params)
+        return page
 
     def quote(self, slice_id: str, *, duration: int | None = None, idempotency_key: str | None = None) -> Quote:
         """A dynamic price for a slice, valid about a minute: pass its id as ``quote`` to ``request``."""

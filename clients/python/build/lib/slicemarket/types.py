@@ -17,7 +17,7 @@ class _Result:
     @classmethod
     def from_dict(cls: type[T], data: dict[str, Any]) -> T:
         known = {f.name for f in fields(cls)} - {"raw"}
-        return cls(raw=data, **{k: data.get(k) for k in known})  # type: ignore[call-arg]
+        return cls(raw=data, **{k: data.get(k) for k in known})
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.raw)
