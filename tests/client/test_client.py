@@ -184,6 +184,10 @@ def test_cli_search_and_book_print_tables_and_json(market):  # type: ignore[no-u
     booking = json.loads(booked.stdout)
     assert booking["state"] == "confirmed" and booking["slice_id"] == sid
 
+    sold_out = cli(market, "search", "--start", start.isoformat(), "--end", (start + timedelta(minutes=5)).isoformat())
+    assert sold_out.returncode == 0
+    assert sold_out.stdout.splitlines()[0] == "No slices found." and len(sold_out.stdout.splitlines()) > 1  # and why
+
     listed = cli(market, "bookings")
     assert listed.returncode == 0 and listed.stdout.splitlines()[0].startswith("ID")
     assert any(line.split()[:2] == [str(booking["id"]), "confirmed"] for line in listed.stdout.splitlines())
