@@ -209,6 +209,8 @@ def test_cli_search_and_book_print_tables_and_json(market):  # type: ignore[no-u
 def test_cli_watch_follows_the_booking_until_it_ends(market):  # type: ignore[no-untyped-def]
     c: Client = market["client"]
     booking = c.request(slice_at(market, _hour_ahead()))
+    gave_up = cli(market, "watch", str(booking.id), "--interval", "0.2", "--timeout", "0.5")
+    assert gave_up.returncode == 4 and "still confirmed" in gave_up.stderr
     env_url = market["url"]
     release_after = threading.Timer(1.5, lambda: Client(env_url, token=market["token"]).release(booking.id))
     release_after.start()

@@ -92,19 +92,20 @@ def _show(result: _Result, args: argparse.Namespace, out: TextIO) -> None:
 
 
 def cmd_search(c: Client, args: argparse.Namespace, out: TextIO) -> int:
-    found = c.search(
-        cpu=args.cpu,
-        ram=args.ram,
-        disk=args.disk,
-        start=args.start,
-        end=args.end,
-        duration=args.duration,
-        region=args.region,
-        max_price=args.max_price,
-        currency=args.currency,
-        ordering=args.ordering,
-        limit=min(args.max, 200),
-    )
+    params: dict[str, Any] = {
+        "cpu": args.cpu,
+        "ram": args.ram,
+        "disk": args.disk,
+        "start": args.start,
+        "end": args.end,
+        "duration": args.duration,
+        "region": args.region,
+        "max_price": args.max_price,
+        "currency": args.currency,
+        "ordering": args.ordering,
+        "limit": min(args.max, 200),
+    }
+    found = c.search(**params)
     slices = []
     for s in found:
         slices.append(s)
@@ -115,6 +116,10 @@ def cmd_search(c: Client, args: argparse.Namespace, out: TextIO) -> int:
         return 0
     if not slices:
         out.write("No slices found.\n")
+        why = c.search_page(**(params | {"limit": 1})).get("explanation") or {}
+        for line in (why.get("reason"), why.get("suggestion")):
+            if line:
+                out.write(f"{line}\n")
         return 0
     table(
         (
