@@ -203,7 +203,7 @@ def book(cases: list[Case], profile: Any, args: argparse.Namespace, t0: Any) -> 
                 people.append(renter)
             for i in range(count):
                 start = t0 + timedelta(seconds=i * case.length)
-                slice_id = factories.slice_id(case.offering, start, case.length, profile=profile.name)
+                slice_id = factories.slice_id(case.offering, start, case.length, profile=profile)
                 b = engine.booking_request(actor=people[i % 2], slice_id=slice_id)
                 assert b.state == "confirmed", (case.label, b.state, b.reason)
                 case.bookings.append(b)

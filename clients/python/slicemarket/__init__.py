@@ -1,0 +1,41 @@
+"""Python client and command line for the Slice Market API."""
+
+from .client import Client
+from .errors import (
+    ApiError,
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    RateLimited,
+    ServerError,
+    SliceMarketError,
+    TransportError,
+    Unauthorized,
+)
+from .types import Booking, Preview, Quote, Slice, Standby, Usage
+from .webhooks import SignatureError, sign, verify_signature
+
+__version__ = "0.1.0"
+__all__ = [
+    "ApiError",
+    "BadRequest",
+    "Booking",
+    "Client",
+    "Conflict",
+    "Forbidden",
+    "NotFound",
+    "Preview",
+    "Quote",
+    "RateLimited",
+    "ServerError",
+    "SignatureError",
+    "Slice",
+    "SliceMarketError",
+    "Standby",
+    "TransportError",
+    "Unauthorized",
+    "Usage",
+    "sign",
+    "verify_signature",
+]

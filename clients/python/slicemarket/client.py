@@ -1,0 +1,306 @@
+"""A small client for the Slice Market REST API (``/api/v1``), on ``requests``.
+
+    from slicemarket import Client
+    c = Client("https://market.example", token="sm_...")
+    for s in c.search(cpu=2, ram=4, duration=300):
+        booking = c.request(s.id)
+        break
+
+Errors are exceptions carrying the API's error code (slicemarket.errors). A 429 is retried after its
+``Retry-After`` (bounded); a connection error is retried for requests that are safe to repeat: GETs,
+PUTs, and POSTs that carry an ``Idempotency-Key`` (every buying/extending/releasing call here sends
+one, generated per call unless given, so a retry never buys twice).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import requests
+
+from .errors import ApiError, TransportError, error_for
+from .types import Booking, Preview, Quote, Slice, Standby, Usage
+
+DEFAULT_TIMEOUT = 30.0
+MAX_RETRY_AFTER = 60.0  # never sleep longer than this for one 429, whatever the server says
+
+
+def _param(value: Any) -> Any:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("Give timezone-aware datetimes (e.g. datetime.now(UTC)).")
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return value
+
+
+class Client:
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        retries: int = 3,
+        *,
+        session: requests.Session | None = None,
+        max_retry_after: float = MAX_RETRY_AFTER,
+        sleep: Any = time.sleep,
+    ) -> None:
+        base = base_url.rstrip("/")
+        self.base_url = base if base.endswith("/api/v1") else base + "/api/v1"
+        self.token = token
+        self.timeout = timeout
+        self.retries = max(0, int(retries))
+        self.max_retry_after = max_retry_after
+        self._sleep = sleep
+        self.session = session or requests.Session()
+        self.session.headers["Accept"] = "application/json"
+        self.session.headers["User-Agent"] = "slicemarket-python/0.1"
+        if token:
+            self.session.headers["Authorization"] = f"Bearer {token}"
+
+    # ---- transport ---------------------------------------------------------------------------
+
+    def _url(self, path: str) -> str:
+        if path.startswith(("http://", "https://")):
+            return path
+        return f"{self.base_url}/{path.lstrip('/')}"
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
+        """One API call; the decoded JSON answer. Raises ApiError (a subclass by status) or TransportError."""
+        method = method.upper()
+        headers = dict(headers or {})
+        repeatable = method in ("GET", "HEAD", "OPTIONS", "PUT", "DELETE") or "Idempotency-Key" in headers
+        query = {k: _param(v) for k, v in (params or {}).items() if v is not None}
+        attempt = 0
+        while True:
+            try:
+                response = self.session.request(
+                    method, self._url(path), params=query or None, json=json, headers=headers, timeout=self.timeout
+                )
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                if repeatable and attempt < self.retries:
+                    attempt += 1
+                    self._sleep(min(0.5 * 2 ** (attempt - 1), 8.0))
+                    continue
+                raise TransportError(f"{method} {self._url(path)}: {exc}") from exc
+            if response.status_code == 429 and attempt < self.retries:
+                attempt += 1
+                self._sleep(self._retry_after(response))
+                continue
+            return self._decode(response)
+
+    def _retry_after(self, response: requests.Response) -> float:
+        raw = response.headers.get("Retry-After", "")
+        try:
+            wait = float(raw)
+        except ValueError:
+            wait = 1.0  # an HTTP date or nothing: a short pause
+        return min(max(wait, 0.0), self.max_retry_after)
+
+    @staticmethod
+    def _decode(response: requests.Response) -> Any:
+        try:
+            body = response.json() if response.content else None
+        except ValueError:
+            body = None
+        if response.status_code >= 400:
+            raise error_for(response.status_code, body, response.text)
+        return body
+
+    def _pages(self, path: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """Every result of a paginated list, following ``next`` (limit/offset) page after page."""
+        page = self.call("GET", path, params=params)
+        while True:
+            yield from page.get("results") or []
+            nxt = page.get("next")
+            if not nxt:
+                return
+            page = self.call("GET", nxt)
+
+    @staticmethod
+    def _key(idempotency_key: str | None) -> dict[str, str]:
+        return {"Idempotency-Key": idempotency_key or str(uuid.uuid4())}
+
+    # ---- the market ----------------------------------------------------------------------------
+
+    def search(
+        self,
+        *,
+        cpu: int | None = None,
+        ram: float | None = None,
+        disk: int | None = None,
+        bandwidth: int | None = None,
+        start: datetime | str | None = None,
+        end: datetime | str | None = None,
+        duration: int | str | None = None,
+        profile: int | None = None,
+        offering: int | None = None,
+        region: str | None = None,
+        max_price: str | float | None = None,
+        currency: str | None = None,
+        ordering: str | None = None,
+        per_offering: int | None = None,
+        limit: int | None = None,
+    ) -> Iterator[Slice]:
+        """Slices for sale that fit (``ram`` in GiB, ``duration`` in seconds or "5 min"), every page."""
+        params = {
+            "cpu": cpu,
+            "ram": ram,
+            "disk": disk,
+            "bandwidth": bandwidth,
+            "start": start,
+            "end": end,
+            "duration": duration,
+            "profile": profile,
+            "offering": offering,
+            "region": region,
+            "max_price": max_price,
+            "currency": currency,
+            "ordering": ordering,
+            "per_offering": per_offering,
+            "limit": limit,
+        }
+        for item in self._pages("timeslots", params):
+            yield Slice.from_dict(item)
+
+    def search_page(self, **params: Any) -> dict[str, Any]:
+        """One page of the search as the API answers it (``count``, ``next``, ``results``, ``explanation``)."""
+        page: dict[str, Any] = self.call("GET", "timeslots", params=params)
+        return page
+
+    def quote(self, slice_id: str, *, duration: int | None = None, idempotency_key: str | None = None) -> Quote:
+        """A dynamic price for a slice, valid about a minute: pass its id as ``quote`` to ``request``."""
+        body = {"duration": duration} if duration is not None else {}
+        return Quote.from_dict(
+            self.call("POST", f"timeslots/{slice_id}/quote", json=body, headers=self._key(idempotency_key))
+        )
+
+    def request(
+        self,
+        slice_id: str,
+        *,
+        duration: int | None = None,
+        bid: str | float | None = None,
+        quote: str | None = None,
+        image: str | None = None,
+        user_data: str | None = None,
+        ssh_cidrs: list[str] | None = None,
+        idempotency_key: str | None = None,
+        preview: bool = False,
+    ) -> Booking | Preview:
+        """Buy a slice (or bid on an auction slice). A Booking, or a Preview with ``preview=True``."""
+        body: dict[str, Any] = {
+            k: v
+            for k, v in {
+                "duration": duration,
+                "bid": None if bid is None else str(bid),
+                "quote": quote,
+                "image": image,
+                "user_data": user_data,
+                "ssh_cidrs": ssh_cidrs,
+            }.items()
+            if v is not None
+        }
+        data = self.call(
+            "POST",
+            f"timeslots/{slice_id}/request",
+            params={"preview": 1} if preview else None,
+            json=body,
+            headers=self._key(idempotency_key),
+        )
+        return Preview.from_dict(data) if preview else Booking.from_dict(data)
+
+    buy = request
+
+    def usage(self, booking_id: int) -> Usage:
+        """The booking's state, times, charges so far and metered usage."""
+        return Usage.from_dict(self.call("GET", f"timeslots/{int(booking_id)}/usage"))
+
+    def release(
+        self, booking_id: int, *, idempotency_key: str | None = None, preview: bool = False
+    ) -> Booking | Preview:
+        """End a booking now (or withdraw a bid)."""
+        data = self.call(
+            "POST",
+            f"timeslots/{int(booking_id)}/release",
+            params={"preview": 1} if preview else None,
+            headers=self._key(idempotency_key),
+        )
+        return Preview.from_dict(data) if preview else Booking.from_dict(data)
+
+    def extend(
+        self, booking_id: int, duration: int, *, idempotency_key: str | None = None, preview: bool = False
+    ) -> Booking | Preview:
+        """Move the booking's end ``duration`` seconds later. A Conflict with code ``extension_unavailable``
+        says in ``err.get("longest_seconds")`` the longest extension that can be granted."""
+        data = self.call(
+            "POST",
+            f"timeslots/{int(booking_id)}/extend",
+            params={"preview": 1} if preview else None,
+            json={"duration": int(duration)},
+            headers=self._key(idempotency_key),
+        )
+        return Preview.from_dict(data) if preview else Booking.from_dict(data)
+
+    def bookings(self, *, state: str | None = None, limit: int | None = None) -> Iterator[Booking]:
+        """Your bookings and bids, newest first, every page."""
+        for item in self._pages("bookings", {"state": state, "limit": limit}):
+            yield Booking.from_dict(item)
+
+    def booking(self, booking_id: int) -> Booking:
+        """One of your bookings. The API has no single-booking endpoint: this walks the list (newest
+        first) until the id, and raises NotFound when it is not yours."""
+        wanted = int(booking_id)
+        for b in self.bookings(limit=200):
+            if b.id == wanted:
+                return b
+            if b.id < wanted:
+                break
+        raise error_for(404, {"error": "not_found", "detail": "No such booking of yours."})
+
+    # ---- owners ----------------------------------------------------------------------------------
+
+    def standby(self, offering_id: int) -> Standby:
+        """An owned offering's standby pools (needs a token with the ``owner`` scope)."""
+        return Standby.from_dict(self.call("GET", f"owner/offerings/{int(offering_id)}/standby"))
+
+    def set_standby(self, offering_id: int, *, profile: int, size: int, image: str | None = None) -> Standby:
+        """Keep ``size`` standby servers of ``profile`` (and ``image``) booted for an owned offering."""
+        body: dict[str, Any] = {"profile": int(profile), "size": int(size)}
+        if image is not None:
+            body["image"] = image
+        return Standby.from_dict(self.call("PUT", f"owner/offerings/{int(offering_id)}/standby", json=body))
+
+    # ---- following a booking ---------------------------------------------------------------------
+
+    def watch(self, booking_id: int, *, interval: float = 2.0, timeout: float | None = None) -> Iterator[Usage]:
+        """Yield the booking's usage each time its state changes, until it ends (or ``timeout`` s)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        last = None
+        while True:
+            u = self.usage(booking_id)
+            if u.state != last:
+                last = u.state
+                yield u
+            if u.ended:
+                return
+            if deadline is not None and time.monotonic() >= deadline:
+                return
+            self._sleep(interval)
+
+
+__all__ = ["ApiError", "Client"]

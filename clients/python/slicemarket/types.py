@@ -1,0 +1,133 @@
+"""Typed results. Each keeps the whole answer in ``raw`` (fields added to the API later are there)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any, TypeVar
+
+T = TypeVar("T", bound="_Result")
+
+FINAL_STATES = frozenset({"rejected", "outbid", "completed", "released", "preempted", "failed"})
+
+
+@dataclass
+class _Result:
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def from_dict(cls: type[T], data: dict[str, Any]) -> T:
+        known = {f.name for f in fields(cls)} - {"raw"}
+        return cls(raw=data, **{k: data.get(k) for k in known})
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.raw)
+
+
+@dataclass
+class Slice(_Result):
+    """A slice for sale: pass ``id`` to ``Client.request``. Prices are decimal strings in ``currency``."""
+
+    id: str = ""
+    offering: dict[str, Any] | None = None
+    profile: dict[str, Any] | None = None
+    start: str | None = None
+    end: str | None = None
+    duration: int | None = None
+    grid_seconds: int | None = None
+    pricing_model: str | None = None
+    currency: str | None = None
+    unit_price: str | None = None
+    total_price: str | None = None
+    price_per_hour: str | None = None
+    utilisation: float | None = None
+    auction: dict[str, Any] | None = None
+
+
+@dataclass
+class Booking(_Result):
+    """A booking or bid. ``cost`` is set after an action (what it cost), ``extension`` after an extend."""
+
+    id: int = 0
+    state: str = ""
+    reason: str | None = None
+    slice_id: str | None = None
+    offering: int | None = None
+    offering_name: str | None = None
+    profile: int | None = None
+    profile_name: str | None = None
+    pricing_model: str | None = None
+    starts_at: str | None = None
+    ends_at: str | None = None
+    duration: int | None = None
+    image: str | None = None
+    currency: str | None = None
+    unit_price: str | None = None
+    total_price: str | None = None
+    bid: str | None = None
+    auction: dict[str, Any] | None = None
+    preempt_deadline: str | None = None
+    created_at: str | None = None
+    confirmed_at: str | None = None
+    ended_at: str | None = None
+    cost: dict[str, Any] | None = None
+    extension: dict[str, Any] | None = None
+
+    @property
+    def ended(self) -> bool:
+        return self.state in FINAL_STATES
+
+
+@dataclass
+class Quote(_Result):
+    id: str = ""
+    offering: int | None = None
+    profile: int | None = None
+    starts_at: str | None = None
+    ends_at: str | None = None
+    unit_price: str | None = None
+    total_price: str | None = None
+    currency: str | None = None
+    utilisation: float | None = None
+    expires_at: str | None = None
+
+
+@dataclass
+class Usage(_Result):
+    booking: int = 0
+    state: str = ""
+    start: str | None = None
+    end: str | None = None
+    ended_at: str | None = None
+    preempt_deadline: str | None = None
+    elapsed_seconds: int | None = None
+    currency: str | None = None
+    total_price: str | None = None
+    charges_so_far: str | None = None
+    samples: list[Any] | None = None
+    totals: dict[str, Any] | None = None
+    seconds_held: int | None = None
+
+    @property
+    def ended(self) -> bool:
+        return self.state in FINAL_STATES
+
+
+@dataclass
+class Preview(_Result):
+    """The answer to a ``preview=True`` action: what it would cost; nothing was done."""
+
+    preview: bool = True
+    booking: int | None = None
+    cost: dict[str, Any] | None = None
+    extension: dict[str, Any] | None = None
+
+
+@dataclass
+class Standby(_Result):
+    """An owned offering's standby (warm) pools and what they hold back from sale."""
+
+    offering: int = 0
+    capacity: dict[str, Any] | None = None
+    held_back: dict[str, Any] | None = None
+    sellable: dict[str, Any] | None = None
+    pools: list[dict[str, Any]] | None = None
