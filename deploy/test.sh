@@ -28,7 +28,8 @@ else
     "$PY" deploy/check_import_cycles.py
 fi
 log "mypy (every app)"
-"$VENV/bin/mypy" ${MYPY_MODULES:-marketplace accounts audit owners renters scheduling provisioning billing demo}
+"$VENV/bin/mypy" ${MYPY_MODULES:-marketplace accounts audit owners renters scheduling provisioning billing demo webhooks}
+"$VENV/bin/mypy" --strict clients/python/slicemarket
 log "django checks"
 "$PY" manage.py check
 "$PY" manage.py makemigrations --check --dry-run >/dev/null || { "$PY" manage.py makemigrations --check --dry-run; exit 1; }
