@@ -189,7 +189,7 @@ def test_cli_search_and_book_print_tables_and_json(market):  # type: ignore[no-u
     assert sold_out.stdout.splitlines()[0] == "No slices found." and len(sold_out.stdout.splitlines()) > 1  # and why
 
     listed = cli(market, "bookings")
-    assert listed.returncode == 0 and listed.stdout.splitlines()[0].startswith("ID")
+    assert listed.returncode == 0 and listed.stdout.splitlines()[0].split()[0] == "ID"
     assert any(line.split()[:2] == [str(booking["id"]), "confirmed"] for line in listed.stdout.splitlines())
 
     taken = cli(market, "book", sid)
