@@ -7,11 +7,13 @@ owners_<model>_<rule>, with a message a person can act on); rules across rows
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from django.conf import settings
 from django.contrib.postgres.constraints import ExclusionConstraint
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.fields.ranges import RangeOperators
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
@@ -518,6 +520,23 @@ class PricingPolicy(models.Model):
                 errors.setdefault(field, message)
         if errors:
             raise ValidationError(errors)
+
+    def validate_constraints(self, exclude: Collection[str] | None = None) -> None:
+        """The named constraints; the one-currency rule, when another price landed meanwhile, is
+        reported on the currency field (as clean() and the database's refusal report it)."""
+        try:
+            super().validate_constraints(exclude)
+        except ValidationError as exc:
+            one_currency = next(c for c in self._meta.constraints if c.name == ONE_CURRENCY)
+            message = str(one_currency.get_violation_error_message())
+            errors: dict[str, list[str]] = dict(exc.message_dict)
+            general = errors.pop(NON_FIELD_ERRORS, [])
+            if message in general:
+                errors.setdefault("currency", []).append(message)
+                general = [m for m in general if m != message]
+            if general:
+                errors[NON_FIELD_ERRORS] = general
+            raise ValidationError(errors) from exc
 
     def other_currency(self) -> str | None:
         """The currency of this offering's other prices (None when it has no other price)."""

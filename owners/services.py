@@ -513,6 +513,10 @@ def pricing_policy_set(*, actor: User, offering: Offering, profile: SliceProfile
     refuses it too). Bookings already made keep their price (it is stored on the booking).
     """
     _require_perm(actor, "owners.change_offering", offering)
+    # One offering's prices change one at a time (the offering's lock, then the price's, as in
+    # offering_update): two inserts in two currencies would otherwise wait on each other inside
+    # the one-currency exclusion constraint until PostgreSQL aborts one as a deadlock.
+    Offering.objects.select_for_update(no_key=True).values_list("pk", flat=True).get(pk=offering.pk)
     policy = PricingPolicy.objects.select_for_update().filter(offering=offering, profile=profile).first()
     created = policy is None
     if policy is None:
