@@ -13,24 +13,32 @@ which fails the booking with a reason the renter can read.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-# Metadata key and tag prefix that mark a server as the marketplace's.
+from django.conf import settings
+
+# Metadata key and tag that mark a server as the marketplace's. The booking is named to the cloud
+# only by booking_ref: the cloud's other tenants never see a (sequential) booking id or a renter.
 META_BOOKING = "marketplace_booking"
 TAG_MARKETPLACE = "marketplace"
+NAME_PREFIX = "mkt-"
+
+
+def booking_ref(booking_id: int) -> str:
+    """The booking as the cloud sees it: a stable keyed digest that says nothing of its id or renter."""
+    return hmac.new(settings.SECRET_KEY.encode(), f"booking:{booking_id}".encode(), hashlib.sha256).hexdigest()[:20]
 
 
 def server_name(booking_id: int) -> str:
-    return f"mkt-booking-{booking_id}"
-
-
-NAME_PREFIX = "mkt-booking-"
+    return f"{NAME_PREFIX}{booking_ref(booking_id)}"
 
 
 def booking_tag(booking_id: int) -> str:
-    return f"mkt-booking-{booking_id}"
+    return f"{NAME_PREFIX}{booking_ref(booking_id)}"
 
 
 class CloudError(Exception):
@@ -58,9 +66,9 @@ class CloudServer:
     fault: str = ""
 
     @property
-    def booking_id(self) -> int | None:
-        raw = self.metadata.get(META_BOOKING, "")
-        return int(raw) if str(raw).isdigit() else None
+    def booking_ref(self) -> str:
+        """The booking_ref() the marketplace wrote on it ("" when none)."""
+        return str(self.metadata.get(META_BOOKING, ""))
 
 
 @dataclass

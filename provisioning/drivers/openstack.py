@@ -37,6 +37,7 @@ from provisioning.drivers.base import (
     CloudServer,
     DiagnosticsForbidden,
     LaunchSpec,
+    booking_ref,
     booking_tag,
 )
 from provisioning.drivers.base import (
@@ -315,7 +316,7 @@ class OpenStackDriver:
 
     def find_servers_for_booking(self, booking_id: int) -> list[CloudServer]:
         found = self._call(lambda: list(self.conn.compute.servers(details=True, tags=booking_tag(booking_id))))
-        return [_view(s) for s in found if (s.metadata or {}).get(META_BOOKING) == str(booking_id)]
+        return [_view(s) for s in found if (s.metadata or {}).get(META_BOOKING) == booking_ref(booking_id)]
 
     def _networks(self) -> Any:
         choice = getattr(settings, "PROVISIONING_NETWORKS", "auto") or "auto"
@@ -381,7 +382,7 @@ class OpenStackDriver:
             time.sleep(_poll_seconds())
 
     def set_booking(self, server_id: str, booking_id: int, tags: list[str]) -> None:
-        self._call(self.conn.compute.set_server_metadata, server_id, **{META_BOOKING: str(booking_id)})
+        self._call(self.conn.compute.set_server_metadata, server_id, **{META_BOOKING: booking_ref(booking_id)})
         for tag in tags:
             self._call(self.conn.compute.add_tag_to_server, server_id, tag)
 

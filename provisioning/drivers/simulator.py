@@ -41,6 +41,7 @@ from provisioning.drivers.base import (
     CloudServer,
     DiagnosticsForbidden,
     LaunchSpec,
+    booking_ref,
 )
 from provisioning.drivers.base import (
     wait_for_status as poll_until,
@@ -156,7 +157,7 @@ class SimulatorDriver:
         )
 
     def find_servers_for_booking(self, booking_id: int) -> list[CloudServer]:
-        rows = self._rows.filter(kind="server", data__metadata__contains={META_BOOKING: str(booking_id)})
+        rows = self._rows.filter(kind="server", data__metadata__contains={META_BOOKING: booking_ref(booking_id)})
         return [v for r in rows.order_by("created_at") if (v := self._view(r)) is not None]
 
     def create_server(self, spec: LaunchSpec) -> CloudServer:
@@ -230,7 +231,7 @@ class SimulatorDriver:
         row = self._rows.filter(kind="server", external_id=server_id).first()
         if row is None:
             raise CloudError("Simulator: no such server.", not_found=True)
-        row.data["metadata"] = {**row.data.get("metadata", {}), META_BOOKING: str(booking_id)}
+        row.data["metadata"] = {**row.data.get("metadata", {}), META_BOOKING: booking_ref(booking_id)}
         row.data["tags"] = sorted(set(row.data.get("tags", [])) | set(tags))
         row.save(update_fields=["data"])
 

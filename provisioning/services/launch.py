@@ -1,7 +1,8 @@
 """Launching a booking's server: record the intent, create (or adopt) it in the cloud, wait for ACTIVE.
 
 Launching adopts a server the cloud already has for the booking (metadata
-``marketplace_booking=<id>``), so a booking never gets two servers. Booking
+``marketplace_booking=<booking_ref>``, an opaque keyed digest: the cloud never sees the booking id),
+so a booking never gets two servers. Booking
 states move only through scheduling.services.booking_transition; billing
 learns of failures from the engine's ``on_booking_ended`` hook.
 """
@@ -25,6 +26,7 @@ from provisioning.drivers import (
     CloudError,
     CloudServer,
     LaunchSpec,
+    booking_ref,
     booking_tag,
     driver_for,
     server_name,
@@ -219,7 +221,7 @@ def _launch_cloud(driver: CloudDriver, server: Server, booking: Booking, token: 
         sources = ", ".join(cidrs) if cidrs else "nowhere"
         return driver.ensure_security_group(
             name=server.security_group_name,
-            description=f"Marketplace booking {booking.pk}: SSH and ping from {sources}, nothing else."[:250],
+            description=f"Marketplace slice: SSH and ping from {sources}, nothing else."[:250],
             fresh=first_attempt,
             cidrs=cidrs,
         )
@@ -276,7 +278,7 @@ def _launch_cloud(driver: CloudDriver, server: Server, booking: Booking, token: 
             image_id=image_id,
             keypair_name=keypair,
             security_group_name=secgroup,
-            metadata={META_BOOKING: str(booking.pk)},  # no renter identity on the cloud
+            metadata={META_BOOKING: booking_ref(booking.pk)},  # no renter identity on the cloud
             tags=[TAG_MARKETPLACE, booking_tag(booking.pk)],
             user_data=access.user_data,
         )

@@ -12,7 +12,7 @@ from django.db.models import Q
 from audit.services import record_event
 from marketplace.lib import clock
 from owners.models import Cloud
-from provisioning.drivers import CloudError, CloudServer, driver_for
+from provisioning.drivers import CloudError, CloudServer, booking_ref, driver_for
 from provisioning.models import LIVE_STATES, Server, ServerState
 from provisioning.services.common import LAUNCHABLE, _move_booking
 from provisioning.services.reclaim import server_reclaim
@@ -66,6 +66,7 @@ def _reconcile_cloud(cloud: Cloud, now: datetime, result: ReconcileResult) -> No
             cloud=cloud, state__in=(SS.PENDING, SS.BUILDING), external_id__isnull=True, booking__state__in=LAUNCHABLE
         ).values_list("booking_id", flat=True)
     )
+    launching_refs = {booking_ref(b) for b in launching}
     # Standby servers being booted whose cloud id is not recorded yet (their pool id is in the metadata).
     booting_pools = {
         str(p)
@@ -78,7 +79,7 @@ def _reconcile_cloud(cloud: Cloud, now: datetime, result: ReconcileResult) -> No
             continue
         if cs.metadata.get("marketplace_pool") in booting_pools:
             continue
-        if cs.booking_id is not None and cs.booking_id in launching:
+        if cs.booking_ref and cs.booking_ref in launching_refs:
             continue  # a launch is recording it right now (or will adopt it on retry)
         driver.delete_server(ext)
         with transaction.atomic():
@@ -86,7 +87,7 @@ def _reconcile_cloud(cloud: Cloud, now: datetime, result: ReconcileResult) -> No
                 actor=None,
                 verb="server.orphan_deleted",
                 target=cloud,
-                data={"external_id": ext, "name": cs.name, "booking": cs.booking_id, "status": cs.status},
+                data={"external_id": ext, "name": cs.name, "booking_ref": cs.booking_ref, "status": cs.status},
             )
         result.orphans_deleted.append(ext)
     # Key pairs and security groups this installation made (named on its Server rows) that no live row

@@ -44,7 +44,7 @@ from audit.services import record_event
 from marketplace.lib import clock, enqueue
 from owners.models import StandbyPool
 from provisioning.access import renter_access
-from provisioning.drivers import META_BOOKING, CloudError, driver_for
+from provisioning.drivers import META_BOOKING, CloudError, booking_ref, driver_for
 from provisioning.models import LIVE_STATES, Server, ServerState
 from provisioning.services.common import (
     LAUNCHABLE,
@@ -315,7 +315,7 @@ def _transfer_run(server: Server) -> Server:
             image_id=_image_id(server),
             keypair_name=keypair,
             user_data=access.user_data,
-            metadata={META_BOOKING: str(booking.pk)},
+            metadata={META_BOOKING: booking_ref(booking.pk)},
         )
         _revoked(server)
         if server.security_group_name and driver.capabilities().security_groups:

@@ -17,6 +17,7 @@ from marketplace.lib import clock
 from owners import services as owner_services
 from owners.models import SliceProfile
 from provisioning import selectors, tasks
+from provisioning.drivers import booking_ref, server_name
 from provisioning.models import Server
 from scheduling import tasks as scheduling_tasks
 from scheduling.models import Booking
@@ -88,7 +89,7 @@ def worker(tmp_path):  # type: ignore[no-untyped-def]
 
 
 def _nova_server(project, booking_id: int):  # type: ignore[no-untyped-def]
-    found = [s for s in project.servers() if (s.metadata or {}).get("marketplace_booking") == str(booking_id)]
+    found = [s for s in project.servers() if (s.metadata or {}).get("marketplace_booking") == booking_ref(booking_id)]
     return found[0] if len(found) == 1 else (found or None)
 
 
@@ -102,10 +103,10 @@ def test_confirmed_booking_active_resized_metered_reclaimed(nova_offering, proje
     wait_for(lambda: Booking.objects.get(pk=b.pk).state == "running", 90, "the booking to run")
     row = Server.objects.get(booking=b, state="active")
     ns = project.conn.compute.get_server(row.external_id)
-    assert ns.status == "ACTIVE" and ns.name == f"mkt-booking-{b.pk}"
-    assert ns.metadata["marketplace_booking"] == str(b.pk)
-    assert {"marketplace", f"mkt-booking-{b.pk}"} <= set(ns.tags)
-    assert ns.key_name == row.keypair_name and row.keypair_name.startswith(f"mkt-booking-{b.pk}-")
+    assert ns.status == "ACTIVE" and ns.name == server_name(b.pk)
+    assert ns.metadata["marketplace_booking"] == booking_ref(b.pk)
+    assert {"marketplace", server_name(b.pk)} <= set(ns.tags)
+    assert ns.key_name == row.keypair_name and row.keypair_name.startswith(f"{server_name(b.pk)}-")
     assert ns.flavor["original_name"] == "m1.small"
     assert project.conn.network.find_security_group(row.security_group_name) is not None
     assert [g["name"] for g in ns.security_groups or []] in ([row.security_group_name], [])  # no NIC: none shown

@@ -19,6 +19,7 @@ from marketplace.lib.money import prorate
 from owners import services as owner_services
 from owners.models import Offering, SliceProfile
 from provisioning import services
+from provisioning.drivers import booking_ref
 from provisioning.models import Server, SimulatedResource
 from scheduling import services as engine
 from scheduling.errors import SliceTaken
@@ -126,7 +127,7 @@ def test_a_slice_starts_on_a_standby_server_rebuilt_with_the_renters_key(owner, 
     assert server.held_from == T0  # usable before the start, charged from the start
     cloud = SimulatedResource.objects.get(external_id=server.external_id)
     assert cloud.data["key_name"] == server.keypair_name and cloud.data["rebuilds"] == 1
-    assert cloud.data["metadata"] == {"marketplace_booking": str(b.pk)}
+    assert cloud.data["metadata"] == {"marketplace_booking": booking_ref(b.pk)}
     assert (
         SimulatedResource.objects.get(kind="keypair", name=server.keypair_name)
         .data["public_key"]

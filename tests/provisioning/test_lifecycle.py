@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -11,6 +12,7 @@ from audit.models import DomainEvent
 from marketplace.lib import clock
 from owners.models import SliceProfile
 from provisioning import selectors, services
+from provisioning.drivers import booking_ref, server_name
 from provisioning.models import Server, SimulatedResource
 from scheduling.models import Booking
 from tests.provisioning.helpers import add_ssh_key, booking, end_due
@@ -22,19 +24,38 @@ def sim_servers(cloud):  # type: ignore[no-untyped-def]
     return SimulatedResource.objects.filter(cloud=cloud, kind="server")
 
 
+def test_the_cloud_sees_no_booking_id_and_no_renter(sim_offering, renter):  # type: ignore[no-untyped-def]
+    """What the owner's cloud (and its other tenants) can read of a renter's server: its name, tags,
+    metadata, key pair and security group carry an opaque keyed reference, never the sequential
+    booking id, the renter's email or handle."""
+    add_ssh_key(renter)
+    b = booking(renter, sim_offering)
+    services.server_launch(booking_id=b.pk)
+    (cs,) = sim_servers(sim_offering.cloud)
+    seen = [cs.name, cs.data["key_name"], cs.data["security_group"], *cs.data["tags"], *cs.data["metadata"].values()]
+    for made in SimulatedResource.objects.filter(cloud=sim_offering.cloud, kind__in=("keypair", "secgroup")):
+        seen += [made.name, made.data.get("description", "")]
+    standalone_id = re.compile(rf"(?<![0-9a-z]){b.pk}(?![0-9a-z])")
+    for text in seen:
+        assert not standalone_id.search(str(text)), text
+        assert renter.email not in str(text) and (renter.handle or renter.email) not in str(text)
+    assert booking_ref(b.pk) != booking_ref(b.pk + 1)
+    assert cs.data["metadata"]["marketplace_booking"] == booking_ref(b.pk)
+
+
 def test_launch_records_intent_then_runs(sim_offering, renter):  # type: ignore[no-untyped-def]
     add_ssh_key(renter)
     b = booking(renter, sim_offering)
     server = services.server_launch(booking_id=b.pk)
     b.refresh_from_db()
     assert b.state == "running"
-    assert server.state == "active" and server.name == f"mkt-booking-{b.pk}"
+    assert server.state == "active" and server.name == server_name(b.pk)
     assert server.external_id and server.held_from is not None
     assert server.flavor_name == "m1.small" and server.image_name == "ubuntu-24.04"
     (cs,) = sim_servers(sim_offering.cloud)
-    assert cs.data["metadata"]["marketplace_booking"] == str(b.pk)
-    assert f"mkt-booking-{b.pk}" in cs.data["tags"] and "marketplace" in cs.data["tags"]
-    assert cs.data["key_name"] == server.keypair_name and server.keypair_name.startswith(f"mkt-booking-{b.pk}-")
+    assert cs.data["metadata"]["marketplace_booking"] == booking_ref(b.pk)
+    assert server_name(b.pk) in cs.data["tags"] and "marketplace" in cs.data["tags"]
+    assert cs.data["key_name"] == server.keypair_name and server.keypair_name.startswith(f"{server_name(b.pk)}-")
     assert cs.data["security_group"] == server.security_group_name
     assert SimulatedResource.objects.filter(kind="keypair", name=server.keypair_name).exists()
     verbs = list(DomainEvent.objects.filter(target_id=str(server.pk)).values_list("verb", flat=True))
@@ -67,8 +88,8 @@ def test_relaunch_after_a_dead_worker_adopts_the_cloud_server(sim_offering, rent
             image_id="y",
             keypair_name=None,
             security_group_name=None,
-            metadata={"marketplace_booking": str(b.pk)},
-            tags=["marketplace", f"mkt-booking-{b.pk}"],
+            metadata={"marketplace_booking": booking_ref(b.pk)},
+            tags=["marketplace", server_name(b.pk)],
         )
     )
     assert services.launch_due() == []  # the lease still holds
@@ -173,7 +194,7 @@ def test_adjacent_slices_keep_the_same_server(sim_offering, renter):  # type: ig
     assert new.external_id == server.external_id and new.predecessor_id == server.pk
     assert Server.objects.get(pk=server.pk).state == "handed_over"
     (cs,) = sim_servers(sim_offering.cloud)
-    assert cs.data["metadata"]["marketplace_booking"] == str(second.pk)
+    assert cs.data["metadata"]["marketplace_booking"] == booking_ref(second.pk)
     with time_machine.travel(second.ends_at + timedelta(seconds=1)):
         ids = end_due()
         assert ids == [new.pk]

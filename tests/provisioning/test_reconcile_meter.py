@@ -10,7 +10,7 @@ import time_machine
 from audit.models import DomainEvent
 from marketplace.lib import clock
 from provisioning import selectors, services
-from provisioning.drivers import LaunchSpec, driver_for
+from provisioning.drivers import LaunchSpec, booking_ref, driver_for, server_name
 from provisioning.models import Server, SimulatedResource, UsageSample
 from tests.provisioning.helpers import add_ssh_key, booking
 
@@ -20,14 +20,14 @@ pytestmark = pytest.mark.django_db
 def _orphan(cloud, booking_id: int):  # type: ignore[no-untyped-def]
     return driver_for(cloud).create_server(
         LaunchSpec(
-            name=f"mkt-booking-{booking_id}",
+            name=server_name(booking_id),
             booking_id=booking_id,
             flavor_id="f",
             image_id="i",
             keypair_name=None,
             security_group_name=None,
-            metadata={"marketplace_booking": str(booking_id)},
-            tags=["marketplace", f"mkt-booking-{booking_id}"],
+            metadata={"marketplace_booking": booking_ref(booking_id)},
+            tags=["marketplace", server_name(booking_id)],
         )
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from provisioning import services
+from provisioning.drivers import server_name
 from tests import factories
 from tests.conftest import login
 from tests.provisioning.helpers import add_ssh_key, booking
@@ -25,7 +26,7 @@ def test_renter_sees_how_to_connect(running, renter):  # type: ignore[no-untyped
     assert response.status_code == 200
     body = response.content.decode()
     assert "ssh ubuntu@198.51.100." in body
-    assert f"mkt-booking-{running.pk}" in body
+    assert server_name(running.pk) in body
     assert "Medium" in body  # offered as a resize target
 
 
