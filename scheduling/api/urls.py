@@ -12,4 +12,5 @@ urlpatterns = [
     path("timeslots/<str:slice_id>/request", views.TimeslotRequestView.as_view(), name="timeslot-request"),
     path("timeslots/<str:slice_id>/quote", views.TimeslotQuoteView.as_view(), name="timeslot-quote"),
     path("bookings", views.BookingListView.as_view(), name="bookings"),
+    path("bookings/<int:booking_id>", views.BookingDetailView.as_view(), name="booking-detail"),
 ]

@@ -391,3 +391,13 @@ class BookingListView(_MarketView):
             qs = qs.filter(state=request.query_params["state"])
         page = self.paginate_queryset(qs)
         return self.get_paginated_response(BookingSerializer(page, many=True).data)
+
+
+class BookingDetailView(_MarketView):
+    """One of the renter's own bookings or bids, as the list shows it (404 for anyone else's)."""
+
+    serializer_class = BookingSerializer
+
+    def get(self, request: Request, booking_id: int) -> Response:
+        booking = selectors.booking_for_renter(request.user, booking_id)  # type: ignore[arg-type]
+        return Response(BookingSerializer(booking).data)

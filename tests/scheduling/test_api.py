@@ -149,6 +149,22 @@ def test_other_renter_gets_404_and_owner_cannot_release(renter, owner, offer):
     assert client_for(renter).get("/api/v1/timeslots/999999/usage").status_code == 404
 
 
+def test_one_booking_is_the_renters_own_as_the_list_shows_it(renter, owner, offer):
+    c = client_for(renter)
+    b = c.post(f"/api/v1/timeslots/{factories.slice_id(offer, T10, 60)}/request", {}, format="json").json()
+    r = c.get(f"/api/v1/bookings/{b['id']}")
+    assert r.status_code == 200
+    (listed,) = [x for x in c.get("/api/v1/bookings").json()["results"] if x["id"] == b["id"]]
+    assert r.json() == listed and r.json()["state"] == "confirmed"
+    c.post(f"/api/v1/timeslots/{b['id']}/release")
+    assert c.get(f"/api/v1/bookings/{b['id']}").json()["state"] == "released"  # read afresh
+    for other in (client_for(factories.renter()), client_for(owner)):
+        r = other.get(f"/api/v1/bookings/{b['id']}")
+        assert (r.status_code, r.json()["error"]) == (404, "not_found")
+    r = client_for().get(f"/api/v1/bookings/{b['id']}")
+    assert r.status_code == 401 and r["Content-Type"].startswith("application/json")
+
+
 def test_release_then_release_again_is_409(renter, offer):
     c = client_for(renter)
     b = c.post(f"/api/v1/timeslots/{factories.slice_id(offer, T10, 60)}/request", {}, format="json").json()

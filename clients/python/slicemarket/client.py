@@ -262,15 +262,8 @@ class Client:
             yield Booking.from_dict(item)
 
     def booking(self, booking_id: int) -> Booking:
-        """One of your bookings. The API has no single-booking endpoint: this walks the list (newest
-        first) until the id, and raises NotFound when it is not yours."""
-        wanted = int(booking_id)
-        for b in self.bookings(limit=200):
-            if b.id == wanted:
-                return b
-            if b.id < wanted:
-                break
-        raise error_for(404, {"error": "not_found", "detail": "No such booking of yours."})
+        """One of your bookings (NotFound when it is not yours)."""
+        return Booking.from_dict(self.call("GET", f"bookings/{int(booking_id)}"))
 
     # ---- owners ----------------------------------------------------------------------------------
 
