@@ -13,13 +13,11 @@ which fails the booking with a reason the renter can read.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from django.conf import settings
+from django.utils.crypto import salted_hmac
 
 # Metadata key and tag that mark a server as the marketplace's. The booking is named to the cloud
 # only by booking_ref: the cloud's other tenants never see a (sequential) booking id or a renter.
@@ -28,9 +26,10 @@ TAG_MARKETPLACE = "marketplace"
 NAME_PREFIX = "mkt-"
 
 
-def booking_ref(booking_id: int) -> str:
-    """The booking as the cloud sees it: a stable keyed digest that says nothing of its id or renter."""
-    return hmac.new(settings.SECRET_KEY.encode(), f"booking:{booking_id}".encode(), hashlib.sha256).hexdigest()[:20]
+def booking_ref(booking_id: int, purpose: str = "booking", length: int = 20) -> str:
+    """The booking as the cloud sees it: a stable keyed digest (Django's salted_hmac under SECRET_KEY,
+    one per ``purpose``) that says nothing of its id or renter."""
+    return salted_hmac(f"provisioning.{purpose}", str(booking_id), algorithm="sha256").hexdigest()[:length]
 
 
 def server_name(booking_id: int) -> str:

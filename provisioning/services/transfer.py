@@ -28,7 +28,6 @@ repeated for the same holder), so no server is ever given to two renters or lost
 from __future__ import annotations
 
 import hashlib
-import hmac
 import logging
 import secrets
 from dataclasses import dataclass
@@ -44,7 +43,7 @@ from audit.services import record_event
 from marketplace.lib import clock, enqueue
 from owners.models import StandbyPool
 from provisioning.access import renter_access
-from provisioning.drivers import META_BOOKING, CloudError, booking_ref, driver_for
+from provisioning.drivers import META_BOOKING, NAME_PREFIX, CloudError, booking_ref, driver_for
 from provisioning.models import LIVE_STATES, Server, ServerState
 from provisioning.services.common import (
     LAUNCHABLE,
@@ -105,8 +104,7 @@ class Delivery:
 
 def keypair_name(booking_id: int) -> str:
     """The key pair a booking's server carries: stable (made ahead of a transfer), no booking id in it."""
-    digest = hmac.new(settings.SECRET_KEY.encode(), f"keypair:{booking_id}".encode(), hashlib.sha256).hexdigest()
-    return f"mkt-{digest[:16]}"
+    return f"{NAME_PREFIX}{booking_ref(booking_id, 'keypair', 16)}"
 
 
 def _image_id(server: Server) -> str:
