@@ -18,9 +18,14 @@ from typing import Any
 import stripe
 from django.conf import settings
 
+from marketplace.lib.errors import UpstreamError
 
-class GatewayError(Exception):
+
+class GatewayError(UpstreamError):
     """Stripe refused or failed the request; ``code`` is Stripe's error code when it gave one."""
+
+    api_code = "payment_provider_error"
+    public_message = "The payment provider refused the request; nothing was charged."
 
     def __init__(self, message: str, *, code: str = "", http_status: int | None = None):
         super().__init__(message)
@@ -30,11 +35,21 @@ class GatewayError(Exception):
 
 
 class CardDeclined(GatewayError):
-    pass
+    status_code = 402
+    api_code = "card_declined"
+
+    @property
+    def public_message(self) -> str:  # type: ignore[override]
+        """Stripe's words for the renter ("Your card has insufficient funds.")."""
+        return self.message or "The card was declined."
 
 
 class GatewayTimeout(GatewayError):
     """No answer: the request may or may not have taken effect."""
+
+    status_code = 503
+    api_code = "payment_provider_unavailable"
+    public_message = "The payment provider did not answer. Try again in a minute."
 
 
 class NotFound(GatewayError):

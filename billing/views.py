@@ -26,6 +26,7 @@ from marketplace.lib.errors import DomainError
 from marketplace.lib.forms import apply_domain_error
 from marketplace.lib.idempotency import idempotent_view
 from marketplace.lib.money import Money, format_minor
+from marketplace.lib.staff import is_owner_or_superuser
 from provisioning import selectors as provisioning_selectors
 
 log = logging.getLogger(__name__)
@@ -217,7 +218,7 @@ def offering_terms(request: HttpRequest, offering_id: int) -> HttpResponse:
 
 
 def _owner_only(request: HttpRequest) -> None:
-    if not (request.user.is_owner or request.user.is_staff):  # type: ignore[union-attr]
+    if not is_owner_or_superuser(request.user):
         raise Http404
 
 

@@ -24,6 +24,7 @@ from accounts.models import User
 from audit.services import record_event
 from marketplace.lib import clock
 from marketplace.lib.errors import ConflictError, PermissionDeniedError, ValidationFailed
+from marketplace.lib.staff import is_owner_or_superuser
 from owners import pricing
 from owners.hooks import ConnectionResult, connection_tester
 from owners.models import (
@@ -159,7 +160,7 @@ def _validated_save(
 
 
 def _require_owner(actor: User) -> None:
-    if not (actor.is_authenticated and (actor.is_owner or actor.is_staff)):
+    if not is_owner_or_superuser(actor):
         raise PermissionDeniedError("Only owners can manage clouds and offerings.")
 
 

@@ -21,6 +21,7 @@ from django.views.decorators.http import require_POST
 from accounts.requests import actor
 from marketplace.lib.errors import DomainError
 from marketplace.lib.forms import apply_domain_error
+from marketplace.lib.staff import is_owner_or_superuser
 from owners import pricing, selectors, services
 from owners.forms import CloudForm, OfferingForm, PricingForm, ProfileForm, WindowForm
 from owners.models import AvailabilityWindow, Offering, PricingPolicy
@@ -73,7 +74,7 @@ def owner_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
     @login_required
     @wraps(view)
     def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:  # type: ignore[no-untyped-def]
-        if not (request.user.is_owner or request.user.is_staff):  # type: ignore[union-attr]
+        if not is_owner_or_superuser(request.user):
             raise PermissionDenied("The owner portal is for owners.")
         return view(request, *args, **kwargs)
 

@@ -8,6 +8,7 @@ from typing import Any
 from django.db.models import QuerySet
 
 from marketplace.lib import clock
+from marketplace.lib.staff import staff_may
 from provisioning.models import LIVE_STATES, Server, ServerState, UsageSample
 from scheduling.models import Booking
 
@@ -19,7 +20,7 @@ def servers_visible_to(user: Any) -> QuerySet[Server]:
     qs = Server.objects.select_related("booking", "cloud")
     if not getattr(user, "is_authenticated", False):
         return qs.none()
-    if user.is_staff:
+    if staff_may(user, "provisioning.view_server"):
         return qs
     from django.db.models import Q
 

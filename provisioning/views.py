@@ -16,6 +16,7 @@ from accounts.requests import actor
 from marketplace.lib.enqueue import send_on_commit
 from marketplace.lib.errors import DomainError, ValidationFailed
 from marketplace.lib.forms import apply_domain_error
+from marketplace.lib.staff import staff_may
 from owners import selectors as owner_selectors
 from owners import services as owner_services
 from owners.forms import StandbyPoolForm
@@ -38,7 +39,9 @@ def _own_booking(request: HttpRequest, booking_id: int) -> Booking:
 def _console_booking(request: HttpRequest, booking_id: int) -> Booking:
     """The renter's own booking, or any for staff; 404 for everyone else (the owner included)."""
     booking = Booking.objects.select_related("offering", "profile").filter(pk=booking_id).first()
-    if booking is None or not (booking.renter_id == request.user.pk or request.user.is_staff):
+    if booking is None or not (
+        booking.renter_id == request.user.pk or staff_may(request.user, "provisioning.view_server")
+    ):
         raise Http404("No such booking.")
     return booking
 

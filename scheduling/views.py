@@ -26,6 +26,7 @@ from marketplace.lib.forms import apply_domain_error
 from marketplace.lib.idempotency import idempotent_view
 from marketplace.lib.inputs import local_next
 from marketplace.lib.money import format_minor
+from marketplace.lib.staff import is_owner_or_superuser
 from owners import selectors as owner_selectors
 from owners.models import Offering
 from scheduling import hooks, selectors, services
@@ -450,7 +451,7 @@ def booking_extend(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _owner(request: HttpRequest) -> None:
-    if not (request.user.is_owner or request.user.is_staff):  # type: ignore[union-attr]
+    if not is_owner_or_superuser(request.user):
         raise PermissionDenied("The owner portal is for owners.")
 
 
@@ -564,5 +565,8 @@ def owner_preempt(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def owner_preempt_offering(request: HttpRequest, pk: int) -> HttpResponse:
     _owner(request)
-    offering = get_object_or_404(Offering, pk=pk)
+    # Another owner's offering is a 404, as for one booking: nobody learns which offerings exist.
+    user: Any = request.user
+    offerings = Offering.objects.all() if user.is_superuser else owner_selectors.offerings_for_owner(user)
+    offering = get_object_or_404(offerings, pk=pk)
     return _preempt(request, offering=offering)

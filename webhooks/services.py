@@ -19,6 +19,7 @@ from accounts.models import User
 from audit.services import record_event
 from marketplace.lib import clock, crypto, enqueue
 from marketplace.lib.errors import ConflictError, ValidationFailed
+from marketplace.lib.staff import staff_may
 from webhooks import netguard
 from webhooks.events import DELIVER_TASK
 from webhooks.models import Delivery, Endpoint, EventType
@@ -65,7 +66,7 @@ def _clean_types(event_types: Any) -> list[str]:
 def _locked(actor: User, endpoint: Endpoint) -> Endpoint:
     """The endpoint, row-locked, if it is the actor's (staff: anyone's, from the admin)."""
     qs = Endpoint.objects.select_for_update()
-    if not actor.is_staff:
+    if not staff_may(actor, "webhooks.change_endpoint"):
         qs = qs.filter(user=actor)
     return qs.get(pk=endpoint.pk)
 
@@ -155,7 +156,11 @@ def endpoint_delete(*, actor: User, endpoint: Endpoint) -> None:
 def delivery_redeliver(*, actor: User, delivery: Delivery) -> Delivery:
     """Send a delivery's event again, now, with the same event id (a new, unordered delivery)."""
     qs = Delivery.objects.select_related("endpoint")
-    d = qs.get(pk=delivery.pk) if actor.is_staff else qs.get(pk=delivery.pk, endpoint__user=actor)
+    d = (
+        qs.get(pk=delivery.pk)
+        if staff_may(actor, "webhooks.change_endpoint")
+        else qs.get(pk=delivery.pk, endpoint__user=actor)
+    )
     if not d.endpoint.is_active:
         raise ConflictError("This endpoint is turned off: turn it on to send events to it again.")
     now = clock.now()

@@ -20,6 +20,7 @@ from billing.services.payments import payment_apply_remote, payment_process
 from billing.services.postings import post_settlement, set_state
 from marketplace.lib import clock
 from marketplace.lib.errors import NotFoundError, ValidationFailed
+from marketplace.lib.staff import staff_may
 
 
 def credit_percent_for(offering_id: int) -> int:
@@ -126,7 +127,9 @@ def offering_billing_policy_set(
     from owners.models import Offering
 
     offering = Offering.objects.filter(pk=offering_id).first()
-    if offering is None or (offering.owner_id != actor.pk and not actor.is_staff):
+    if offering is None or (
+        offering.owner_id != actor.pk and not staff_may(actor, "billing.change_offeringbillingpolicy")
+    ):
         raise NotFoundError("No such offering.")
     if not isinstance(short_notice_credit_percent, int) or not 100 <= short_notice_credit_percent <= 1000:
         raise ValidationFailed({"short_notice_credit_percent": ["Choose between 100 % (1x) and 1000 % (10x)."]})

@@ -22,7 +22,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from marketplace.lib import inputs
-from marketplace.lib.errors import DomainError, ValidationFailed
+from marketplace.lib.errors import DomainError, UpstreamError, ValidationFailed
 from marketplace.lib.renderers import JSONRenderer
 
 
@@ -113,6 +113,11 @@ def _error_response(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, DomainError):
         fields = {exc.field: [exc.message]} if exc.field else None
         return Response(error_body(exc.code, exc.message, fields, **exc.extra), status=exc.status_code)
+    if isinstance(exc, UpstreamError):
+        response = Response(error_body(exc.api_code, exc.public_message), status=exc.status_code)
+        if exc.status_code == 503:
+            response["Retry-After"] = "30"
+        return response
     if isinstance(exc, DjangoValidationError):
         fields = exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages}
         return Response(error_body("invalid", _flatten(fields), fields), status=400)

@@ -44,3 +44,16 @@ class ConflictError(DomainError):
 
 class InvalidTransition(ConflictError):
     code = "invalid_transition"
+
+
+class UpstreamError(Exception):
+    """A service the market depends on (the payment provider, a cloud) refused or did not answer.
+
+    Not a rule of the market (not a DomainError): services let it through to the caller, and the
+    API answers ``status_code`` with ``api_code`` and ``public_message`` — never the remote's own
+    words, which can name hosts and internals. Subclasses say which service and how it failed.
+    """
+
+    status_code = 502
+    api_code = "upstream_error"
+    public_message = "A service the market depends on failed; nothing was changed. Try again later."

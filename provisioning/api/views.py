@@ -14,16 +14,21 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
 from marketplace.lib.errors import NotFoundError, PermissionDeniedError, ValidationFailed
+from marketplace.lib.staff import staff_may
 from provisioning import selectors
 from provisioning.access import CONSOLE_LINES_DEFAULT, CONSOLE_LINES_MAX, console_log
 from provisioning.api.usage_serializers import BookingUsageSerializer
 from scheduling.models import Booking
 
+VIEW_SERVER = "provisioning.view_server"  # staff reading renters' servers and consoles
+
 
 def _visible_booking(request: Request, booking_id: int) -> Booking:
     booking = Booking.objects.select_related("offering").filter(pk=booking_id).first()
     user = request.user
-    if booking is None or not (booking.renter_id == user.pk or user.is_staff or booking.offering.owner_id == user.pk):
+    if booking is None or not (
+        booking.renter_id == user.pk or staff_may(user, VIEW_SERVER) or booking.offering.owner_id == user.pk
+    ):
         raise NotFoundError("No such booking.")
     return booking
 
@@ -42,7 +47,7 @@ def booking_server(request: Request, booking_id: int) -> Response:
 
 
 def _may_read_console(request: Request, booking: Booking) -> bool:
-    return booking.renter_id == request.user.pk or bool(request.user.is_staff)
+    return booking.renter_id == request.user.pk or staff_may(request.user, VIEW_SERVER)
 
 
 @api_view(["GET"])

@@ -39,6 +39,7 @@ from marketplace.lib.errors import (
     PermissionDeniedError,
     ValidationFailed,
 )
+from marketplace.lib.staff import staff_may
 from owners.models import Offering, PricingPolicy
 from scheduling import catalogue, hooks
 from scheduling.errors import BiddingClosed, NobodyCouldLogIn, OfferingNotSelling, SliceTaken
@@ -474,7 +475,10 @@ def _releasable(actor: User, booking_id: int) -> Booking:
         if (
             booking is not None
             and getattr(actor, "is_authenticated", False)
-            and (actor.is_staff or actor.has_perm("owners.change_offering", booking.offering))
+            and (
+                staff_may(actor, "scheduling.change_booking")
+                or actor.has_perm("owners.change_offering", booking.offering)
+            )
         ):
             raise PermissionDeniedError("Only the renter can release a booking; owners and admins preempt it.")
         raise NotFoundError("No such booking.")

@@ -40,6 +40,7 @@ from marketplace.lib.errors import (
     PermissionDeniedError,
     ValidationFailed,
 )
+from marketplace.lib.staff import staff_may
 from owners.availability import window_intervals
 from owners.models import Offering, PricingPolicy
 from scheduling import catalogue, hooks
@@ -82,7 +83,10 @@ def _extendable(actor: Any, booking_id: Any) -> Booking:
         if (
             booking is not None
             and getattr(actor, "is_authenticated", False)
-            and (actor.is_staff or actor.has_perm("owners.change_offering", booking.offering))
+            and (
+                staff_may(actor, "scheduling.change_booking")
+                or actor.has_perm("owners.change_offering", booking.offering)
+            )
         ):
             raise PermissionDeniedError("Only the renter can extend a booking.")
         raise NotFoundError("No such booking.")

@@ -22,6 +22,7 @@ from django.db.models import F
 from audit.services import record_event
 from marketplace.lib import clock
 from marketplace.lib.errors import ConflictError, InvalidTransition, PermissionDeniedError, ValidationFailed
+from marketplace.lib.staff import staff_may
 from owners.bounds import human_seconds, notice_max_seconds
 from owners.models import Offering
 from scheduling.models import CLAIMING_STATES, Booking, BookingState, Notification
@@ -33,7 +34,7 @@ S = BookingState
 def _can_preempt(actor: Any, offering: Offering) -> bool:
     return bool(
         getattr(actor, "is_authenticated", False)
-        and (actor.is_staff or actor.has_perm("owners.change_offering", offering))
+        and (staff_may(actor, "scheduling.change_booking") or actor.has_perm("owners.change_offering", offering))
     )
 
 

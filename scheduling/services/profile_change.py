@@ -30,6 +30,7 @@ from marketplace.lib.errors import (
     PermissionDeniedError,
     ValidationFailed,
 )
+from marketplace.lib.staff import staff_may
 from owners.models import Offering, PricingPolicy
 from scheduling import hooks
 from scheduling.errors import OfferingNotSelling, SliceTaken
@@ -76,7 +77,9 @@ def booking_change_profile(*, actor: Any, booking_id: int, profile_id: int) -> B
     now = clock.now()
     booking = Booking.objects.select_related("offering").filter(pk=booking_id).first()
     authenticated = bool(getattr(actor, "is_authenticated", False))
-    if booking is None or (booking.renter_id != getattr(actor, "pk", None) and not (authenticated and actor.is_staff)):
+    if booking is None or (
+        booking.renter_id != getattr(actor, "pk", None) and not staff_may(actor, "scheduling.change_booking")
+    ):
         if booking is not None and authenticated and actor.has_perm("owners.change_offering", booking.offering):
             raise PermissionDeniedError("Only the renter can change a booking's profile.")
         raise NotFoundError("No such booking.")
