@@ -721,3 +721,17 @@ def test_the_schema_documents_every_owner_operation(owner):  # type: ignore[no-u
             assert op["responses"], (path, method)
             if method in ("post", "put", "patch") and not path.endswith("preempt"):
                 assert "requestBody" in op, (path, method)
+
+
+def test_lists_take_a_bounded_number_of_queries(owner, renter, frozen, django_assert_max_num_queries):  # type: ignore[no-untyped-def]
+    factories.fund_renter(renter, 1_000_000)
+    for n in range(4):
+        offer = factories.offering(owner, publish=True, pricing={"model": "fixed", "price_per_unit": 10})
+        factories.window(owner, offer, datetime(2026, 1, 1, 0).time(), datetime(2026, 1, 1, 23).time())
+        engine.booking_request(actor=renter, slice_id=factories.slice_id(offer, T10 + timedelta(minutes=n), 60))
+    client = api(owner)
+    client.get(f"{API}/offerings")  # the token's first use is recorded once
+    with django_assert_max_num_queries(6):
+        assert client.get(f"{API}/offerings").json()["count"] == 4
+    with django_assert_max_num_queries(6):
+        assert client.get(f"{API}/bookings").json()["count"] == 4
