@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rest_framework.permissions import SAFE_METHODS, BasePermission
+from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
 from rest_framework.request import Request
 
 from accounts.authentication import TokenAuth
@@ -89,3 +89,18 @@ class TokenScopePermission(BasePermission):
             f"{request.method} {request.path} needs. Create a token with it on the API tokens page.",
             extra={"required_scopes": missing},
         )
+
+
+class OwnerOnly(BasePermission):
+    """The owner API is for owners (and staff), as the owner portal is: anyone else gets a 403, before
+    any object is looked up (a renter's token with every scope included)."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        user = request.user
+        if getattr(user, "is_owner", False) or getattr(user, "is_staff", False):
+            return True
+        raise PermissionDeniedError("The owner API is for owners: this account does not sell capacity.")
+
+
+# For the owner API's views: signed in (401), the token's scope (403 insufficient_scope), an owner (403).
+OWNER_API_PERMISSIONS: list[type[BasePermission]] = [IsAuthenticated, TokenScopePermission, OwnerOnly]

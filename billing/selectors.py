@@ -244,15 +244,23 @@ class RevenueRow:
     net: int
 
 
-def owner_revenue(owner: Any, *, days: int = 31) -> list[RevenueRow]:
-    """Per offering and day: what renters paid, the platform fee, credits given, and the owner's net, from the ledger."""
-    since = clock.now() - timedelta(days=days)
-    mine = LedgerEntry.objects.filter(
+def owner_revenue(
+    owner: Any, *, days: int = 31, since: datetime | None = None, until: datetime | None = None
+) -> list[RevenueRow]:
+    """Per offering and day: what renters paid, the platform fee, credits given, and the owner's net, from the ledger.
+
+    Over the last ``days`` days, or over [since, until) when given (the API's bounded range)."""
+    if since is None:
+        since = clock.now() - timedelta(days=days)
+    charged = LedgerEntry.objects.filter(
         account__user=owner,
         account__kind=K.OWNER_PAYABLE,
         transaction__kind__in=[TX.CHARGE, TX.SHORT_NOTICE_CREDIT],
         transaction__created_at__gte=since,
-    ).values("transaction_id")
+    )
+    if until is not None:
+        charged = charged.filter(transaction__created_at__lt=until)
+    mine = charged.values("transaction_id")
     entries = (
         LedgerEntry.objects.filter(transaction_id__in=mine)
         .filter(Q(account__user=owner, account__kind=K.OWNER_PAYABLE) | Q(account__kind=K.PLATFORM_FEES))

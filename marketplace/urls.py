@@ -44,6 +44,8 @@ urlpatterns = [
     path("", include("provisioning.urls")),
     path("api/v1/", include("provisioning.api.urls")),
     path("api/v1/owner/", include("owners.api.urls")),
+    path("api/v1/owner/", include("scheduling.api.owner_urls")),
+    path("api/v1/owner/", include("billing.api.owner_urls")),
     # Keep last: an unknown path under /api/ is a JSON 404 (never Django's page of URL patterns).
     re_path(r"^api/", views.api_not_found, name="api-not-found"),
 ]

@@ -95,6 +95,18 @@ ENDPOINTS: list[tuple[str, str, list[str]]] = [
     ("POST", "/api/v1/timeslots/{booking}/release", ["preview"]),
     ("POST", "/api/v1/timeslots/{booking}/extend", ["duration", "duration", "preview"]),
     ("POST", "/api/v1/billing/payouts", ["currency"]),
+    # the owner API
+    ("GET", "/api/v1/owner/offerings", ["status", "limit", "offset"]),
+    ("GET", "/api/v1/owner/bookings", ["offering", "state", "limit", "offset"]),
+    ("GET", "/api/v1/owner/bookings/{booking}", []),
+    ("GET", "/api/v1/owner/offerings/{offering}/pricing", []),
+    ("GET", "/api/v1/owner/revenue", ["from", "to", "from"]),
+    ("POST", "/api/v1/owner/offerings", ["cloud", "name", "vcpus", "ram_mib", "grid_seconds", "min_length_seconds"]),
+    ("POST", "/api/v1/owner/offerings/{offering}/status", ["status"]),
+    ("POST", "/api/v1/owner/offerings/{offering}/windows", ["weekdays", "weekdays", "start_time", "end_time"]),
+    ("POST", "/api/v1/owner/profiles", ["name", "vcpus", "ram_mib", "disk_gb", "flavor_name"]),
+    ("POST", "/api/v1/owner/bookings/{booking}/preempt", ["notice_seconds", "reason", "preview"]),
+    ("POST", "/api/v1/owner/offerings/{offering}/preempt", ["notice_seconds", "reason"]),
     # portal forms
     ("POST", "/account/settings/", ["spend_limit", "currency"]),
     ("POST", "/owner/offerings/{offering}/pricing/new", PRICING),

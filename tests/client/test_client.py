@@ -14,7 +14,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from slicemarket import BadRequest, Booking, Client, Conflict, NotFound, RateLimited, Unauthorized
+from slicemarket import BadRequest, Booking, Client, Conflict, Forbidden, NotFound, RateLimited, Unauthorized
 
 from accounts.services import api_token_create
 from tests import factories
@@ -244,8 +244,8 @@ def test_owner_reads_and_sets_an_offerings_standby_pool(market):  # type: ignore
     after = owner.set_standby(offer.pk, profile=small.pk, size=1)
     assert [(p["profile"], p["size"]) for p in after.pools or []] == [(small.pk, 1)]
     assert after.held_back and after.held_back["vcpus"] == small.vcpus
-    with pytest.raises(NotFound):
-        market["client"].standby(offer.pk)  # the renter owns no such offering
+    with pytest.raises(Forbidden):
+        market["client"].standby(offer.pk)  # the owner API is for owners
     with pytest.raises(BadRequest) as too_big:
         owner.set_standby(offer.pk, profile=small.pk, size=65)
     assert "size" in too_big.value.fields

@@ -17,13 +17,29 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import date, datetime
+from datetime import time as clock_time
 from typing import Any
 
 import requests
 
 from .errors import ApiError, TransportError, error_for
-from .types import Booking, Preview, Quote, Slice, Standby, Usage
+from .types import (
+    Booking,
+    Cloud,
+    Offering,
+    OwnerBooking,
+    Preemption,
+    Preview,
+    Price,
+    Profile,
+    Quote,
+    Revenue,
+    Slice,
+    Standby,
+    Usage,
+    Window,
+)
 
 DEFAULT_TIMEOUT = 30.0
 MAX_RETRY_AFTER = 60.0  # never sleep longer than this for one 429, whatever the server says
@@ -277,6 +293,138 @@ class Client:
         if image is not None:
             body["image"] = image
         return Standby.from_dict(self.call("PUT", f"owner/offerings/{int(offering_id)}/standby", json=body))
+
+    def clouds(self) -> Iterator[Cloud]:
+        """Your clouds (their secrets are never shown)."""
+        for item in self._pages("owner/clouds", {}):
+            yield Cloud.from_dict(item)
+
+    def offerings(self, *, status: str | None = None, limit: int | None = None) -> Iterator[Offering]:
+        """Your offerings (``status``: draft, published, paused or retired), every page."""
+        for item in self._pages("owner/offerings", {"status": status, "limit": limit}):
+            yield Offering.from_dict(item)
+
+    def offering(self, offering_id: int) -> Offering:
+        """One of your offerings (NotFound when it is not yours)."""
+        return Offering.from_dict(self.call("GET", f"owner/offerings/{int(offering_id)}"))
+
+    def create_offering(self, *, cloud: int, name: str, vcpus: int, ram_mib: int, **fields: Any) -> Offering:
+        """A new draft offering on one of your clouds; ``fields``: disk_gb, bandwidth_mbps, grid_seconds,
+        min_length_seconds, max_length_seconds, timezone, allowed_images, preemption_notice_seconds, …"""
+        body = {"cloud": int(cloud), "name": name, "vcpus": int(vcpus), "ram_mib": int(ram_mib), **fields}
+        return Offering.from_dict(self.call("POST", "owner/offerings", json=body))
+
+    def update_offering(self, offering_id: int, **fields: Any) -> Offering:
+        """Change any of an offering's fields (a capacity live bookings hold is refused: BadRequest)."""
+        return Offering.from_dict(self.call("PATCH", f"owner/offerings/{int(offering_id)}", json=fields))
+
+    def set_offering_status(self, offering_id: int, status: str) -> Offering:
+        """Publish, pause or retire an offering (retired is final; a move not allowed is a Conflict)."""
+        return Offering.from_dict(
+            self.call("POST", f"owner/offerings/{int(offering_id)}/status", json={"status": status})
+        )
+
+    def windows(self, offering_id: int) -> list[Window]:
+        """An offering's weekly availability windows (none: sold at all hours)."""
+        return [Window.from_dict(w) for w in self.call("GET", f"owner/offerings/{int(offering_id)}/windows")]
+
+    def add_window(
+        self, offering_id: int, *, weekdays: list[int], start_time: str | clock_time, end_time: str | clock_time
+    ) -> Window:
+        """Add weekly hours (weekdays 0 = Monday) in the offering's time zone."""
+        body = {
+            "weekdays": [int(d) for d in weekdays],
+            "start_time": start_time if isinstance(start_time, str) else start_time.isoformat(),
+            "end_time": end_time if isinstance(end_time, str) else end_time.isoformat(),
+        }
+        return Window.from_dict(self.call("POST", f"owner/offerings/{int(offering_id)}/windows", json=body))
+
+    def remove_window(self, offering_id: int, window_id: int) -> None:
+        self.call("DELETE", f"owner/offerings/{int(offering_id)}/windows/{int(window_id)}")
+
+    def profiles(self) -> Iterator[Profile]:
+        """The profiles you may price: the platform's and your own custom ones."""
+        for item in self._pages("owner/profiles", {}):
+            yield Profile.from_dict(item)
+
+    def create_profile(
+        self, *, name: str, vcpus: int, ram_mib: int, flavor_name: str, disk_gb: int = 0, bandwidth_mbps: int = 0
+    ) -> Profile:
+        body = {
+            "name": name,
+            "vcpus": int(vcpus),
+            "ram_mib": int(ram_mib),
+            "disk_gb": int(disk_gb),
+            "bandwidth_mbps": int(bandwidth_mbps),
+            "flavor_name": flavor_name,
+        }
+        return Profile.from_dict(self.call("POST", "owner/profiles", json=body))
+
+    def update_profile(self, profile_id: int, **fields: Any) -> Profile:
+        return Profile.from_dict(self.call("PATCH", f"owner/profiles/{int(profile_id)}", json=fields))
+
+    def prices(self, offering_id: int) -> list[Price]:
+        """An offering's prices, one per profile."""
+        return [Price.from_dict(p) for p in self.call("GET", f"owner/offerings/{int(offering_id)}/pricing")]
+
+    def set_price(self, offering_id: int, profile_id: int, *, model: str, **fields: Any) -> Price:
+        """Create or replace a profile's price: ``model`` fixed (price_per_unit), auction (reserve_price,
+        bidding_closes_seconds, clearing_rule) or dynamic (base_price, floor_price, cap_price, surge_curve);
+        amounts per grid unit in major units ("0.05"); ``currency`` defaults to the offering's."""
+        body = {
+            "model": model,
+            **{
+                k: str(v) if k.endswith("_price") or k == "price_per_unit" else v
+                for k, v in fields.items()
+                if v is not None
+            },
+        }
+        path = f"owner/offerings/{int(offering_id)}/pricing/{int(profile_id)}"
+        return Price.from_dict(self.call("PUT", path, json=body))
+
+    def remove_price(self, offering_id: int, profile_id: int) -> None:
+        self.call("DELETE", f"owner/offerings/{int(offering_id)}/pricing/{int(profile_id)}")
+
+    def owner_bookings(
+        self, *, offering: int | None = None, state: str | None = None, limit: int | None = None
+    ) -> Iterator[OwnerBooking]:
+        """Bookings on your offerings, newest first, every page (renters by handle)."""
+        for item in self._pages("owner/bookings", {"offering": offering, "state": state, "limit": limit}):
+            yield OwnerBooking.from_dict(item)
+
+    def owner_booking(self, booking_id: int) -> OwnerBooking:
+        return OwnerBooking.from_dict(self.call("GET", f"owner/bookings/{int(booking_id)}"))
+
+    def _preempt(self, path: str, notice_seconds: int | None, reason: str | None, preview: bool) -> Preemption:
+        body: dict[str, Any] = {}
+        if notice_seconds is not None:
+            body["notice_seconds"] = int(notice_seconds)
+        if reason is not None:
+            body["reason"] = reason
+        data = self.call("POST", path, params={"preview": 1} if preview else None, json=body)
+        return Preemption.from_dict(data)
+
+    def preempt(
+        self, booking_id: int, *, notice_seconds: int | None = None, reason: str | None = None, preview: bool = False
+    ) -> Preemption:
+        """Give a booking on your offering notice (default: the offering's); ``notices[0]["deadline"]`` is when
+        it ends. With ``preview=True`` nothing is done."""
+        return self._preempt(f"owner/bookings/{int(booking_id)}/preempt", notice_seconds, reason, preview)
+
+    def preempt_offering(
+        self, offering_id: int, *, notice_seconds: int | None = None, reason: str | None = None, preview: bool = False
+    ) -> Preemption:
+        """Give every live booking of your offering notice (maintenance)."""
+        return self._preempt(f"owner/offerings/{int(offering_id)}/preempt", notice_seconds, reason, preview)
+
+    def revenue(self, *, start: date | str | None = None, end: date | str | None = None) -> Revenue:
+        """Your revenue in minor units per currency, offering and day, from ``start`` to ``end`` (UTC days,
+        both included; default: the last 31 days)."""
+        params = {
+            "from": start.isoformat() if isinstance(start, date) else start,
+            "to": end.isoformat() if isinstance(end, date) else end,
+        }
+        return Revenue.from_dict(self.call("GET", "owner/revenue", params=params))
 
     # ---- following a booking ---------------------------------------------------------------------
 
