@@ -80,6 +80,7 @@ MIDDLEWARE = [
     "marketplace.middleware.AnonymousRateLimitMiddleware",  # after auth: signed-in users are not counted
     "django.contrib.messages.middleware.MessageMiddleware",
     "accounts.middleware.StaffMfaRequiredMiddleware",  # the admin needs a second factor (issue 14 item 4)
+    "accounts.middleware.UserTimeZoneMiddleware",  # portal pages in the user's zone, never /api/ (issue 15)
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "audit.middleware.AuditlogMiddleware",  # django-auditlog's, with the one client-address resolver
 ]
