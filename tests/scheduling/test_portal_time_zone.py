@@ -77,3 +77,20 @@ def test_availability_windows_stay_in_the_offerings_zone_with_the_viewers_beside
     owner.save(update_fields=["timezone"])
     own = login(owner).get(f"/owner/offerings/{offer.pk}/").content.decode()
     assert "Your time (Europe/Berlin)" in own and "in Europe/Berlin" not in own  # same zone: nothing beside
+
+
+def test_the_owners_preemption_messages_name_their_zone(owner, renter):
+    offer = factories.offering(owner, publish=True)
+    b = services.booking_request(actor=renter, slice_id=factories.slice_id(offer, T10, 600))
+    owner.timezone = "Asia/Tokyo"
+    owner.save(update_fields=["timezone"])
+    c = login(owner)
+    confirm = c.post(f"/owner/market/bookings/{b.pk}/preempt", {"notice_seconds": "30"}).content.decode()
+    assert "Asia/Tokyo" in confirm and " UTC" not in confirm
+    done = c.post(f"/owner/market/bookings/{b.pk}/preempt", {"notice_seconds": "30", "confirm": "yes"}, follow=True)
+    flash = [m.message for m in done.context["messages"]]
+    assert (
+        len(flash) == 1
+        and flash[0].startswith(f"Booking {b.pk}: notice given until 2026-")
+        and flash[0].endswith(" Asia/Tokyo.")
+    )
