@@ -1,3 +1,6 @@
+import zoneinfo
+from functools import lru_cache
+
 from django import forms
 from django.conf import settings
 
@@ -14,12 +17,21 @@ class RoleSignupForm(forms.Form):
     """Extra field on allauth's sign-up form: what the new user wants to do."""
 
     role = forms.ChoiceField(choices=ROLE_CHOICES, initial="renter", label="I want to")
+    # Filled by static/js/timezone.js with the browser's zone; an unknown or missing one leaves it unset.
+    timezone = forms.CharField(
+        required=False, max_length=64, widget=forms.HiddenInput(attrs={"data-browser-timezone": "always"})
+    )
 
     def signup(self, request, user: User) -> None:  # type: ignore[no-untyped-def]
         role = self.cleaned_data["role"]
         user.is_owner = role in ("owner", "both")
         user.is_renter = role in ("renter", "both")
-        user.save(update_fields=["is_owner", "is_renter"])
+        fields = ["is_owner", "is_renter"]
+        zone = self.cleaned_data.get("timezone") or ""
+        if zone and zone in zoneinfo.available_timezones():
+            user.timezone = zone
+            fields.append("timezone")
+        user.save(update_fields=fields)
 
 
 class HandleForm(forms.Form):
@@ -70,3 +82,25 @@ class ActivityFilterForm(forms.Form):
         if since and until and since > until:  # type: ignore[operator]
             self.add_error("until", "The end date is before the start date.")
         return data
+
+
+@lru_cache(maxsize=1)
+def timezone_choices() -> list[tuple[str, str]]:
+    """Every IANA zone zoneinfo knows, by name (the system's posix/ and right/ copies left out)."""
+    names = sorted(n for n in zoneinfo.available_timezones() if not n.startswith(("posix/", "right/")))
+    return [(n, n.replace("_", " ")) for n in names]
+
+
+class TimeZoneForm(forms.Form):
+    """The portal's time zone. The select starts on the browser's zone when none is chosen yet
+    (static/js/timezone.js fills it); the service checks the name."""
+
+    timezone = forms.ChoiceField(
+        label="Time zone",
+        help_text="Pages show times in this zone and read the times you type in it. The API always uses UTC.",
+        widget=forms.Select(attrs={"data-browser-timezone": "if-empty"}),
+    )
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.fields["timezone"].choices = [("", "Not chosen (UTC)"), *timezone_choices()]  # type: ignore[attr-defined]

@@ -1,4 +1,6 @@
-"""Staff reach the admin only with a second factor (issue 14 item 4).
+"""Per-request middleware of accounts: the staff's second factor for the admin, the user's time zone.
+
+Staff reach the admin only with a second factor (issue 14 item 4).
 
 A signed-in staff member without an active TOTP authenticator (allauth.mfa) who opens any admin page
 is sent to set one up first, with a message saying why; the admin works once it is on. The admin's
@@ -8,6 +10,7 @@ login is rate-limited like every other.
 
 from __future__ import annotations
 
+import zoneinfo
 from collections.abc import Callable
 from urllib.parse import urlencode
 
@@ -17,6 +20,9 @@ from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
+from django.utils import timezone
+
+from marketplace.lib.api import is_api_path
 
 STAFF_MFA_MESSAGE = "Staff need two-factor authentication for the admin: set it up to continue."
 
@@ -44,4 +50,32 @@ class StaffMfaRequiredMiddleware:
             messages.warning(request, STAFF_MFA_MESSAGE)
             query = urlencode({"next": request.get_full_path()})
             return HttpResponseRedirect(f"{reverse('mfa_activate_totp')}?{query}")
+        return self.get_response(request)
+
+
+class UserTimeZoneMiddleware:
+    """Portal pages show and read times in the signed-in user's zone (``User.timezone``; UTC while
+    none is chosen). Under /api/ the zone is never activated: the API answers in UTC whoever asks.
+
+    After AuthenticationMiddleware. Django's forms then read a typed date and time in this zone, and
+    templates' ``date`` filter shows aware datetimes in it; base.html names the zone."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = getattr(request, "user", None)
+        name = getattr(user, "timezone", "") if getattr(user, "is_authenticated", False) else ""
+        if name and not is_api_path(request):
+            try:
+                zone = zoneinfo.ZoneInfo(name)
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                zone = None  # a zone the system no longer knows: UTC rather than an error page
+            if zone is not None:
+                timezone.activate(zone)
+                try:
+                    return self.get_response(request)
+                finally:
+                    timezone.deactivate()
+        timezone.deactivate()
         return self.get_response(request)

@@ -85,7 +85,16 @@ class User(AbstractBaseUser, PermissionsMixin):
     )
     is_owner = models.BooleanField(default=False, help_text="Sells capacity from their clouds.")
     is_renter = models.BooleanField(default=True, help_text="Rents time-slices.")
-    timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    # The zone the portal shows and reads times in ("": not chosen yet; the browser's is taken on the
+    # next page, UTC until then). The API always answers in UTC.
+    timezone = models.CharField(
+        "time zone",
+        max_length=64,
+        blank=True,
+        default="",
+        validators=[validate_timezone],
+        help_text="The portal's times are in this zone (IANA name, e.g. Europe/Paris). The API always uses UTC.",
+    )
     is_staff = models.BooleanField(default=False)
     is_active = models.BooleanField(default=True)
     date_joined = models.DateTimeField(default=clock.now)
@@ -100,6 +109,11 @@ class User(AbstractBaseUser, PermissionsMixin):
         constraints = [
             models.UniqueConstraint(Lower("email"), name="accounts_user_email_ci_unique"),
         ]
+
+    @property
+    def time_zone_name(self) -> str:
+        """The zone the portal uses for this user: the chosen one, else UTC."""
+        return self.timezone or "UTC"
 
     def __str__(self) -> str:
         # The public handle, never the email: str(user) ends up in pages other users read.

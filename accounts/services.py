@@ -13,7 +13,7 @@ from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 
-from accounts.models import ApiToken, User, hash_token, normalize_handle, validate_handle
+from accounts.models import ApiToken, User, hash_token, normalize_handle, validate_handle, validate_timezone
 from audit import context as audit_context
 from audit.services import record_event
 from marketplace.lib import clock
@@ -188,3 +188,43 @@ def user_handle_set(*, actor: User, handle: str) -> User:
     actor.handle = handle
     record_event(actor=user, verb="user.handle_changed", target=user, data={"from": before, "to": handle})
     return user
+
+
+def _clean_timezone(value: object) -> str:
+    name = str(value or "").strip()
+    if not name:
+        raise ValidationFailed({"timezone": ["Choose a time zone, for example Europe/Paris."]})
+    try:
+        validate_timezone(name)
+    except ValidationError as exc:
+        raise ValidationFailed({"timezone": list(exc.messages)}) from exc
+    return name
+
+
+@transaction.atomic
+def user_timezone_set(*, actor: User, timezone: str) -> User:
+    """Choose the zone the portal shows and reads times in (an IANA name known to zoneinfo). The API
+    keeps answering in UTC."""
+    name = _clean_timezone(timezone)
+    user = User.objects.select_for_update().get(pk=actor.pk)
+    before = user.timezone
+    if name != before:
+        user.timezone = name
+        user.save(update_fields=["timezone"])
+        record_event(actor=user, verb="user.timezone_changed", target=user, data={"from": before, "to": name})
+    actor.timezone = name
+    return user
+
+
+@transaction.atomic
+def user_timezone_detected(*, actor: User, timezone: str) -> bool:
+    """The browser's zone, taken only while the user has none (a choice is never overwritten; two tabs
+    reporting at once set it once). Returns whether it was taken."""
+    name = _clean_timezone(timezone)
+    taken = User.objects.filter(pk=actor.pk, timezone="").update(timezone=name) == 1
+    if taken:
+        actor.timezone = name
+        record_event(
+            actor=actor, verb="user.timezone_changed", target=actor, data={"from": "", "to": name, "source": "browser"}
+        )
+    return taken

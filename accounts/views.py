@@ -8,14 +8,14 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from accounts import services
-from accounts.forms import ActivityFilterForm, ApiTokenForm, HandleForm
+from accounts.forms import ActivityFilterForm, ApiTokenForm, HandleForm, TimeZoneForm
 from accounts.requests import actor
 from audit import selectors as audit_selectors
 from marketplace.lib.errors import DomainError
@@ -46,6 +46,35 @@ def handle_settings(request: HttpRequest) -> HttpResponse:
             messages.success(request, f"Your public handle is now {user.handle}.")
             return redirect("accounts:handle")
     return render(request, "accounts/handle.html", {"form": form, "handle": user.handle})
+
+
+@login_required
+def timezone_settings(request: HttpRequest) -> HttpResponse:
+    """The zone the portal shows and reads times in; the API stays in UTC."""
+    user = actor(request)
+    form = TimeZoneForm(request.POST or None, initial={"timezone": user.timezone})
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.user_timezone_set(actor=user, timezone=form.cleaned_data["timezone"])
+        except DomainError as exc:
+            apply_domain_error(form, exc)
+        else:
+            messages.success(request, f"Times are now shown in {user.timezone}.")
+            return redirect("accounts:timezone")
+    return render(request, "accounts/timezone.html", {"form": form, "chosen": user.timezone})
+
+
+@login_required
+@require_POST
+def timezone_detected(request: HttpRequest) -> HttpResponse:
+    """static/js/timezone.js reports the browser's zone once, while the user has none: taken then, never
+    over a choice. JSON answer: whether it was taken and the zone now in use."""
+    user = actor(request)
+    try:
+        taken = services.user_timezone_detected(actor=user, timezone=request.POST.get("timezone", ""))
+    except DomainError as exc:
+        return JsonResponse({"detail": exc.message}, status=400)
+    return JsonResponse({"taken": taken, "timezone": user.time_zone_name})
 
 
 @never_cache  # the page that shows a new token's secret is kept by no browser or proxy cache

@@ -10,7 +10,7 @@ not the event's data (a renter's booking seen by the offering's owner says what 
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime, time
 from typing import Any, NamedTuple
 
 from django.apps import apps
@@ -18,6 +18,7 @@ from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import CharField, Q, QuerySet
 from django.db.models.functions import Cast
+from django.utils import timezone
 
 from audit.models import DomainEvent
 
@@ -66,13 +67,15 @@ def kinds(events: QuerySet[DomainEvent]) -> list[str]:
 def filtered(
     events: QuerySet[DomainEvent], *, kind: str = "", since: date | None = None, until: date | None = None
 ) -> QuerySet[DomainEvent]:
-    """``events`` of one kind, from the start of ``since`` to the end of ``until`` (UTC days)."""
+    """``events`` of one kind, from the start of ``since`` to the end of ``until`` (days of the current
+    time zone: the portal user's, UTC elsewhere)."""
+    zone = timezone.get_current_timezone()
     if kind:
         events = events.filter(Q(verb=kind) | Q(verb__startswith=f"{kind}."))
     if since is not None:
-        events = events.filter(created_at__gte=datetime.combine(since, time.min, tzinfo=UTC))
+        events = events.filter(created_at__gte=datetime.combine(since, time.min, tzinfo=zone))
     if until is not None:
-        events = events.filter(created_at__lte=datetime.combine(until, time.max, tzinfo=UTC))
+        events = events.filter(created_at__lte=datetime.combine(until, time.max, tzinfo=zone))
     return events
 
 

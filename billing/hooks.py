@@ -49,7 +49,9 @@ class BillingEvent:
 
     ``kind``: ``charge_computed`` (a booking's final charge: ``data`` has amount, currency, outcome,
     used_seconds, credit), ``payment_failed`` (amount, currency, message; ``booking_id`` for a card
-    payment of one booking), ``payout_paid`` (the owner's payout: amount, currency, payout).
+    payment of one booking), ``payout_paid`` (the owner's payout: amount, currency, payout),
+    ``balance_low`` (available, threshold, currency), ``spend_limit_reached`` (a hold took the month's
+    spending past 90 % of the renter's limit: spent, limit, currency; ``booking_id`` of that hold).
     """
 
     kind: str

@@ -39,6 +39,7 @@ PACKAGES = (
     "provisioning",
     "billing",
     "webhooks",
+    "notifications",
     "demo",
 )
 

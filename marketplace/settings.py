@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "provisioning",
     "billing",
     "webhooks",
+    "notifications",
 ]
 # Demo and development code (seed_demo, devstripe, the Stripe Connect stand-in): never in production.
 if DEBUG:
@@ -80,6 +81,7 @@ MIDDLEWARE = [
     "marketplace.middleware.AnonymousRateLimitMiddleware",  # after auth: signed-in users are not counted
     "django.contrib.messages.middleware.MessageMiddleware",
     "accounts.middleware.StaffMfaRequiredMiddleware",  # the admin needs a second factor (issue 14 item 4)
+    "accounts.middleware.UserTimeZoneMiddleware",  # portal pages in the user's zone, never /api/ (issue 15)
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "audit.middleware.AuditlogMiddleware",  # django-auditlog's, with the one client-address resolver
 ]
@@ -519,6 +521,10 @@ WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 12)  # then the delivery 
 WEBHOOK_DISABLE_AFTER_FAILURES = env_int("WEBHOOK_DISABLE_AFTER_FAILURES", 15)  # consecutive, then turned off
 WEBHOOK_RETENTION_DAYS = env_int("WEBHOOK_RETENTION_DAYS", 30)  # events and their delivery log kept this long
 CELERY_BEAT_SCHEDULE["webhooks-sweep"] = {"task": "webhooks.sweep", "schedule": timedelta(seconds=30)}
+# Notifications (notifications/): emails link back to the portal at this address; the sweep sends emails
+# a lost on-commit task left pending.
+MARKETPLACE_BASE_URL = env_str("MARKETPLACE_BASE_URL", "http://localhost:8000")
+CELERY_BEAT_SCHEDULE["notifications-sweep"] = {"task": "notifications.sweep", "schedule": timedelta(minutes=1)}
 # Clouds without Keystone (a compute endpoint override and a static token: a noauth2 Nova) exist only
 # in development: with DEBUG off this is off whatever the environment says.
 CLOUD_NOAUTH_ENDPOINTS = DEBUG and env_bool("CLOUD_NOAUTH_ENDPOINTS", True)

@@ -31,6 +31,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("account/webhooks/", include("webhooks.urls")),
+    path("account/notifications/", include("notifications.urls")),
     path("account/", include("accounts.urls")),
     path("owner/", include("owners.urls")),
     path("", include("renters.urls")),

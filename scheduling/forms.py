@@ -21,10 +21,10 @@ class SliceSearchForm(forms.Form):
     disk = forms.IntegerField(label="Disk GB (at least)", required=False, min_value=0, max_value=INT_MAX)
     bandwidth = forms.IntegerField(label="Mbit/s (at least)", required=False, min_value=0, max_value=INT_MAX)
     start = BoundedDateTimeField(
-        label="From (UTC)", required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+        label="From", required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
     )
     end = BoundedDateTimeField(
-        label="Until (UTC)", required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+        label="Until", required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
     )
     duration = forms.CharField(
         label="Length",

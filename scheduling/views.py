@@ -431,7 +431,7 @@ def booking_extend(request: HttpRequest, pk: int) -> HttpResponse:
             if request.method == "POST":
                 messages.success(
                     request,
-                    f"Booking {pk} extended by {ext.seconds} seconds, to {ext.booking.ends_at:%Y-%m-%d %H:%M:%S} UTC: "
+                    f"Booking {pk} extended by {ext.seconds} seconds, to {clock.shown(ext.booking.ends_at)}: "
                     f"{format_minor(ext.price, ext.booking.currency)} more, "
                     f"{format_minor(int(ext.booking.total_price or 0), ext.booking.currency)} in all.",
                 )
@@ -493,10 +493,10 @@ def _preempt_confirm(
 
 def _notice_words(plan: NoticePlan) -> str:
     if plan.runs_to_end:
-        return f"runs to its scheduled end at {plan.deadline:%Y-%m-%d %H:%M:%S} UTC (it has less left than the notice)"
+        return f"runs to its scheduled end at {clock.shown(plan.deadline)} (it has less left than the notice)"
     if plan.notice_seconds == 0:
         return "ends now, without notice"
-    return f"ends as preempted at {plan.deadline:%Y-%m-%d %H:%M:%S} UTC ({plan.notice_seconds:,} s notice)"
+    return f"ends as preempted at {clock.shown(plan.deadline)} ({plan.notice_seconds:,} s notice)"
 
 
 def _preempt(request: HttpRequest, *, booking=None, offering=None) -> HttpResponse:  # type: ignore[no-untyped-def]
@@ -536,7 +536,7 @@ def _preempt(request: HttpRequest, *, booking=None, offering=None) -> HttpRespon
             b = services.booking_preempt(actor=request.user, booking=booking, notice_seconds=notice, reason=reason)
             messages.success(
                 request,
-                f"Booking {b.pk}: notice given until {b.preempt_deadline:%Y-%m-%d %H:%M:%S} UTC."
+                f"Booking {b.pk}: notice given until {clock.shown(b.preempt_deadline)}."
                 if b.state == "notice"
                 else f"Booking {b.pk} preempted.",
             )

@@ -12,7 +12,10 @@ class MeSerializer(serializers.Serializer):
     handle = serializers.CharField(help_text="The public handle other users see instead of the email.")
     is_owner = serializers.BooleanField()
     is_renter = serializers.BooleanField()
-    timezone = serializers.CharField()
+    timezone = serializers.CharField(
+        source="time_zone_name",
+        help_text="The zone the portal shows times in (UTC until chosen); the API always uses UTC.",
+    )
 
 
 class MeView(APIView):

@@ -164,6 +164,7 @@ def booking_hold_place(*, facts: BookingFacts) -> BookingCharge:
             data={"booking_id": facts.booking_id, "amount": facts.price, "currency": facts.currency, "mode": mode},
             source="task",
         )
+        _tell_if_spend_limit_near(facts)
     return charge
 
 
@@ -180,6 +181,33 @@ def _tell_if_balance_low(facts: BookingFacts) -> None:
             booking_id=None,
             available=available,
             threshold=threshold,
+            currency=facts.currency,
+        )
+
+
+# The renter is told once their month's spending passes this share of their limit (the funds check
+# refuses what would go above it: this is their warning before that).
+SPEND_LIMIT_TELL_PERCENT = 90
+
+
+def _tell_if_spend_limit_near(facts: BookingFacts) -> None:
+    """The hold took this month's spending to SPEND_LIMIT_TELL_PERCENT of the renter's limit or more:
+    tell it (once per crossing, as a ``spend_limit_reached`` event)."""
+    if not hooks.wants_billing_events() or facts.price <= 0:
+        return
+    row = RenterSettings.objects.filter(user=facts.renter).values_list("spend_limit", "currency").first()
+    if row is None or row[0] is None or row[1] != facts.currency or row[0] <= 0:
+        return
+    limit = int(row[0])
+    mark = -(-limit * SPEND_LIMIT_TELL_PERCENT // 100)  # rounded up: 90 % of 1.01 is 0.91
+    spent = renter_month_spend(facts.renter, facts.currency)  # this hold included
+    if spent - facts.price < mark <= spent:
+        hooks.billing_event(
+            "spend_limit_reached",
+            user_id=facts.renter.pk,
+            booking_id=facts.booking_id,
+            spent=spent,
+            limit=limit,
             currency=facts.currency,
         )
 

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from django.utils import timezone
+
 
 def now() -> datetime:
     """The current instant, timezone-aware in UTC."""
     return datetime.now(tz=UTC)
+
+
+def shown(value: datetime | None) -> str:
+    """An instant as a portal message shows it: in the active time zone (the signed-in user's, UTC
+    elsewhere), naming the zone, e.g. ``2026-12-01 19:00:00 Asia/Tokyo``."""
+    if value is None:
+        return "—"
+    return f"{timezone.localtime(value):%Y-%m-%d %H:%M:%S} {timezone.get_current_timezone_name()}"

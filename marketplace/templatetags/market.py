@@ -1,6 +1,11 @@
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
 from django import template
+from django.utils import timezone
 
 from marketplace.lib.money import MoneyError, format_minor
 
@@ -35,3 +40,35 @@ def gib(mib: int | None) -> str:
         return "—"
     value = mib / 1024
     return f"{value:g} GiB"
+
+
+_WEEKDAY_ABBR = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+@register.simple_tag
+def window_in_viewer_zone(window: Any, zone_name: str) -> str:
+    """An availability window (owner's hours in ``zone_name``, the offering's) as the viewer's clock
+    reads it this week: "= Tue 01:00–09:00 in Asia/Tokyo"; "" when the viewer's zone is the offering's.
+    Shown beside the window, which stays in the offering's zone (its hours follow that zone's DST)."""
+    viewer = timezone.get_current_timezone()
+    try:
+        own = ZoneInfo(zone_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ""
+    viewer_name = timezone.get_current_timezone_name()
+    if viewer_name == zone_name:
+        return ""
+    days = sorted(getattr(window, "weekdays", None) or [])
+    if not days:
+        return ""
+    today = timezone.now().astimezone(own).date()
+    monday = today - timedelta(days=today.weekday())
+    opens = datetime.combine(monday + timedelta(days=days[0]), window.start_time, tzinfo=own)
+    closes_day = opens.date() + timedelta(days=1 if window.end_time <= window.start_time else 0)
+    closes = datetime.combine(closes_day, window.end_time, tzinfo=own)
+    lo, hi = opens.astimezone(viewer), closes.astimezone(viewer)
+    shift = (lo.date() - opens.date()).days
+    day = f"{_WEEKDAY_ABBR[(days[0] + shift) % 7]} " if len(days) == 1 else ""
+    hours = f"{lo:%H:%M}–{hi:%H:%M}" + (" (into the next day)" if hi.date() > lo.date() else "")
+    when = "" if len(days) == 1 or not shift else (" of the next day" if shift > 0 else " of the day before")
+    return f"= {day}{hours}{when} in {viewer_name}"

@@ -1,0 +1,15 @@
+from django.apps import AppConfig
+
+
+class NotificationsConfig(AppConfig):
+    name = "notifications"
+    verbose_name = "Notifications"
+
+    def ready(self) -> None:
+        from auditlog.registry import auditlog
+
+        from notifications import events, models
+
+        auditlog.register(models.Preference)
+        # Written inside the engine's and billing's own transactions, beside the webhooks' outbox.
+        events.register()
