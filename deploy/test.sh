@@ -28,7 +28,7 @@ else
     "$PY" deploy/check_import_cycles.py
 fi
 log "mypy (every app)"
-"$VENV/bin/mypy" ${MYPY_MODULES:-marketplace accounts audit owners renters scheduling provisioning billing demo webhooks}
+"$VENV/bin/mypy" ${MYPY_MODULES:-marketplace accounts audit owners renters scheduling provisioning billing demo webhooks notifications}
 "$VENV/bin/mypy" --strict clients/python/slicemarket
 log "django checks"
 "$PY" manage.py check

@@ -66,6 +66,10 @@ def build() -> World:
     )
     event = Event.objects.create(user=renter, type="booking.confirmed", body='{"id":"x"}')
     delivery = Delivery.objects.create(endpoint=endpoint, event=event, state="delivered")
+    from notifications.kinds import Kind
+    from notifications.models import Notification
+
+    notice = Notification.objects.create(user=renter, kind=Kind.SERVER_READY, title="Asked by the matrix")
     users: dict[str, User | None] = {
         "anonymous": None,
         "renter": renter,
@@ -93,6 +97,7 @@ def build() -> World:
         "token": token_id,
         "endpoint": endpoint.pk,
         "delivery": delivery.pk,
+        "notification": notice.pk,
         "slice": factories.slice_id(offer, T10 + timedelta(hours=3), 600),
         "year": NOW.year,
         "month": NOW.month,
