@@ -33,6 +33,7 @@ django.setup()
 from django.core.cache import cache
 from django.db import connection
 from marketplace.celery import app
+from marketplace.views import _check_broker, _check_database
 with connection.cursor() as cur:
     cur.execute("SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
     ssl_on, version = cur.fetchone()
@@ -42,7 +43,7 @@ with app.connection_for_write() as conn:
     broker_ssl = bool(conn.transport_options is not None and conn.ssl)
 print(json.dumps({"pg_ssl": ssl_on, "pg_version": version, "options": connection.settings_dict["OPTIONS"],
                   "cache": cache.get("transit-probe"), "cache_backend": type(cache._cache if hasattr(cache, "_cache") else cache).__name__,
-                  "broker_ssl": broker_ssl}))
+                  "broker_ssl": broker_ssl, "healthz": [_check_database(), _check_broker()]}))
 """
 
 
@@ -67,6 +68,7 @@ def test_production_talks_tls_to_postgres_and_redis(pg_tls: Postgres, redis_tls:
     assert seen["cache"] == "over tls"
     assert seen["cache_backend"] == "RedisCacheClient"  # the Redis cache, not a local fallback
     assert seen["broker_ssl"] is True
+    assert seen["healthz"] == [[True, "ok"], [True, "ok"]]  # /healthz's probes go the same way
 
 
 def test_production_refuses_a_plain_redis_url():

@@ -86,3 +86,16 @@ def test_celery_refuses_a_broker_certificate_from_another_ca(redis_tls: Redis):
     app = _celery(f"rediss://localhost:{redis_tls.port}/1", str(redis_tls.other_ca))
     with app.connection_for_write() as conn, pytest.raises(Exception, match="certificate verify failed"):
         conn.ensure_connection(max_retries=0)
+
+
+@pytest.mark.parametrize(("right_ca", "answer"), [(True, (True, "ok")), (False, (False, "OperationalError"))])
+def test_the_health_probe_checks_the_brokers_certificate(settings, redis_tls: Redis, right_ca, answer):
+    """/healthz's broker probe uses Celery's TLS options: kombu alone would take rediss:// unverified."""
+    from marketplace.views import _check_broker
+
+    url = f"rediss://localhost:{redis_tls.port}/1"
+    settings.CELERY_BROKER_URL = url
+    settings.CELERY_BROKER_USE_SSL = redis_tls_options(
+        url, ca_certs=str(redis_tls.pki.ca_cert if right_ca else redis_tls.other_ca)
+    )
+    assert _check_broker() == answer
