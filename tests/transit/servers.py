@@ -197,6 +197,15 @@ def nginx(*, upstream: str) -> Iterator[Nginx]:
     ``upstream``, with a temporary prefix, pid file and logs, as the current user."""
     server = binary("nginx", "/usr/sbin/nginx")
     base = Path(tempfile.mkdtemp(prefix="mkt-transit-nginx-"))
+    try:
+        with _nginx_in(base, server, upstream) as running:
+            yield running
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@contextmanager
+def _nginx_in(base: Path, server: str, upstream: str) -> Iterator[Nginx]:
     pki = make_ca(base / "tls", "nginx")
     static_root = base / "static"
     static_root.mkdir()
@@ -245,4 +254,3 @@ http {{
         yield Nginx(http_port=http_port, https_port=https_port, pki=pki, static_root=static_root, conf=site)
     finally:
         _stop(proc)
-        shutil.rmtree(base, ignore_errors=True)

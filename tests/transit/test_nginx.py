@@ -198,3 +198,28 @@ def test_the_app_behind_the_front_knows_the_request_was_https(tmp_path):
     finally:
         proc.terminate()
         proc.wait(20)
+
+
+def test_the_template_refuses_values_that_would_write_nginx_directives(tmp_path):
+    env = os.environ | {
+        "NGINX_SERVER_NAME": "market.example.com; include /etc/shadow",
+        "NGINX_TLS_CERT": "/etc/ssl/c.pem",
+        "NGINX_TLS_KEY": "/etc/ssl/k.pem",
+    }
+    done = subprocess.run(
+        ["bash", str(servers.ROOT / "deploy/nginx/render.sh"), str(tmp_path / "out.conf")],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2 and "refusing a value" in done.stderr
+    assert not (tmp_path / "out.conf").exists()
+    missing = subprocess.run(
+        ["bash", str(servers.ROOT / "deploy/nginx/render.sh")],
+        env={k: v for k, v in os.environ.items() if not k.startswith("NGINX_")},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert missing.returncode != 0 and "set NGINX_SERVER_NAME" in missing.stderr

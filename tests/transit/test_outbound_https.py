@@ -6,6 +6,7 @@ without it (the default bundles do not know it), before any request reaches the 
 from __future__ import annotations
 
 import json
+import shutil
 import ssl
 import tempfile
 import threading
@@ -85,6 +86,7 @@ def https_server() -> Iterator[HttpsServer]:
         yield HttpsServer(url=f"https://localhost:{server.server_address[1]}", pki=pki, requests=seen)
     finally:
         server.shutdown()
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture
