@@ -73,6 +73,7 @@ class Postgres:
     port: int
     pki: Issued  # the CA that signed the server's certificate
     other_ca: Path  # a CA that did not
+    socket_dir: Path  # its unix socket (no network: TLS does not apply)
 
 
 def _pg_bin() -> str:
@@ -127,7 +128,7 @@ def postgres() -> Iterator[Postgres]:
             capture_output=True,
         )
         try:
-            yield Postgres(port=port, pki=pki, other_ca=other.ca_cert)
+            yield Postgres(port=port, pki=pki, other_ca=other.ca_cert, socket_dir=sock)
         finally:
             subprocess.run(
                 [*as_pg, f"{bindir}/pg_ctl", "-D", str(data), "-m", "immediate", "-w", "stop"], capture_output=True

@@ -118,3 +118,13 @@ def test_an_unreadable_ca_file_is_refused_at_start_up(pg_tls, tmp_path):
         _entry(pg_tls, sslrootcert=str(tmp_path / "missing.pem"))
     with pytest.raises(ImproperlyConfigured, match="DATABASE_SSLMODE='verify-everything'"):
         _entry(pg_tls, sslmode="verify-everything")
+
+
+def test_a_unix_socket_needs_no_tls_even_in_production(pg_tls, django_connection):
+    """Production's verify-full default does not stand in the way of a local socket (libpq ignores
+    sslmode there): nothing crosses a network."""
+    entry = database_from_url(f"postgres://postgres@/postgres?host={pg_tls.socket_dir}&port={pg_tls.port}")
+    database_tls(entry, sslmode="", sslrootcert="", require_verified=True, allow_insecure=False)
+    assert entry["OPTIONS"]["sslmode"] == "verify-full"
+    ssl, _version = _session_ssl(django_connection(entry))
+    assert ssl is False
