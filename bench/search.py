@@ -175,6 +175,8 @@ def _gunicorn() -> tuple[subprocess.Popen, int]:
         "STRIPE_SECRET_KEY": "sk_test_bench",
         "STRIPE_PUBLISHABLE_KEY": "pk_test_bench",
         "STRIPE_WEBHOOK_SECRET": "whsec_bench",
+        "DATABASE_ALLOW_INSECURE": "true",  # the bench's PostgreSQL and Redis are plain TCP on loopback
+        "REDIS_ALLOW_INSECURE": "true",
         "DATABASE_CONN_MAX_AGE": os.environ.get("BENCH_CONN_MAX_AGE", "60"),
     }
     gunicorn = str(_common.ROOT / ".venv" / "bin" / "gunicorn")

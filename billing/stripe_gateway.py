@@ -15,6 +15,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
+import requests
 import stripe
 from django.conf import settings
 
@@ -60,18 +61,53 @@ class SignatureInvalid(GatewayError):
     pass
 
 
+_STRIPE_CA_BUNDLE = stripe.ca_bundle_path  # the CAs shipped with the library
+
+
+class _PinnedSession(requests.Session):
+    """Every request checks the server's certificate against one CA bundle, whatever the caller says."""
+
+    def __init__(self, ca_bundle: str):
+        super().__init__()
+        self.ca_bundle = ca_bundle
+
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        kwargs["verify"] = self.ca_bundle
+        return super().request(method, url, *args, **kwargs)
+
+
+class _RequestsClient(stripe.RequestsClient):
+    """stripe's requests client checking certificates against STRIPE_CA_BUNDLE when set (the library's
+    own bundle otherwise), never with checks off. The library would read the process-wide
+    ``stripe.ca_bundle_path``; each thread's session here carries its bundle instead."""
+
+    def __init__(self, *, timeout: int, ca_bundle: str):
+        super().__init__(timeout=timeout, verify_ssl_certs=True)
+        self._ca_bundle = ca_bundle or _STRIPE_CA_BUNDLE
+
+    def _request_internal(self, *args: Any, **kwargs: Any) -> Any:
+        if getattr(self._thread_local, "session", None) is None:
+            self._thread_local.session = _PinnedSession(self._ca_bundle)
+        return super()._request_internal(*args, **kwargs)
+
+
 @lru_cache(maxsize=8)
-def _client(api_key: str, api_base: str, timeout: int) -> stripe.StripeClient:
+def _client(api_key: str, api_base: str, timeout: int, ca_bundle: str) -> stripe.StripeClient:
     return stripe.StripeClient(
         api_key,
         base_addresses={"api": api_base, "connect": api_base},
         max_network_retries=0,
-        http_client=stripe.RequestsClient(timeout=timeout),
+        http_client=_RequestsClient(timeout=timeout, ca_bundle=ca_bundle),
     )
 
 
 def client() -> stripe.StripeClient:
-    return _client(settings.STRIPE_SECRET_KEY, settings.STRIPE_API_BASE, settings.STRIPE_TIMEOUT_SECONDS)
+    return _client(
+        settings.STRIPE_SECRET_KEY,
+        settings.STRIPE_API_BASE,
+        settings.STRIPE_TIMEOUT_SECONDS,
+        getattr(settings, "STRIPE_CA_BUNDLE", ""),
+    )
 
 
 def _plain(obj: Any) -> dict[str, Any]:

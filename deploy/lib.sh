@@ -26,7 +26,7 @@ port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
 
 redis_reachable() {
     local url="$1" hostport host port
-    hostport="${url#redis://}"; hostport="${hostport#*@}"; hostport="${hostport%%/*}"
+    hostport="${url#*://}"; hostport="${hostport#*@}"; hostport="${hostport%%/*}"  # redis:// or rediss://
     host="${hostport%%:*}"; port="${hostport##*:}"; [ "$port" = "$host" ] && port=6379
     port_open "$host" "$port"
 }

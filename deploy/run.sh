@@ -58,6 +58,8 @@ if [ -z "${DATABASE_URL:-}" ]; then
     psql -h 127.0.0.1 -p "$PGPORT_EMB" -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname='marketplace'" \
         | grep -q 1 || psql -h 127.0.0.1 -p "$PGPORT_EMB" -U postgres -qc "CREATE DATABASE marketplace"
     export DATABASE_URL="postgres://postgres@127.0.0.1:$PGPORT_EMB/marketplace"
+    # Its own cluster on loopback: no network to encrypt (settings refuse plain text with DEBUG off otherwise).
+    export DATABASE_ALLOW_INSECURE="${DATABASE_ALLOW_INSECURE:-true}"
 fi
 
 # ---- broker -----------------------------------------------------------------------------------
@@ -66,6 +68,7 @@ if redis_reachable "$REDIS_URL"; then
     log "using Redis at $REDIS_URL"
 elif command -v "$REDIS_SERVER_BIN" >/dev/null; then
     REDIS_URL="redis://127.0.0.1:${EMBEDDED_REDIS_PORT:-63799}/0"
+    export REDIS_ALLOW_INSECURE="${REDIS_ALLOW_INSECURE:-true}"  # its own server on loopback
     if ! redis_reachable "$REDIS_URL"; then
         log "starting a private redis-server on $REDIS_URL"
         "$REDIS_SERVER_BIN" --daemonize yes --bind 127.0.0.1 --port "${EMBEDDED_REDIS_PORT:-63799}" --save "" \

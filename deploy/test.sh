@@ -14,6 +14,10 @@ if ! command -v chromium >/dev/null && [ -z "${CHROMIUM_PATH:-}" ]; then
     log "chromium is not installed: browser tests need Debian's chromium (apt-get install chromium)"
     exit 1
 fi
+if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
+    log "nginx is not installed: tests/transit runs the production TLS front (apt-get install nginx)"
+    exit 1
+fi
 
 log "ruff"
 "$VENV/bin/ruff" check .

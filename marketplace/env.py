@@ -88,3 +88,82 @@ def database_from_url(url: str) -> dict[str, object]:
         "PORT": str(parts.port or ""),
         "OPTIONS": options,
     }
+
+
+# ---------------------------------------------------------------- encryption in transit (issue 14 item 7)
+SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+
+
+def readable_file(name: str, path: str) -> str:
+    """A CA or certificate file a setting names: refused at start-up when it cannot be read."""
+    if path:
+        try:
+            with open(path, "rb"):
+                pass
+        except OSError as exc:
+            raise ImproperlyConfigured(f"{name}={path!r} cannot be read: {exc.strerror}.") from exc
+    return path
+
+
+def database_tls(
+    entry: dict[str, object], *, sslmode: str, sslrootcert: str, require_verified: bool, allow_insecure: bool
+) -> None:
+    """Put libpq's TLS options into a DATABASES entry (DATABASE_SSLMODE / DATABASE_SSLROOTCERT win over
+    the URL's ?sslmode= / ?sslrootcert=).
+
+    ``require_verified`` (production): the connection is TLS with the server's certificate checked
+    against the CA and its name against the host (sslmode=verify-full, the default there); a weaker mode
+    is refused unless ``allow_insecure``. Over a unix socket libpq ignores sslmode: nothing crosses a network.
+    """
+    options = entry["OPTIONS"]
+    assert isinstance(options, dict)
+    if sslmode:
+        options["sslmode"] = sslmode
+    if sslrootcert:
+        options["sslrootcert"] = sslrootcert
+    mode = options.get("sslmode", "")
+    if mode and mode not in SSLMODES:
+        raise ImproperlyConfigured(f"DATABASE_SSLMODE={mode!r}: use one of {', '.join(SSLMODES)}.")
+    if options.get("sslrootcert") and options["sslrootcert"] != "system":  # libpq 16+: the system's CAs
+        readable_file("DATABASE_SSLROOTCERT", str(options["sslrootcert"]))
+    if not require_verified or allow_insecure:
+        return
+    if not mode:
+        options["sslmode"] = "verify-full"
+    elif mode != "verify-full":
+        raise ImproperlyConfigured(
+            f"With DJANGO_DEBUG=false the database connection is TLS with the server's certificate and name "
+            f"checked: sslmode={mode!r} is refused. Use DATABASE_SSLMODE=verify-full with "
+            "DATABASE_SSLROOTCERT=/path/to/ca.pem, or set DATABASE_ALLOW_INSECURE=true to accept it."
+        )
+
+
+_PLAIN_SCHEMES = {"redis", "amqp", "pyamqp", "librabbitmq", "sentinel"}
+
+
+def is_plaintext_network_url(url: str) -> bool:
+    """A Redis or AMQP URL that crosses a network without TLS (redis://, amqp://); rediss://, amqps://,
+    unix sockets and kombu's local transports (filesystem://, memory://) are not."""
+    scheme = urlsplit(url).scheme.lower()
+    return scheme in _PLAIN_SCHEMES
+
+
+def redis_tls_options(url: str, *, ca_certs: str) -> dict[str, object]:
+    """redis-py / kombu connection options for a rediss:// URL: the certificate is required and checked
+    against ``ca_certs`` (empty: the system's CAs) and the host name; {} for any other URL."""
+    import ssl
+
+    parts = urlsplit(url)
+    if parts.scheme.lower() != "rediss":
+        return {}
+    for pair in parts.query.split("&"):
+        key, _, value = pair.partition("=")
+        if key == "ssl_cert_reqs" and unquote(value).lower() not in {"required", "cert_required"}:
+            raise ImproperlyConfigured(
+                f"{unquote(value)!r} in a rediss:// URL: the Redis server's certificate is always checked "
+                "(name the CA with REDIS_CA_CERTS instead)."
+            )
+    options: dict[str, object] = {"ssl_cert_reqs": ssl.CERT_REQUIRED, "ssl_check_hostname": True}
+    if ca_certs:
+        options["ssl_ca_certs"] = ca_certs
+    return options

@@ -16,7 +16,17 @@ from pathlib import Path
 
 from celery.schedules import crontab
 
-from marketplace.env import database_from_url, env_bool, env_int, env_list, env_str
+from marketplace.env import (
+    database_from_url,
+    database_tls,
+    env_bool,
+    env_int,
+    env_list,
+    env_str,
+    is_plaintext_network_url,
+    readable_file,
+    redis_tls_options,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -113,6 +123,18 @@ DATABASES = {"default": database_from_url(DATABASE_URL)}
 DATABASES["default"]["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE", 0, minimum=0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True  # a reused connection is checked before a request uses it
 DATABASES["default"]["TEST"] = {"NAME": env_str("DATABASE_TEST_NAME", "test_marketplace")}
+# TLS to PostgreSQL (issue 14 item 7): libpq's sslmode and CA file, from DATABASE_URL's query
+# (?sslmode=verify-full&sslrootcert=/etc/ssl/pg-ca.pem) or these two, which win. With DEBUG off the
+# default is verify-full (TLS, the certificate checked against the CA and its name against the host) and a
+# weaker mode is refused unless DATABASE_ALLOW_INSECURE=true. Development keeps libpq's default (prefer).
+DATABASE_ALLOW_INSECURE = env_bool("DATABASE_ALLOW_INSECURE", False)
+database_tls(
+    DATABASES["default"],
+    sslmode=env_str("DATABASE_SSLMODE", ""),
+    sslrootcert=env_str("DATABASE_SSLROOTCERT", ""),
+    require_verified=not DEBUG,
+    allow_insecure=DATABASE_ALLOW_INSECURE,
+)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
@@ -206,6 +228,15 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "control_folder": str(_queue_dir / "control"),
         "store_processed": False,
     }
+# TLS to Redis (issue 14 item 7): rediss:// URLs, the server's certificate required and checked against
+# REDIS_CA_CERTS (a PEM file; empty: the system's CAs) and the host name, for the cache and Celery's broker
+# (and a Redis result backend, should one be configured). With DEBUG off a plain redis:// (or amqp://)
+# URL is refused unless REDIS_ALLOW_INSECURE=true; unix sockets and the filesystem transport cross no network.
+REDIS_CA_CERTS = readable_file("REDIS_CA_CERTS", env_str("REDIS_CA_CERTS", ""))
+REDIS_ALLOW_INSECURE = env_bool("REDIS_ALLOW_INSECURE", False)
+REDIS_TLS_OPTIONS = redis_tls_options(REDIS_URL, ca_certs=REDIS_CA_CERTS)
+CELERY_BROKER_USE_SSL = redis_tls_options(CELERY_BROKER_URL, ca_certs=REDIS_CA_CERTS) or None
+CELERY_REDIS_BACKEND_USE_SSL = CELERY_BROKER_USE_SSL
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -224,11 +255,24 @@ IDEMPOTENCY_PORTAL_WAIT_SECONDS = env_int("IDEMPOTENCY_PORTAL_WAIT_SECONDS", 10,
 
 CACHES = {
     "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL, "OPTIONS": REDIS_TLS_OPTIONS}
         if env_bool("CACHE_USE_REDIS", not CELERY_BROKER_URL.startswith("filesystem://"))
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )
 }
+if not DEBUG and not REDIS_ALLOW_INSECURE:
+    _in_use = [("CELERY_BROKER_URL", CELERY_BROKER_URL)]
+    if str(CACHES["default"]["BACKEND"]).endswith("RedisCache"):
+        _in_use.append(("REDIS_URL", REDIS_URL))
+    for _name, _url in _in_use:
+        if is_plaintext_network_url(_url):
+            from django.core.exceptions import ImproperlyConfigured
+
+            raise ImproperlyConfigured(
+                f"With DJANGO_DEBUG=false {_name} is a rediss:// URL (TLS, the certificate checked; the CA in "
+                f"REDIS_CA_CERTS): {_url.split('://')[0]}:// crosses the network in plain text. "
+                "Set REDIS_ALLOW_INSECURE=true to accept it."
+            )
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -438,6 +482,9 @@ STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY", "sk_test_localstripe" if DEBUG 
 STRIPE_PUBLISHABLE_KEY = env_str("STRIPE_PUBLISHABLE_KEY", "pk_test_localstripe" if DEBUG else None)
 STRIPE_API_BASE = env_str("STRIPE_API_BASE", "https://api.stripe.com")  # http://127.0.0.1:8420 for localstripe
 STRIPE_JS_URL = env_str("STRIPE_JS_URL", "https://js.stripe.com/v3/")
+# The CAs Stripe's certificate is checked against (a PEM file: a TLS-inspecting egress proxy's CA, a test
+# CA); empty: the bundle that ships with the stripe library. Certificates are always checked.
+STRIPE_CA_BUNDLE = readable_file("STRIPE_CA_BUNDLE", env_str("STRIPE_CA_BUNDLE", ""))
 STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET", "whsec_localstripe" if DEBUG else None)
 STRIPE_TIMEOUT_SECONDS = env_int("STRIPE_TIMEOUT_SECONDS", 20, minimum=1)
 BILLING_MODE = env_str("BILLING_MODE", "prepaid")  # "prepaid" or "card_per_booking"
@@ -509,6 +556,9 @@ RECONCILE_INTERVAL_SECONDS = env_int("RECONCILE_INTERVAL_SECONDS", 120, minimum=
 # ranges (e.g. 127.0.0.0/8 for a local Nova, 10.0.0.0/8 for an operator's own private cloud).
 CLOUD_URL_HTTP_HOSTS = env_list("CLOUD_URL_HTTP_HOSTS", [])
 CLOUD_URL_ALLOWED_NETWORKS = env_list("CLOUD_URL_ALLOWED_NETWORKS", [])
+# The CAs owners' clouds' certificates (Keystone and every catalog endpoint) are checked against: a PEM
+# file, e.g. the public CAs plus an operator's private one; empty: requests' bundle (certifi).
+CLOUD_CA_BUNDLE = readable_file("CLOUD_CA_BUNDLE", env_str("CLOUD_CA_BUNDLE", ""))
 
 # Outgoing webhooks (webhooks/): public https receivers only, unless the operator allows ranges
 # (their own receivers; the tests allow 127.0.0.0/8) or plain http (development).

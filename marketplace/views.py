@@ -32,7 +32,9 @@ def _check_broker() -> tuple[bool, str]:
     try:
         from kombu import Connection
 
-        with Connection(url, connect_timeout=2) as conn:
+        # The broker's TLS options as Celery's: without them kombu takes rediss:// with no certificate check.
+        ssl = getattr(settings, "CELERY_BROKER_USE_SSL", None) or False
+        with Connection(url, connect_timeout=2, ssl=ssl) as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
         return True, "ok"
     except Exception as exc:  # noqa: BLE001

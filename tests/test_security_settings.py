@@ -40,6 +40,9 @@ PRODUCTION_ENV = {
     "DJANGO_ALLOWED_HOSTS": "market.example.com",
     "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
     "DJANGO_SETTINGS_MODULE": "marketplace.settings",
+    # The suite's PostgreSQL and Redis speak plain TCP on loopback (tests/transit covers TLS to them).
+    "DATABASE_ALLOW_INSECURE": "true",
+    "REDIS_ALLOW_INSECURE": "true",
 }
 
 

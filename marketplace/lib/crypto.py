@@ -7,6 +7,10 @@ database stores; plaintext is produced only on explicit request.
 ``context`` binds a ciphertext to where it belongs (Fernet has no associated data, so the context
 is sealed inside the token and checked on decryption): a ciphertext copied to another row, whose
 context differs, does not decrypt there. Secrets stored without one decrypt without one.
+
+Every model field holding such a ciphertext is named ``*_encrypted``: ``manage.py reencrypt_secrets``
+finds them by that name and re-encrypts them under the first key after a rotation (``rotate`` below;
+the context travels inside the token, so it needs none).
 """
 
 from __future__ import annotations
@@ -51,3 +55,27 @@ def decrypt(ciphertext: str, *, context: str = "") -> str:
     if not payload.startswith(prefix):
         raise SecretUnreadable("the stored secret belongs somewhere else (its context does not match)")
     return payload[len(prefix) :]
+
+
+@lru_cache(maxsize=4)
+def _newest(keys: str) -> Fernet:
+    _box(keys)  # the same refusal of a malformed key
+    return Fernet(next(key.strip() for key in keys.split(",") if key.strip()).encode())
+
+
+def is_current(ciphertext: str) -> bool:
+    """Whether the first (newest) key of MARKETPLACE_SECRETS_KEY alone decrypts this ciphertext."""
+    try:
+        _newest(settings.MARKETPLACE_SECRETS_KEY).decrypt(ciphertext.encode())
+    except InvalidToken:
+        return False
+    return True
+
+
+def rotate(ciphertext: str) -> str:
+    """The same secret (its context included) encrypted under the first key; any configured key may
+    have encrypted it. SecretUnreadable when none can decrypt it."""
+    try:
+        return _box(settings.MARKETPLACE_SECRETS_KEY).rotate(ciphertext.encode()).decode()
+    except InvalidToken as exc:
+        raise SecretUnreadable("the stored secret cannot be decrypted with the configured keys") from exc

@@ -77,8 +77,14 @@ def connect(cloud: Cloud) -> openstack.connection.Connection:
         # Development Nova with auth_strategy=noauth2: the token is "user:project".
         token = cloud.reveal_secret() or f"admin:{cloud.project_id or 'admin'}"
         auth = token_endpoint.Token(cloud.compute_endpoint_override, token)
+    # Certificates are always checked: against CLOUD_CA_BUNDLE when the operator names one (a private CA),
+    # requests' bundle otherwise.
     session = ks_session.Session(
-        auth=auth, session=netguard.guarded_session(), timeout=CONNECT_TIMEOUT, app_name="timeslice-marketplace"
+        auth=auth,
+        session=netguard.guarded_session(),
+        timeout=CONNECT_TIMEOUT,
+        app_name="timeslice-marketplace",
+        verify=getattr(settings, "CLOUD_CA_BUNDLE", "") or True,
     )
     return openstack.connection.Connection(
         session=session,
@@ -96,6 +102,11 @@ def describe_error(exc: Exception) -> str:
         return exc.message
     if isinstance(exc, ks_exc.Unauthorized | os_exc.HttpException) and getattr(exc, "status_code", None) == 401:
         return "The cloud refused the credentials (401): check the application credential ID and secret."
+    if isinstance(exc, ks_exc.SSLError):
+        return (
+            "The cloud's TLS certificate was not accepted: it must be valid for the URL's host name and issued "
+            "by a certificate authority the marketplace trusts."
+        )
     if isinstance(exc, ks_exc.ConnectFailure | ks_exc.ConnectTimeout):
         return "Could not reach the cloud: the address refused or timed out. Check the auth URL."
     if isinstance(exc, ks_exc.DiscoveryFailure):

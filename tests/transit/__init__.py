@@ -1,0 +1,1 @@
+"""Encryption in transit, proven against live servers (issue 14 item 7)."""
