@@ -177,6 +177,11 @@ def _gunicorn() -> tuple[subprocess.Popen, int]:
         "STRIPE_WEBHOOK_SECRET": "whsec_bench",
         "DATABASE_ALLOW_INSECURE": "true",  # the bench's PostgreSQL and Redis are plain TCP on loopback
         "REDIS_ALLOW_INSECURE": "true",
+        # Production settings want named hosts and a mail backend; TLS is the front's (deploy/nginx),
+        # so the app behind it is measured without the https redirect.
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
+        "DJANGO_SECURE_SSL_REDIRECT": "false",
         "DATABASE_CONN_MAX_AGE": os.environ.get("BENCH_CONN_MAX_AGE", "60"),
     }
     gunicorn = str(_common.ROOT / ".venv" / "bin" / "gunicorn")
