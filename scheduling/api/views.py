@@ -36,6 +36,7 @@ from scheduling.api.serializers import (
     PreviewSerializer,
     QuoteRequestSerializer,
     QuoteSerializer,
+    SlicePageSerializer,
     SliceRequestSerializer,
     SliceSearchSerializer,
     SliceSerializer,
@@ -71,6 +72,12 @@ def _search_params(query: QueryDict) -> MappingProxyType:
     return _validated(tuple(sorted((k, tuple(vs)) for k, vs in query.lists())))
 
 
+# Holding a booking's price can fail for money (billing's holds); the body is the API's error shape.
+NO_FUNDS = OpenApiResponse(
+    description="`insufficient_funds`, `spend_limit_reached` or `no_payment_method`: the booking's price cannot "
+    "be held."
+)
+
 PREVIEW = OpenApiParameter(
     "preview",
     bool,
@@ -91,7 +98,7 @@ class TimeslotListView(_MarketView):
     serializer_class = SliceSerializer
     pagination_class = None  # paginated here: only the slices up to the requested page are computed
 
-    @extend_schema(parameters=[SliceSearchSerializer], responses=SliceSerializer(many=True))
+    @extend_schema(parameters=[SliceSearchSerializer], responses=SlicePageSerializer)
     def get(self, request: Request) -> Response:
         d = _search_params(request.query_params)
         start = d.get("start") or clock.now()
@@ -149,7 +156,7 @@ class TimeslotRequestView(_MarketView):
     @extend_schema(
         request=SliceRequestSerializer,
         parameters=[PREVIEW],
-        responses={201: BookingCostSerializer, 200: PreviewSerializer},
+        responses={201: BookingCostSerializer, 200: PreviewSerializer, 402: NO_FUNDS},
         description="The booking's `cost` says what is held for it (a bid: the most it can cost). With "
         "`?preview=1`: what buying would cost (the listed price, the quote's, or today's dynamic price), "
         "and nothing is bought.",
@@ -295,6 +302,7 @@ class BookingExtendView(_MarketView):
             403: OpenApiResponse(
                 ExtendErrorSerializer, description="The offering's owner or an admin: only the renter."
             ),
+            402: NO_FUNDS,
             404: OpenApiResponse(ExtendErrorSerializer, description="No such booking of yours."),
             409: OpenApiResponse(
                 ExtendConflictSerializer,
@@ -384,7 +392,11 @@ class BookingListView(_MarketView):
 
     serializer_class = BookingSerializer
 
-    @extend_schema(parameters=[OpenApiParameter("state", str, description="Only bookings in this state.")])
+    @extend_schema(
+        operation_id="bookings_list",
+        responses=BookingSerializer(many=True),
+        parameters=[OpenApiParameter("state", str, description="Only bookings in this state.")],
+    )
     def get(self, request: Request) -> Response:
         qs = selectors.bookings_for_renter(request.user).order_by("-id")  # type: ignore[arg-type]
         if request.query_params.get("state"):
