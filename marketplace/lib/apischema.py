@@ -17,6 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponseBase
+from django.views.decorators.http import require_GET
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.permissions import AllowAny
 from rest_framework.settings import api_settings
@@ -37,6 +38,7 @@ class ApiSchemaView(_SchemaAccess, SpectacularAPIView):
     pass
 
 
+@require_GET
 def docs_view(request: HttpRequest) -> HttpResponseBase:
     """Swagger UI from static/vendor/swagger-ui (no CDN), started by static/js/api-docs.js (no inline
     script: the site's Content-Security-Policy). Signed-in users only unless the schema is public."""
