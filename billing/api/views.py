@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -21,14 +21,13 @@ from billing.api.serializers import (
     TopUpInput,
 )
 from marketplace.lib import clock, inputs
+from marketplace.lib.apischema import error_response
 from marketplace.lib.errors import PermissionDeniedError, ValidationFailed
 from marketplace.lib.idempotency import idempotent
 
 # Error statuses of their own (the body is the API's error shape, apischema.error_responses).
-NO_FUNDS = OpenApiResponse(
-    description="`insufficient_funds`, `spend_limit_reached` or `no_payment_method`: the money is not there."
-)
-PROVIDER = OpenApiResponse(description="`payment_provider_error`: the payment provider could not be reached.")
+NO_FUNDS = error_response("`insufficient_funds`, `spend_limit_reached` or `no_payment_method`: the money is not there.")
+PROVIDER = error_response("`payment_provider_error`: the payment provider could not be reached.")
 
 
 class BalanceView(APIView):

@@ -18,7 +18,9 @@ from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponseBase
 from django.views.decorators.http import require_GET
+from drf_spectacular.utils import OpenApiResponse
 from drf_spectacular.views import SpectacularAPIView
+from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
@@ -71,6 +73,21 @@ ERROR_SCHEMA: dict[str, Any] = {
     "required": ["error", "detail"],
     "additionalProperties": True,
 }
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The error shape for a view that names a status of its own (``error_response``); the schema's
+    ``Error`` component is ERROR_SCHEMA whatever this declares."""
+
+    error = serializers.CharField()
+    detail = serializers.CharField()
+    fields = serializers.DictField(required=False)
+
+
+def error_response(description: str) -> OpenApiResponse:
+    """A documented error status of a view, with the API's error shape (examples may name its status)."""
+    return OpenApiResponse(ErrorSerializer, description=description)
+
 
 # status -> (when, example)
 _ERRORS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -162,7 +179,7 @@ def error_responses(result: dict[str, Any], generator: Any, request: Any, public
                         }
                     )
             responses = operation.setdefault("responses", {})
-            # A view names an error status of its own with OpenApiResponse(description=...): the body is the shape.
+            # A view names an error status of its own with error_response() (or a bare OpenApiResponse): the shape.
             for code, documented in responses.items():
                 if code[0] in "45" and not documented.get("content"):
                     documented["content"] = {"application/json": {"schema": ref}}
