@@ -32,7 +32,7 @@ from tests import factories
 from tests.billing.conftest import localstripe_server, stripe_server  # noqa: F401 - the payment provider
 from tests.webhooks.conftest import receiver  # noqa: F401 - where the endpoints deliver
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "8"))
 # Invalid input too (wrong types, missing fields, out of range): a 4xx in the error shape, never a 5xx.
