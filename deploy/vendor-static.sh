@@ -4,7 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 npm install --no-audit --no-fund --ignore-scripts
-mkdir -p static/vendor
+mkdir -p static/vendor static/vendor/swagger-ui
 cp node_modules/htmx.org/dist/htmx.min.js static/vendor/htmx.min.js
 cp node_modules/@picocss/pico/css/pico.min.css static/vendor/pico.min.css
-echo "vendored: $(ls static/vendor)"
+# The API docs page (/api/v1/docs): Swagger UI's bundle and styles, started by static/js/api-docs.js.
+for f in swagger-ui-bundle.js swagger-ui.css favicon-32x32.png LICENSE; do
+    cp "node_modules/swagger-ui-dist/$f" "static/vendor/swagger-ui/$f"
+done
+echo "vendored: $(ls static/vendor) $(ls static/vendor/swagger-ui)"

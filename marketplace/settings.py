@@ -295,6 +295,17 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Time-slice marketplace API",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Paths are /api/v1/...; operation ids and tags start after the version.
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    # The error shape and statuses on every operation (marketplace.lib.apischema), after the enum hook.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "marketplace.lib.apischema.error_responses",
+    ],
+    "ENUM_NAME_OVERRIDES": {
+        "BookingStateEnum": "scheduling.models.BookingState",
+        "DeliveryStateEnum": "webhooks.models.Delivery.State",
+    },
 }
 
 # Cookies, HSTS, CSP, sessions, passwords: the PRODUCTION SECURITY block below (issue 14 item 6).

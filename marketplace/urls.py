@@ -8,7 +8,7 @@ from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 
 from marketplace import views
-from marketplace.lib.apischema import ApiSchemaView
+from marketplace.lib.apischema import ApiSchemaView, docs_view
 
 
 class AdminLoginRedirect(RedirectView):
@@ -36,6 +36,7 @@ urlpatterns = [
     path("owner/", include("owners.urls")),
     path("", include("renters.urls")),
     path("api/v1/schema", ApiSchemaView.as_view(), name="api-schema"),
+    path("api/v1/docs", docs_view, name="api-docs"),
     path("billing/", include("billing.urls")),
     path("api/v1/billing/", include("billing.api.urls")),
     path("api/v1/webhooks/", include("webhooks.api.urls")),

@@ -185,6 +185,7 @@ def _search(
     check: bool,
 ) -> tuple[list[Slice], list[PriceHistory]]:
     policies = _candidates(catalogue, q)
+    rest_lower = _suffix_lower(policies) if q.ordering == "start" and limit is not None else {}
     found: list[Slice] = []
     history: list[PriceHistory] = []
     offset = 0
@@ -206,9 +207,13 @@ def _search(
         ctx = _chunk_context(user, chunk, q, catalogue, check=catalogue["fingerprint"] if first else None)
         first = False
         for p in chunk:
-            if limit is not None and len(found) >= limit and _cannot_beat(found, p, q, begin, limit, sort_key):
-                done = True
-                break
+            if limit is not None and len(found) >= limit:
+                verdict = _cannot_beat(found, p, q, begin, limit, sort_key, rest_lower.get(p.pk))
+                if verdict == "stop":
+                    done = True
+                    break
+                if verdict == "skip":
+                    continue
             found.extend(_slices_for(p, q, ctx, begin, now, history))
     return found, history
 
@@ -228,19 +233,50 @@ class _CatalogueChanged(Exception):
 CHUNK = 200
 
 
-def _cannot_beat(
-    found: list[Slice], p: PricingPolicy, q: SearchQuery, begin: datetime, limit: int, sort_key: Any
-) -> bool:
-    """True when no slice of ``p`` (or of any later policy) can enter the best ``limit`` found so far."""
-    if q.ordering == "price":
-        found.sort(key=sort_key)
-        kth = found[limit - 1]
+def _suffix_lower(policies: list[PricingPolicy]) -> dict[int, Any]:
+    """{policy id: the lowest price per second of it and every policy after it in ``policies``}."""
+    out: dict[int, Any] = {}
+    low: Any = None
+    for p in reversed(policies):
         bound = p.lower_per_second  # type: ignore[attr-defined]
-        return bound > kth.price_per_second or (bound == kth.price_per_second and kth.starts_at <= begin)
-    if q.ordering == "start":
-        found.sort(key=sort_key)
-        return found[limit - 1].starts_at <= begin
-    return False
+        low = bound if low is None or bound < low else low
+        out[p.pk] = low
+    return out
+
+
+def _cannot_beat(
+    found: list[Slice],
+    p: PricingPolicy,
+    q: SearchQuery,
+    begin: datetime,
+    limit: int,
+    sort_key: Any,
+    rest_lower: Any = None,
+) -> str | None:
+    """ "stop" when no slice of ``p`` or of any later policy can enter the best ``limit`` found so far,
+    "skip" when ``p``'s cannot (later ones may), None when they may.
+
+    Ties decide pages: a slice that ties with the ``limit``-th on the ordering's leading keys is placed
+    by the rest of the key (ORDERINGS), so it is stopped for only when the rest of the key also puts it
+    after; otherwise walking the pages would list one slice twice and skip another. ``rest_lower`` is
+    the lowest price per second of ``p`` and the policies after it (``start`` ordering only)."""
+    found.sort(key=sort_key)
+    kth = found[limit - 1]
+    bound = p.lower_per_second  # type: ignore[attr-defined]
+    if q.ordering == "price":
+        # Scanned by (lowest price per second, offering, profile): a later policy at kth's price
+        # starting at ``begin`` goes before kth when its offering/profile sorts first.
+        if bound > kth.price_per_second:
+            return "stop"
+        tie = bound == kth.price_per_second and kth.starts_at <= begin
+        return "stop" if tie and (p.offering_id, p.profile_id) >= (kth.key.offering_id, kth.key.profile_id) else None
+    if q.ordering == "start" and kth.starts_at <= begin:
+        # Nothing starts before ``begin``: a later slice starting then beats kth only by a lower price
+        # (scanned by offering and profile, so on an equal price kth, found earlier, sorts first).
+        if rest_lower is not None and rest_lower >= kth.price_per_second:
+            return "stop"
+        return "skip" if bound >= kth.price_per_second else None
+    return None
 
 
 def _chunk_context(

@@ -75,3 +75,45 @@ class CardOut(serializers.ModelSerializer):
     class Meta:
         model = PaymentMethod
         fields = ["id", "brand", "last4", "exp_month", "exp_year", "is_default", "created_at"]
+
+
+# ---- answers that are not one model (documented in the OpenAPI schema) --------------------------
+
+
+class CurrencyBalanceOut(serializers.Serializer):
+    currency = serializers.CharField()
+    available = serializers.IntegerField(help_text="Minor units the renter may spend.")
+    held = serializers.IntegerField(help_text="Minor units held for bookings.")
+    available_display = serializers.CharField()
+    held_display = serializers.CharField()
+
+
+class BalanceOut(serializers.Serializer):
+    mode = serializers.ChoiceField(choices=["prepaid", "card_per_booking"])
+    currency = serializers.CharField(help_text="The renter's default currency (the one their bookings are in).")
+    available = serializers.IntegerField(help_text="Minor units, in `currency`.")
+    held = serializers.IntegerField(help_text="Minor units, in `currency`.")
+    balances = CurrencyBalanceOut(many=True)
+    topup_currencies = serializers.ListField(child=serializers.CharField())
+
+
+class StatementLineOut(serializers.Serializer):
+    at = serializers.DateTimeField()
+    kind = serializers.CharField()
+    description = serializers.CharField()
+    booking_id = serializers.IntegerField(allow_null=True)
+    amount = serializers.IntegerField(help_text="Signed minor units: + money in, - money spent.")
+    currency = serializers.CharField()
+
+
+class CardSetupOut(serializers.Serializer):
+    setup_intent_id = serializers.CharField()
+    client_secret = serializers.CharField(help_text="Confirm it with Stripe.js, then POST /cards.")
+    publishable_key = serializers.CharField()
+
+
+class PayoutsOut(serializers.Serializer):
+    payable = serializers.DictField(
+        child=serializers.IntegerField(), help_text="Currency -> minor units owed to the owner."
+    )
+    payouts = PayoutOut(many=True)

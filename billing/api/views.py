@@ -1,29 +1,40 @@
 from __future__ import annotations
 
 from django.conf import settings
+from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing import selectors, services
 from billing.api.serializers import (
+    BalanceOut,
     BookingChargeOut,
     CardInput,
     CardOut,
+    CardSetupOut,
     PaymentOut,
     PayoutInput,
     PayoutOut,
+    PayoutsOut,
+    StatementLineOut,
     TopUpInput,
 )
 from marketplace.lib import clock, inputs
+from marketplace.lib.apischema import error_response
 from marketplace.lib.errors import PermissionDeniedError, ValidationFailed
 from marketplace.lib.idempotency import idempotent
+
+# Error statuses of their own (the body is the API's error shape, apischema.error_responses).
+NO_FUNDS = error_response("`insufficient_funds`, `spend_limit_reached` or `no_payment_method`: the money is not there.")
+PROVIDER = error_response("`payment_provider_error`: the payment provider could not be reached.")
 
 
 class BalanceView(APIView):
     """The renter's money per currency (``balances``, minor units and display strings); ``currency``,
     ``available`` and ``held`` are the default currency's (the one their bookings are in)."""
 
+    @extend_schema(responses=BalanceOut)
     def get(self, request: Request) -> Response:
         currency = services.renter_currency(request.user)
         balances = selectors.renter_balances(request.user, currency)
@@ -40,11 +51,13 @@ class BalanceView(APIView):
 
 
 class PaymentListView(APIView):
+    @extend_schema(responses=PaymentOut(many=True))
     def get(self, request: Request) -> Response:
         return Response(PaymentOut(selectors.payments(request.user)[:100], many=True).data)
 
 
 class TopUpView(APIView):
+    @extend_schema(request=TopUpInput, responses={201: PaymentOut, 402: NO_FUNDS})
     @idempotent
     def post(self, request: Request) -> Response:
         data = TopUpInput(data=request.data)
@@ -57,15 +70,18 @@ class TopUpView(APIView):
 class CardSetupView(APIView):
     """POST: start adding a card; confirm the returned client secret with Stripe.js, then POST /cards."""
 
+    @extend_schema(request=None, responses={201: CardSetupOut, 502: PROVIDER})
     def post(self, request: Request) -> Response:
         setup = services.card_setup_start(actor=request.user)
         return Response({**setup, "publishable_key": settings.STRIPE_PUBLISHABLE_KEY}, status=201)
 
 
 class CardListView(APIView):
+    @extend_schema(responses=CardOut(many=True))
     def get(self, request: Request) -> Response:
         return Response(CardOut(selectors.payment_methods(request.user), many=True).data)
 
+    @extend_schema(request=CardInput, responses={201: CardOut, 502: PROVIDER})
     def post(self, request: Request) -> Response:
         data = CardInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -74,6 +90,7 @@ class CardListView(APIView):
 
 
 class BookingChargeListView(APIView):
+    @extend_schema(responses=BookingChargeOut(many=True))
     def get(self, request: Request) -> Response:
         now = clock.now()
         charges = list(selectors.booking_charges(request.user)[:100])
@@ -83,6 +100,7 @@ class BookingChargeListView(APIView):
 
 
 class StatementView(APIView):
+    @extend_schema(responses=StatementLineOut(many=True))
     def get(self, request: Request, year: int, month: int) -> Response:
         errors: dict[str, list[str]] = {}
         year_wrong = inputs.year_error(year)
@@ -109,6 +127,7 @@ class StatementView(APIView):
 
 
 class PayoutListView(APIView):
+    @extend_schema(responses=PayoutsOut)
     def get(self, request: Request) -> Response:
         if not request.user.is_owner:
             raise PermissionDeniedError("Only owners have payouts.")
@@ -119,6 +138,7 @@ class PayoutListView(APIView):
             }
         )
 
+    @extend_schema(request=PayoutInput, responses={201: PayoutOut})
     @idempotent
     def post(self, request: Request) -> Response:
         if not request.user.is_owner:

@@ -33,6 +33,13 @@ class NoPaymentMethod(DomainError):
     status_code = 402
 
 
+class PaymentProviderError(DomainError):
+    """Stripe could not be reached or failed the call: a 502 in the API's error shape, never a 500."""
+
+    code = "payment_provider_error"
+    status_code = 502
+
+
 # The permission each staff money operation needs (issue 14 item 4): staff status alone moves no money.
 MONEY_PERMISSIONS = {
     "adjustment": ("billing.post_adjustment", "post manual ledger adjustments"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
+from collections.abc import Iterator
 
 from django.db import transaction
 
@@ -11,7 +12,7 @@ from accounts.models import User
 from audit.services import record_event
 from billing import stripe_gateway as gateway
 from billing.models import Payment, PaymentMethod, StripeCustomer
-from billing.services.common import assert_no_open_transaction
+from billing.services.common import PaymentProviderError, assert_no_open_transaction
 from marketplace.lib import clock
 from marketplace.lib.errors import ConflictError, DomainError, NotFoundError, PermissionDeniedError
 
@@ -33,16 +34,27 @@ def customer_ensure(*, user: User) -> StripeCustomer:
     return row
 
 
+@contextlib.contextmanager
+def _provider_errors() -> Iterator[None]:
+    """Stripe's failures (no answer, an error of its own) as a PaymentProviderError saying so."""
+    try:
+        yield
+    except gateway.GatewayError as exc:
+        # Stripe's own words can name hosts and internals: the caller is told what happened, not how.
+        raise PaymentProviderError(exc.public_message) from exc
+
+
 def card_setup_start(*, actor: User) -> dict[str, str]:
     """Start adding a card: a SetupIntent whose client secret the browser confirms with Stripe.js."""
     if not actor.is_renter:
         raise PermissionDeniedError("Only renters add payment cards.")
-    customer = customer_ensure(user=actor)
-    intent = gateway.create_setup_intent(
-        customer=customer.stripe_id or "",
-        metadata={"user_id": str(actor.pk)},
-        idempotency_key=f"customer-{customer.pk}-setup-{uuid.uuid4().hex}",
-    )
+    with _provider_errors():
+        customer = customer_ensure(user=actor)
+        intent = gateway.create_setup_intent(
+            customer=customer.stripe_id or "",
+            metadata={"user_id": str(actor.pk)},
+            idempotency_key=f"customer-{customer.pk}-setup-{uuid.uuid4().hex}",
+        )
     return {"setup_intent_id": intent["id"], "client_secret": intent["client_secret"]}
 
 
@@ -52,23 +64,25 @@ def card_setup_complete(*, actor: User, setup_intent_id: str) -> PaymentMethod:
     customer = StripeCustomer.objects.filter(user=actor).first()
     if customer is None or not customer.stripe_id:
         raise NotFoundError("Start adding a card first.")
-    try:
-        intent = gateway.retrieve_setup_intent(setup_intent_id)
-    except gateway.NotFound:
-        raise NotFoundError("That card setup does not exist.")
+    with _provider_errors():
+        try:
+            intent = gateway.retrieve_setup_intent(setup_intent_id)
+        except gateway.NotFound:
+            raise NotFoundError("That card setup does not exist.")
     if intent.get("customer") != customer.stripe_id:
         raise PermissionDeniedError("That card setup belongs to someone else.")
     if intent.get("status") != "succeeded" or not intent.get("payment_method"):
         raise DomainError("The card was not confirmed; try again or use another card.", field="card")
     pm_id = intent["payment_method"]
     pm_id = pm_id["id"] if isinstance(pm_id, dict) else pm_id
-    remote = gateway.retrieve_payment_method(pm_id)
-    if not remote.get("customer"):
-        remote = gateway.attach_payment_method(
-            pm_id, customer=customer.stripe_id, idempotency_key=f"customer-{customer.pk}-attach-{pm_id}"
-        )
-    elif remote["customer"] != customer.stripe_id:
-        raise PermissionDeniedError("That card belongs to someone else.")
+    with _provider_errors():
+        remote = gateway.retrieve_payment_method(pm_id)
+        if remote.get("customer") and remote["customer"] != customer.stripe_id:
+            raise PermissionDeniedError("That card belongs to someone else.")
+        if not remote.get("customer"):
+            remote = gateway.attach_payment_method(
+                pm_id, customer=customer.stripe_id, idempotency_key=f"customer-{customer.pk}-attach-{pm_id}"
+            )
     card = remote.get("card") or {}
     with transaction.atomic():
         has_default = PaymentMethod.objects.filter(user=actor, is_default=True, removed_at__isnull=True).exists()

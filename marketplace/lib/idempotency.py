@@ -239,6 +239,7 @@ def idempotent(handler: F) -> F:
             raise
         return response
 
+    wrapper.idempotent = True  # type: ignore[attr-defined]  # the schema documents the header (apischema)
     return wrapper  # type: ignore[return-value]
 
 

@@ -7,7 +7,7 @@ provisioning.selectors.usage_for_booking; this app serves the same figures under
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -17,6 +17,7 @@ from marketplace.lib.errors import NotFoundError, PermissionDeniedError, Validat
 from marketplace.lib.staff import staff_may
 from provisioning import selectors
 from provisioning.access import CONSOLE_LINES_DEFAULT, CONSOLE_LINES_MAX, console_log
+from provisioning.api.serializers import BookingServerOut, ConsoleOut
 from provisioning.api.usage_serializers import BookingUsageSerializer
 from scheduling.models import Booking
 
@@ -33,6 +34,7 @@ def _visible_booking(request: Request, booking_id: int) -> Booking:
     return booking
 
 
+@extend_schema(responses=BookingServerOut, summary="A booking's server: how to connect")
 @api_view(["GET"])
 def booking_server(request: Request, booking_id: int) -> Response:
     """The booking's server: addresses, the connection command, the SSH sources let in; for the renter
@@ -50,6 +52,18 @@ def _may_read_console(request: Request, booking: Booking) -> bool:
     return booking.renter_id == request.user.pk or staff_may(request.user, VIEW_SERVER)
 
 
+@extend_schema(
+    responses=ConsoleOut,
+    parameters=[
+        OpenApiParameter(
+            "length",
+            int,
+            description=f"Lines (1-{CONSOLE_LINES_MAX}, default {CONSOLE_LINES_DEFAULT}).",
+            required=False,
+        )
+    ],
+    summary="The last lines of a booking's server console log",
+)
 @api_view(["GET"])
 def booking_console(request: Request, booking_id: int) -> Response:
     """The last ``length`` lines (1-1000, default 200) of the server's console log (Nova's

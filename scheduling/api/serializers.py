@@ -14,7 +14,7 @@ from marketplace.lib.durations import HELP as LENGTH_HELP
 from marketplace.lib.durations import parse_length
 from marketplace.lib.inputs import BIGINT_MAX, INT_MAX
 from marketplace.lib.money import CURRENCY_CHOICES, MoneyError, exponent, to_minor
-from scheduling.models import SSH_CIDRS_MAX, USER_DATA_MAX_BYTES, Booking, Quote
+from scheduling.models import SSH_CIDRS_MAX, USER_DATA_MAX_BYTES, Booking, PricingModel, Quote
 from scheduling.selectors import ORDERINGS, Slice
 from scheduling.services.booking import CostPreview
 from scheduling.slices import SliceKey
@@ -32,6 +32,7 @@ def major(amount: int | None, currency: str) -> str | None:
     return f"{'-' if amount < 0 else ''}{whole}.{cents:0{exp}d}"
 
 
+@extend_schema_field({"oneOf": [{"type": "integer", "minimum": 1}, {"type": "string", "example": "15 min"}]})
 class LengthField(serializers.Field):
     """A slice length in seconds or in human units ("5 s", "15 min", "1 h"); whole seconds inside."""
 
@@ -167,9 +168,69 @@ def slice_data(s: Slice, shared: dict[int, dict[str, Any]] | None = None) -> dic
     }
 
 
+class _SliceOfferingSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    region = serializers.CharField()
+
+
+class _SliceProfileSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    vcpus = serializers.IntegerField()
+    ram_mib = serializers.IntegerField()
+    disk_gb = serializers.IntegerField()
+    bandwidth_mbps = serializers.IntegerField()
+
+
+class _SliceAuctionSerializer(serializers.Serializer):
+    round = serializers.IntegerField(allow_null=True, help_text="Null until the first bid opens the round.")
+    state = serializers.CharField()
+    closes_at = serializers.DateTimeField()
+    reserve_price = serializers.CharField(allow_null=True)
+    clearing_rule = serializers.CharField()
+    bids = serializers.IntegerField()
+    your_bid = serializers.CharField(allow_null=True, help_text="Your bid per grid unit, if you bid.")
+
+
 class SliceSerializer(serializers.Serializer):
+    """One slice for sale. The fields are declared for the schema; ``slice_data`` builds the answer."""
+
+    id = serializers.CharField(help_text="The slice id to request, quote or bid on.")
+    offering = _SliceOfferingSerializer()
+    profile = _SliceProfileSerializer()
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+    duration = serializers.IntegerField(help_text="Seconds.")
+    grid_seconds = serializers.IntegerField()
+    pricing_model = serializers.ChoiceField(choices=PricingModel.choices)
+    currency = serializers.CharField()
+    unit_price = serializers.CharField(allow_null=True, help_text="Per grid unit, major units.")
+    total_price = serializers.CharField(allow_null=True)
+    price_per_hour = serializers.CharField(allow_null=True)
+    utilisation = serializers.FloatField()
+    auction = _SliceAuctionSerializer(allow_null=True, help_text="Auction slices only.")
+
     def to_representation(self, s: Slice) -> dict[str, Any]:
         return slice_data(s)
+
+
+class _SearchExplanationSerializer(serializers.Serializer):
+    reason = serializers.CharField()
+    suggestion = serializers.CharField(allow_null=True)
+    params = serializers.DictField(help_text="Query parameter -> the value to search with instead (null: drop it).")
+
+
+class SlicePageSerializer(serializers.Serializer):
+    """A page of the search (output only, for the schema)."""
+
+    count = serializers.IntegerField(allow_null=True, help_text="All slices found; null while there are more pages.")
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = SliceSerializer(many=True)
+    explanation = _SearchExplanationSerializer(
+        required=False, help_text="When nothing is found: why, and the nearest search that finds something."
+    )
 
 
 class SliceRequestSerializer(serializers.Serializer):
@@ -317,6 +378,22 @@ class BookingSerializer(serializers.ModelSerializer):
 
 
 class UsageSerializer(serializers.Serializer):
+    """The fields are declared for the schema; ``to_representation`` builds the answer."""
+
+    booking = serializers.IntegerField()
+    state = serializers.CharField()
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+    ended_at = serializers.DateTimeField(allow_null=True)
+    preempt_deadline = serializers.DateTimeField(allow_null=True)
+    elapsed_seconds = serializers.IntegerField()
+    currency = serializers.CharField()
+    total_price = serializers.CharField(allow_null=True)
+    charges_so_far = serializers.CharField(allow_null=True)
+    samples = serializers.ListField(child=serializers.DictField(), help_text="Usage readings, oldest first.")
+    totals = serializers.DictField(help_text="Totals over the readings (GET /bookings/{id}/server/usage details).")
+    seconds_held = serializers.IntegerField(allow_null=True)
+
     def to_representation(self, u: dict[str, Any]) -> dict[str, Any]:
         cur = u["currency"]
         return {

@@ -22,6 +22,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from marketplace.lib import clock
+from marketplace.lib.apischema import error_response
 from marketplace.lib.client_ip import client_ip
 from marketplace.lib.idempotency import idempotent, is_preview
 from scheduling import selectors, services
@@ -36,6 +37,7 @@ from scheduling.api.serializers import (
     PreviewSerializer,
     QuoteRequestSerializer,
     QuoteSerializer,
+    SlicePageSerializer,
     SliceRequestSerializer,
     SliceSearchSerializer,
     SliceSerializer,
@@ -71,6 +73,15 @@ def _search_params(query: QueryDict) -> MappingProxyType:
     return _validated(tuple(sorted((k, tuple(vs)) for k, vs in query.lists())))
 
 
+# Holding a booking's price can fail for money (billing's holds); the body is the API's error shape.
+NO_FUNDS = error_response(
+    "`insufficient_funds`, `spend_limit_reached` or `no_payment_method`: the booking's price cannot be held."
+)
+TAKEN = error_response(
+    "The slice was just taken, the offering stopped selling, or a request with the same Idempotency-Key is "
+    "still running."
+)
+
 PREVIEW = OpenApiParameter(
     "preview",
     bool,
@@ -78,6 +89,176 @@ PREVIEW = OpenApiParameter(
     description="1: answer with what the action would cost (200, a Preview) and do nothing; the same checks "
     "refuse it as the action would be refused.",
 )
+
+
+_SLICE = {
+    "id": "12-3-6b0e9aa0-258:aYQtu-xYxq_HaqG0cppR6g",
+    "offering": {"id": 12, "name": "Frankfurt burst pool", "region": "EU-FRA"},
+    "profile": {"id": 3, "name": "Small", "vcpus": 2, "ram_mib": 4096, "disk_gb": 20, "bandwidth_mbps": 250},
+    "start": "2026-12-01T10:00:00Z",
+    "end": "2026-12-01T10:10:00Z",
+    "duration": 600,
+    "grid_seconds": 60,
+    "pricing_model": "fixed",
+    "currency": "USD",
+    "unit_price": "1.00",
+    "total_price": "10.00",
+    "price_per_hour": "60.00",
+    "utilisation": 0.25,
+    "auction": None,
+}
+SEARCH_EXAMPLES = [
+    OpenApiExample(
+        "A page with more after it",
+        value={
+            "count": None,
+            "next": "https://market.example/api/v1/timeslots?cpu=2&ram=4&duration=600&offset=1&limit=1",
+            "previous": None,
+            "results": [_SLICE],
+        },
+        response_only=True,
+        status_codes=["200"],
+    ),
+    OpenApiExample(
+        "Nothing found, and why",
+        value={
+            "count": 0,
+            "next": None,
+            "previous": None,
+            "results": [],
+            "explanation": {
+                "reason": "No offering is in region 'US-NYC'. Regions with offerings: EU-FRA.",
+                "suggestion": "Search in EU-FRA.",
+                "params": {"region": "EU-FRA"},
+            },
+        },
+        response_only=True,
+        status_codes=["200"],
+    ),
+]
+_BOOKED = {
+    "id": 42,
+    "state": "confirmed",
+    "reason": "",
+    "slice_id": _SLICE["id"],
+    "offering": 12,
+    "offering_name": "Frankfurt burst pool",
+    "profile": 3,
+    "profile_name": "Small",
+    "pricing_model": "fixed",
+    "starts_at": "2026-12-01T10:00:00Z",
+    "ends_at": "2026-12-01T10:10:00Z",
+    "duration": 600,
+    "image": "ubuntu-24.04",
+    "ssh_cidrs": ["203.0.113.7/32"],
+    "has_user_data": False,
+    "currency": "USD",
+    "unit_price": "1.00",
+    "total_price": "10.00",
+    "bid": None,
+    "auction": None,
+    "preempt_deadline": None,
+    "created_at": "2026-12-01T09:58:12Z",
+    "confirmed_at": "2026-12-01T09:58:12Z",
+    "ended_at": None,
+    "cost": {
+        "action": "buy",
+        "currency": "USD",
+        "charge": "10.00",
+        "refund": "0.00",
+        "held": "10.00",
+        "price_before": None,
+        "price_after": "10.00",
+        "note": "Held now; charged for the time used when the booking ends.",
+    },
+}
+REQUEST_EXAMPLES = [
+    OpenApiExample("Buy at the listed price", value={"image": "ubuntu-24.04"}, request_only=True),
+    OpenApiExample("Bid on an auction slice", value={"bid": "0.80"}, request_only=True),
+    OpenApiExample("Booked", value=_BOOKED, response_only=True, status_codes=["201"]),
+    OpenApiExample(
+        "Just taken",
+        value={"error": "conflict", "detail": "This slice was just taken by someone else; search again."},
+        response_only=True,
+        status_codes=["409"],
+    ),
+    OpenApiExample(
+        "Not enough money",
+        value={"error": "insufficient_funds", "detail": "Your available balance (5.00 USD) is less than 10.00 USD."},
+        response_only=True,
+        status_codes=["402"],
+    ),
+]
+QUOTE_EXAMPLES = [
+    OpenApiExample("Ten minutes", value={"duration": 600}, request_only=True),
+    OpenApiExample(
+        "Quoted",
+        value={
+            "id": "q_7f3b2c",
+            "offering": 12,
+            "profile": 3,
+            "starts_at": "2026-12-01T10:00:00Z",
+            "ends_at": "2026-12-01T10:10:00Z",
+            "unit_price": "1.25",
+            "total_price": "12.50",
+            "currency": "USD",
+            "utilisation": 0.6,
+            "expires_at": "2026-12-01T09:59:12Z",
+        },
+        response_only=True,
+        status_codes=["201"],
+    ),
+]
+USAGE_EXAMPLES = [
+    OpenApiExample(
+        "Running",
+        value={
+            "booking": 42,
+            "state": "running",
+            "start": "2026-12-01T10:00:00Z",
+            "end": "2026-12-01T10:10:00Z",
+            "ended_at": None,
+            "preempt_deadline": None,
+            "elapsed_seconds": 240,
+            "currency": "USD",
+            "total_price": "10.00",
+            "charges_so_far": "4.00",
+            "samples": [],
+            "totals": {},
+            "seconds_held": 240,
+        },
+        response_only=True,
+        status_codes=["200"],
+    )
+]
+RELEASE_EXAMPLES = [
+    OpenApiExample(
+        "Released early",
+        value={
+            **_BOOKED,
+            "state": "released",
+            "ended_at": "2026-12-01T10:04:00Z",
+            "cost": {
+                "action": "release",
+                "currency": "USD",
+                "charge": "4.00",
+                "refund": "6.00",
+                "held": "0.00",
+                "price_before": "10.00",
+                "price_after": "4.00",
+                "note": "Charged for the 4 minutes used; the rest of the hold is returned.",
+            },
+        },
+        response_only=True,
+        status_codes=["200"],
+    ),
+    OpenApiExample(
+        "Already ended",
+        value={"error": "invalid_transition", "detail": "The booking has already ended."},
+        response_only=True,
+        status_codes=["409"],
+    ),
+]
 
 
 def _with_cost(booking: object, cost: CostPreview) -> dict:
@@ -91,7 +272,7 @@ class TimeslotListView(_MarketView):
     serializer_class = SliceSerializer
     pagination_class = None  # paginated here: only the slices up to the requested page are computed
 
-    @extend_schema(parameters=[SliceSearchSerializer], responses=SliceSerializer(many=True))
+    @extend_schema(parameters=[SliceSearchSerializer], responses=SlicePageSerializer, examples=SEARCH_EXAMPLES)
     def get(self, request: Request) -> Response:
         d = _search_params(request.query_params)
         start = d.get("start") or clock.now()
@@ -149,7 +330,8 @@ class TimeslotRequestView(_MarketView):
     @extend_schema(
         request=SliceRequestSerializer,
         parameters=[PREVIEW],
-        responses={201: BookingCostSerializer, 200: PreviewSerializer},
+        responses={201: BookingCostSerializer, 200: PreviewSerializer, 402: NO_FUNDS, 409: TAKEN},
+        examples=REQUEST_EXAMPLES,
         description="The booking's `cost` says what is held for it (a bid: the most it can cost). With "
         "`?preview=1`: what buying would cost (the listed price, the quote's, or today's dynamic price), "
         "and nothing is bought.",
@@ -181,7 +363,7 @@ class TimeslotQuoteView(_MarketView):
 
     serializer_class = QuoteRequestSerializer
 
-    @extend_schema(request=QuoteRequestSerializer, responses={201: QuoteSerializer})
+    @extend_schema(request=QuoteRequestSerializer, responses={201: QuoteSerializer}, examples=QUOTE_EXAMPLES)
     @idempotent
     def post(self, request: Request, slice_id: str) -> Response:
         body = QuoteRequestSerializer(data=request.data)
@@ -199,7 +381,7 @@ class BookingUsageView(_MarketView):
 
     serializer_class = UsageSerializer
 
-    @extend_schema(responses=UsageSerializer)
+    @extend_schema(responses=UsageSerializer, examples=USAGE_EXAMPLES)
     def get(self, request: Request, booking_id: int) -> Response:
         return Response(UsageSerializer(selectors.booking_usage(request.user, booking_id)).data)  # type: ignore[arg-type]
 
@@ -217,8 +399,10 @@ class BookingReleaseView(_MarketView):
                 component_name="ReleaseOrPreview",
                 serializers=[BookingCostSerializer, PreviewSerializer],
                 resource_type_field_name=None,
-            )
+            ),
+            409: error_response("The booking has already ended, or a release with this key is still running."),
         },
+        examples=RELEASE_EXAMPLES,
         description="The booking's `cost` says what the release charged and returned, as billing computed it. "
         "With `?preview=1` the answer is a Preview instead (what releasing now would charge and return) and "
         "nothing is released.",
@@ -295,6 +479,7 @@ class BookingExtendView(_MarketView):
             403: OpenApiResponse(
                 ExtendErrorSerializer, description="The offering's owner or an admin: only the renter."
             ),
+            402: NO_FUNDS,
             404: OpenApiResponse(ExtendErrorSerializer, description="No such booking of yours."),
             409: OpenApiResponse(
                 ExtendConflictSerializer,
@@ -384,7 +569,11 @@ class BookingListView(_MarketView):
 
     serializer_class = BookingSerializer
 
-    @extend_schema(parameters=[OpenApiParameter("state", str, description="Only bookings in this state.")])
+    @extend_schema(
+        operation_id="bookings_list",
+        responses=BookingSerializer(many=True),
+        parameters=[OpenApiParameter("state", str, description="Only bookings in this state.")],
+    )
     def get(self, request: Request) -> Response:
         qs = selectors.bookings_for_renter(request.user).order_by("-id")  # type: ignore[arg-type]
         if request.query_params.get("state"):

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from marketplace.lib.api import BoundedLimitOffsetPagination
+from marketplace.lib.apischema import error_response
 from webhooks import selectors, services
 from webhooks.api.serializers import (
     DeliveryDetailSerializer,
@@ -45,7 +46,51 @@ class EndpointListView(_View):
         return self.get_paginated_response(EndpointSerializer(page, many=True).data)
 
     @extend_schema(
-        operation_id="webhook_endpoint_create", request=EndpointInput, responses={201: EndpointWithSecretSerializer}
+        operation_id="webhook_endpoint_create",
+        request=EndpointInput,
+        responses={
+            201: EndpointWithSecretSerializer,
+            400: error_response("A URL that is not public https, or bad types."),
+        },
+        examples=[
+            OpenApiExample(
+                "Booking news",
+                value={
+                    "url": "https://hooks.example.com/market",
+                    "event_types": ["booking.confirmed", "booking.ended"],
+                    "description": "ops alerts",
+                },
+                request_only=True,
+            ),
+            OpenApiExample(
+                "Created (the secret is shown this once)",
+                value={
+                    "id": 7,
+                    "url": "https://hooks.example.com/market",
+                    "description": "ops alerts",
+                    "event_types": ["booking.confirmed", "booking.ended"],
+                    "is_active": True,
+                    "disabled_at": None,
+                    "disabled_reason": "",
+                    "consecutive_failures": 0,
+                    "created_at": "2026-12-01T09:00:00Z",
+                    "updated_at": "2026-12-01T09:00:00Z",
+                    "secret": "whsec_3q2+7w…",
+                },
+                response_only=True,
+                status_codes=["201"],
+            ),
+            OpenApiExample(
+                "A private address",
+                value={
+                    "error": "invalid",
+                    "detail": "url: The URL must reach a public address.",
+                    "fields": {"url": ["The URL must reach a public address."]},
+                },
+                response_only=True,
+                status_codes=["400"],
+            ),
+        ],
     )
     def post(self, request: Request) -> Response:
         d = self._input(request)

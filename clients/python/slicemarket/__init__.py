@@ -13,7 +13,7 @@ from .errors import (
     TransportError,
     Unauthorized,
 )
-from .types import Booking, Preview, Quote, Slice, Standby, Usage
+from .types import Booking, Preview, Quote, Slice, Standby, Usage, WebhookDelivery, WebhookEndpoint
 from .webhooks import SignatureError, sign, verify_signature
 
 __version__ = "0.1.0"
@@ -36,6 +36,8 @@ __all__ = [
     "TransportError",
     "Unauthorized",
     "Usage",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "sign",
     "verify_signature",
 ]

@@ -38,6 +38,8 @@ from .types import (
     Slice,
     Standby,
     Usage,
+    WebhookDelivery,
+    WebhookEndpoint,
     Window,
 )
 
@@ -442,6 +444,67 @@ class Client:
             if deadline is not None and time.monotonic() >= deadline:
                 return
             self._sleep(interval)
+
+    # ---- webhooks (/api/v1/webhooks) -------------------------------------------------------------
+
+    def webhook_endpoints(self, *, limit: int | None = None) -> Iterator[WebhookEndpoint]:
+        """Your webhook endpoints, every page (secrets are never listed)."""
+        for item in self._pages("webhooks/endpoints", {"limit": limit}):
+            yield WebhookEndpoint.from_dict(item)
+
+    def create_webhook_endpoint(self, url: str, event_types: list[str], *, description: str = "") -> WebhookEndpoint:
+        """A new endpoint receiving ``event_types`` (e.g. ``["booking.confirmed"]``); its ``secret`` is in
+        this answer only. The URL must be https and reach a public address (BadRequest otherwise)."""
+        body = {"url": url, "event_types": list(event_types), "description": description}
+        return WebhookEndpoint.from_dict(self.call("POST", "webhooks/endpoints", json=body))
+
+    def webhook_endpoint(self, endpoint_id: int) -> WebhookEndpoint:
+        """One of your endpoints (NotFound when it is not yours)."""
+        return WebhookEndpoint.from_dict(self.call("GET", f"webhooks/endpoints/{int(endpoint_id)}"))
+
+    def update_webhook_endpoint(
+        self,
+        endpoint_id: int,
+        *,
+        url: str | None = None,
+        event_types: list[str] | None = None,
+        description: str | None = None,
+        is_active: bool | None = None,
+    ) -> WebhookEndpoint:
+        """Change what is given; ``is_active=True`` turns an endpoint back on and sends what waited."""
+        body: dict[str, Any] = {}
+        if url is not None:
+            body["url"] = url
+        if event_types is not None:
+            body["event_types"] = list(event_types)
+        if description is not None:
+            body["description"] = description
+        if is_active is not None:
+            body["is_active"] = bool(is_active)
+        return WebhookEndpoint.from_dict(self.call("PATCH", f"webhooks/endpoints/{int(endpoint_id)}", json=body))
+
+    def delete_webhook_endpoint(self, endpoint_id: int) -> None:
+        """Delete an endpoint: nothing more is sent to it."""
+        self.call("DELETE", f"webhooks/endpoints/{int(endpoint_id)}")
+
+    def rotate_webhook_secret(self, endpoint_id: int) -> WebhookEndpoint:
+        """A new signing secret at once (the old one stops signing); in this answer only."""
+        return WebhookEndpoint.from_dict(self.call("POST", f"webhooks/endpoints/{int(endpoint_id)}/rotate-secret"))
+
+    def webhook_deliveries(self, endpoint_id: int, *, limit: int | None = None) -> Iterator[WebhookDelivery]:
+        """The endpoint's deliveries, newest first, every page, each with its attempts."""
+        for item in self._pages(f"webhooks/endpoints/{int(endpoint_id)}/deliveries", {"limit": limit}):
+            yield WebhookDelivery.from_dict(item)
+
+    def webhook_delivery(self, endpoint_id: int, delivery_id: int) -> WebhookDelivery:
+        """One delivery with the event's ``body`` as it was signed and sent."""
+        path = f"webhooks/endpoints/{int(endpoint_id)}/deliveries/{int(delivery_id)}"
+        return WebhookDelivery.from_dict(self.call("GET", path))
+
+    def redeliver_webhook(self, endpoint_id: int, delivery_id: int) -> WebhookDelivery:
+        """Send the delivery's event again now (same event id); returns the new delivery."""
+        path = f"webhooks/endpoints/{int(endpoint_id)}/deliveries/{int(delivery_id)}/redeliver"
+        return WebhookDelivery.from_dict(self.call("POST", path))
 
 
 __all__ = ["ApiError", "Client"]

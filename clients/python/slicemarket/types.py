@@ -279,3 +279,40 @@ class Standby(_Result):
     held_back: dict[str, Any] | None = None
     sellable: dict[str, Any] | None = None
     pools: list[dict[str, Any]] | None = None
+
+
+@dataclass
+class WebhookEndpoint(_Result):
+    """A URL that receives the market's events for you. ``secret`` (signing, see slicemarket.webhooks) is
+    set only in the answer to create and rotate_secret: keep it then."""
+
+    id: int = 0
+    url: str = ""
+    description: str | None = None
+    event_types: list[str] | None = None
+    is_active: bool = True
+    disabled_at: str | None = None
+    disabled_reason: str | None = None
+    consecutive_failures: int | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
+    secret: str | None = None
+
+
+@dataclass
+class WebhookDelivery(_Result):
+    """One event sent (or to be sent) to an endpoint, with its attempts; ``body`` from ``delivery()`` only."""
+
+    id: int = 0
+    event_id: str | None = None
+    event_type: str | None = None
+    booking_id: int | None = None
+    state: str = ""
+    manual: bool | None = None
+    attempts: int | None = None
+    next_attempt_at: str | None = None
+    last_status_code: int | None = None
+    delivered_at: str | None = None
+    created_at: str | None = None
+    attempt_log: list[dict[str, Any]] | None = None
+    body: str | None = None
