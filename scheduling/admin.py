@@ -2,14 +2,14 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from marketplace.lib.admin import money
+from marketplace.lib.admin import RecordAdmin, money
 from marketplace.lib.errors import DomainError
 from scheduling import services
 from scheduling.models import AuctionRound, Booking, Notification, PriceHistory, Quote
 
 
 @admin.register(Booking)
-class BookingAdmin(admin.ModelAdmin):
+class BookingAdmin(RecordAdmin, admin.ModelAdmin):
     list_display = (
         "id",
         "state",
@@ -35,9 +35,6 @@ class BookingAdmin(admin.ModelAdmin):
     exclude = ("user_data_encrypted",)
     readonly_fields = [f.name for f in Booking._meta.fields if f.name != "user_data_encrypted"]
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
     @admin.action(description="Preempt (with the offering's notice period)")
     def preempt_with_default_notice(self, request: HttpRequest, queryset: QuerySet[Booking]) -> None:
         done = 0
@@ -51,7 +48,7 @@ class BookingAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuctionRound)
-class AuctionRoundAdmin(admin.ModelAdmin):
+class AuctionRoundAdmin(RecordAdmin, admin.ModelAdmin):
     list_display = (
         "id",
         "offering",

@@ -6,6 +6,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from marketplace.lib.admin import RecordAdmin
 from marketplace.lib.errors import DomainError
 from webhooks import services
 from webhooks.models import Delivery, DeliveryAttempt, Endpoint, Event
@@ -31,7 +32,7 @@ class EndpointAdmin(admin.ModelAdmin):
 
 
 @admin.register(Event)
-class EventAdmin(admin.ModelAdmin):
+class EventAdmin(RecordAdmin, admin.ModelAdmin):
     list_display = ["id", "type", "user", "booking_id", "created_at"]
     list_filter = ["type"]
     search_fields = ["event_id", "user__email"]

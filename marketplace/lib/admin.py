@@ -20,3 +20,17 @@ def money(field: str, label: str | None = None) -> Callable[[Any], str]:
 
     show.__name__ = f"{field}_money"
     return show
+
+
+class RecordAdmin:
+    """For records the market writes itself (bookings, auction rounds, outgoing events): staff read
+    them in the admin and never add or edit them there, since a change has to go through the
+    services (state machine, ledger, audit). Admin actions that call those services stay available.
+    Without this, an empty POST to the change form "saved" every read-only field back unchanged,
+    and the add form of a model whose fields are all read-only failed with a 500."""
+
+    def has_add_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: Any, obj: Any = None) -> bool:
+        return False

@@ -48,6 +48,7 @@ PK_BY_PREFIX = [
 # Tables a refused request may touch without changing anything anyone owns: sessions (a login
 # page sets a test cookie), and the token's last-used time (tokens are compared without it).
 NOT_FINGERPRINTED = {"django_session", "accounts_apitoken"}
+BROWSER_PAGES_UNDER_API = {"api/v1/docs"}
 METHODS = ("get", "post", "put", "patch", "delete")
 
 
@@ -58,7 +59,8 @@ class Route:
 
     @property
     def is_api(self) -> bool:
-        return self.pattern.startswith("api/") or self.pattern.startswith("^api/")
+        """Asked with a token; the API's docs page is a page for people, asked with a session."""
+        return self.pattern.startswith(("api/", "^api/")) and self.pattern not in BROWSER_PAGES_UNDER_API
 
     def methods(self) -> list[str]:
         """GET and POST everywhere (a page that takes no POST must refuse it); an API view's other
