@@ -172,3 +172,16 @@ def ask(c: Client, method: str, path: str) -> tuple[Any, dict[str, str], dict[st
     finally:
         transaction.savepoint_rollback(sid)
     return response, before, after
+
+
+def ask_raw(c: Client, path: str, body: str, content_type: str) -> tuple[Any, dict[str, str], dict[str, str]]:
+    """A POST of a body as given (a form's fields, repeated or not), rolled back after, with the
+    fingerprints before and after it."""
+    sid = transaction.savepoint()
+    try:
+        before = fingerprint()
+        response = c.post(path, body, content_type=content_type)
+        after = fingerprint()
+    finally:
+        transaction.savepoint_rollback(sid)
+    return response, before, after
