@@ -30,6 +30,11 @@ ONE_CURRENCY = "owners_pricingpolicy_one_currency"
 WEEKDAYS = [(0, "Mon"), (1, "Tue"), (2, "Wed"), (3, "Thu"), (4, "Fri"), (5, "Sat"), (6, "Sun")]
 
 
+def secret_context(cloud_id: int | None) -> str:
+    """The crypto context of a cloud's credential secret (also used by the data migration that bound them)."""
+    return f"owners.cloud:{cloud_id}"
+
+
 class Cloud(models.Model):
     """An owner's OpenStack connection. The credential secret is stored encrypted only."""
 
@@ -76,12 +81,26 @@ class Cloud(models.Model):
     def has_secret(self) -> bool:
         return bool(self.app_credential_secret_encrypted)
 
+    @property
+    def secret_context(self) -> str:
+        """What the credential's ciphertext is bound to (marketplace.lib.crypto): this row, so a ciphertext
+        copied into another cloud's column does not decrypt there."""
+        return secret_context(self.pk)
+
     def set_secret(self, plaintext: str) -> None:
-        self.app_credential_secret_encrypted = crypto.encrypt(plaintext) if plaintext else ""
+        """Encrypt the secret bound to this row: the cloud must be saved first (it needs its pk)."""
+        if plaintext and self.pk is None:
+            raise ValueError("Save the cloud before setting its secret: the ciphertext is bound to its row.")
+        self.app_credential_secret_encrypted = (
+            crypto.encrypt(plaintext, context=self.secret_context) if plaintext else ""
+        )
 
     def reveal_secret(self) -> str:
-        """Plaintext for the cloud driver only; never render or log it."""
-        return crypto.decrypt(self.app_credential_secret_encrypted) if self.app_credential_secret_encrypted else ""
+        """Plaintext for the cloud driver only; never render or log it. SecretUnreadable when the keys
+        changed or the ciphertext belongs to another row."""
+        if not self.app_credential_secret_encrypted:
+            return ""
+        return crypto.decrypt(self.app_credential_secret_encrypted, context=self.secret_context)
 
     @staticmethod
     def simulator_allowed() -> bool:

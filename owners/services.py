@@ -212,11 +212,17 @@ def owner_approve(*, actor: User, owner: User) -> OwnerVetting:
 
 @transaction.atomic
 def cloud_create(*, actor: User, app_credential_secret: str = "", **fields: Any) -> Cloud:
-    """Create an owner's cloud; the secret is encrypted before it touches the database."""
+    """Create an owner's cloud; the secret is encrypted before it touches the database.
+
+    The ciphertext is bound to the row (Cloud.secret_context), so the row is saved first without it
+    and the secret written right after, in this transaction: the plaintext is never stored.
+    """
     _require_owner(actor)
     cloud = Cloud(owner=actor, **{k: v for k, v in fields.items() if k in CLOUD_FIELDS})
-    cloud.set_secret(app_credential_secret or "")
     _validated_save(cloud)
+    if app_credential_secret:
+        cloud.set_secret(app_credential_secret)
+        cloud.save(update_fields=["app_credential_secret_encrypted"])
     for perm in ("view_cloud", "change_cloud", "delete_cloud"):
         assign_perm(f"owners.{perm}", actor, cloud)
     record_event(actor=actor, verb="cloud.created", target=cloud, data=_snapshot(cloud, CLOUD_FIELDS))

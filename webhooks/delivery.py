@@ -105,7 +105,13 @@ def _post(d: Delivery) -> Outcome:
     try:
         secret = endpoint_secret(d.endpoint)
     except crypto.SecretUnreadable:
-        return Outcome(False, error="The signing secret cannot be read (keys changed): rotate it.")
+        return Outcome(
+            False,
+            error=(
+                "The signing secret cannot be read (the encryption keys changed, or it does not belong to this "
+                "endpoint): rotate it."
+            ),
+        )
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "SliceMarket-Webhooks/1.0",

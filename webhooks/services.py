@@ -31,9 +31,22 @@ def new_secret() -> str:
     return "whsec_" + secrets.token_urlsafe(32)
 
 
+def secret_context(endpoint_id: int | None) -> str:
+    """What an endpoint's secret ciphertext is bound to (marketplace.lib.crypto): its row, so a ciphertext
+    copied into another endpoint's column does not decrypt there."""
+    return f"webhooks.endpoint:{endpoint_id}"
+
+
+def _seal(endpoint: Endpoint, secret: str) -> str:
+    if endpoint.pk is None:
+        raise ValueError("Save the endpoint before sealing its secret: the ciphertext is bound to its row.")
+    return crypto.encrypt(secret, context=secret_context(endpoint.pk))
+
+
 def endpoint_secret(endpoint: Endpoint) -> str:
-    """The plaintext secret, for signing only (never shown back)."""
-    return crypto.decrypt(endpoint.secret_encrypted)
+    """The plaintext secret, for signing only (never shown back). SecretUnreadable when the keys changed
+    or the ciphertext belongs to another endpoint."""
+    return crypto.decrypt(endpoint.secret_encrypted, context=secret_context(endpoint.pk))
 
 
 def _clean_url(url: Any) -> str:
@@ -87,10 +100,12 @@ def endpoint_create(
         url=url,
         description=str(description or "")[:200],
         event_types=types,
-        secret_encrypted=crypto.encrypt(secret),
+        secret_encrypted="",  # sealed just below, bound to the new row's pk, in this transaction
         created_at=now,
         updated_at=now,
     )
+    endpoint.secret_encrypted = _seal(endpoint, secret)
+    endpoint.save(update_fields=["secret_encrypted"])
     record_event(actor=actor, verb="webhook.endpoint.created", target=endpoint, data={"url": url, "events": types})
     return endpoint, secret
 
@@ -138,7 +153,7 @@ def endpoint_rotate_secret(*, actor: User, endpoint: Endpoint) -> tuple[Endpoint
     """A new secret at once (the old one stops signing); returns it, shown this once."""
     ep = _locked(actor, endpoint)
     secret = new_secret()
-    ep.secret_encrypted = crypto.encrypt(secret)
+    ep.secret_encrypted = _seal(ep, secret)
     ep.updated_at = clock.now()
     ep.save(update_fields=["secret_encrypted", "updated_at"])
     record_event(actor=actor, verb="webhook.endpoint.secret_rotated", target=ep, data={"url": ep.url})

@@ -79,3 +79,22 @@ def rotate(ciphertext: str) -> str:
         return _box(settings.MARKETPLACE_SECRETS_KEY).rotate(ciphertext.encode()).decode()
     except InvalidToken as exc:
         raise SecretUnreadable("the stored secret cannot be decrypted with the configured keys") from exc
+
+
+def bind(ciphertext: str, *, context: str) -> str:
+    """A secret stored without a context, re-encrypted bound to ``context`` (for data migrations).
+
+    One already bound (to any context) comes back unchanged, so running it twice changes nothing;
+    SecretUnreadable when no configured key decrypts it.
+    """
+    payload = decrypt(ciphertext)
+    if payload.startswith(_BOUND):
+        return ciphertext
+    return encrypt(payload, context=context)
+
+
+def unbind(ciphertext: str, *, context: str) -> str:
+    """The reverse of ``bind``: a secret bound to ``context`` stored without one (unbound ones unchanged)."""
+    if not decrypt(ciphertext).startswith(_BOUND):
+        return ciphertext
+    return encrypt(decrypt(ciphertext, context=context))

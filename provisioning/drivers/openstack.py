@@ -25,6 +25,7 @@ from keystoneauth1 import token_endpoint
 from keystoneauth1.identity import v3
 from openstack import exceptions as os_exc
 
+from marketplace.lib import crypto
 from owners.hooks import ConnectionResult
 from owners.models import Cloud
 from provisioning.drivers import netguard
@@ -63,11 +64,12 @@ def connect(cloud: Cloud) -> openstack.connection.Connection:
     overrides = [u for u in (cloud.compute_endpoint_override, cloud.image_endpoint_override) if u]
     for url in [cloud.auth_url, *overrides] if cloud.auth_url else overrides:
         netguard.check_url(url)
+    secret = _secret(cloud)
     if cloud.auth_url:
         auth: Any = v3.ApplicationCredential(
             auth_url=cloud.auth_url,
             application_credential_id=cloud.app_credential_id,
-            application_credential_secret=cloud.reveal_secret(),
+            application_credential_secret=secret,
         )
     else:
         if not getattr(settings, "CLOUD_NOAUTH_ENDPOINTS", False):
@@ -75,7 +77,7 @@ def connect(cloud: Cloud) -> openstack.connection.Connection:
         if not cloud.compute_endpoint_override:
             raise CloudError("An OpenStack cloud needs its Keystone auth URL.")
         # Development Nova with auth_strategy=noauth2: the token is "user:project".
-        token = cloud.reveal_secret() or f"admin:{cloud.project_id or 'admin'}"
+        token = secret or f"admin:{cloud.project_id or 'admin'}"
         auth = token_endpoint.Token(cloud.compute_endpoint_override, token)
     # Certificates are always checked: against CLOUD_CA_BUNDLE when the operator names one (a private CA),
     # requests' bundle otherwise.
@@ -93,6 +95,18 @@ def connect(cloud: Cloud) -> openstack.connection.Connection:
         image_endpoint_override=cloud.image_endpoint_override or None,
         app_name="timeslice-marketplace",
     )
+
+
+def _secret(cloud: Cloud) -> str:
+    """The cloud's credential secret; one that cannot be read (the keys changed, or the ciphertext was
+    copied from another cloud's row) is a CloudError the owner can act on, before anything is sent."""
+    try:
+        return cloud.reveal_secret()
+    except crypto.SecretUnreadable:
+        raise CloudError(
+            "The cloud's stored application credential secret cannot be read (the encryption keys changed, "
+            "or it does not belong to this cloud): enter the secret again."
+        ) from None
 
 
 def describe_error(exc: Exception) -> str:

@@ -153,3 +153,95 @@ def test_key_rotation_keeps_old_secrets_readable(cloud, settings):
 
     settings.MARKETPLACE_SECRETS_KEY = Fernet.generate_key().decode() + "," + settings.MARKETPLACE_SECRETS_KEY
     assert Cloud.objects.get(pk=cloud.pk).reveal_secret() == SECRET
+
+
+# ---- the ciphertext is bound to its row --------------------------------------------------------
+
+
+def _raw(cloud: Cloud) -> str:
+    with connection.cursor() as cur:
+        cur.execute("SELECT app_credential_secret_encrypted FROM owners_cloud WHERE id = %s", [cloud.pk])
+        return str(cur.fetchone()[0])
+
+
+def test_a_secret_copied_into_another_clouds_row_does_not_decrypt_there(owner, cloud, settings):
+    """Someone with write access to the table (not the key) copies a cloud's ciphertext to another row:
+    it does not decrypt there, and connecting through that cloud fails with a reason, not a crash."""
+    from marketplace.lib.crypto import SecretUnreadable
+    from provisioning.drivers import openstack
+
+    settings.CLOUD_URL_ALLOWED_NETWORKS = ["0.0.0.0/0"]
+    other = factories.cloud(
+        owner,
+        driver="openstack",
+        auth_url="https://keystone.example.test:5000/v3",
+        app_credential_id="other",
+        app_credential_secret="the-other-clouds-own-secret",
+    )
+    Cloud.objects.filter(pk=other.pk).update(app_credential_secret_encrypted=_raw(cloud))
+    other = Cloud.objects.get(pk=other.pk)
+    with pytest.raises(SecretUnreadable, match="belongs somewhere else"):
+        other.reveal_secret()
+    with pytest.raises(openstack.CloudError, match="cannot be read .* enter the secret again"):
+        openstack.connect(other)
+    result = openstack.test_connection(other)
+    assert not result.ok and "enter the secret again" in result.message
+    # the owner's own cloud still reads its own secret
+    assert Cloud.objects.get(pk=cloud.pk).reveal_secret() == SECRET
+
+
+def test_the_connection_test_page_says_why_a_copied_secret_fails(client, owner, cloud):
+    other = factories.cloud(
+        owner,
+        driver="openstack",
+        auth_url="https://keystone.example.test:5000/v3",
+        app_credential_id="other",
+        app_credential_secret="the-other-clouds-own-secret",
+    )
+    Cloud.objects.filter(pk=other.pk).update(app_credential_secret_encrypted=_raw(cloud))
+    result = services.cloud_test_connection(actor=owner, cloud=Cloud.objects.get(pk=other.pk))
+    assert not result.ok and "enter the secret again" in result.message
+    assert Cloud.objects.get(pk=other.pk).last_check_message == result.message
+
+
+def test_a_new_clouds_secret_is_bound_to_its_row_and_never_stored_plain(owner, cloud):
+    from marketplace.lib import crypto
+
+    raw = _raw(cloud)
+    assert SECRET not in raw
+    assert crypto.decrypt(raw, context=f"owners.cloud:{cloud.pk}") == SECRET
+    with pytest.raises(crypto.SecretUnreadable):
+        crypto.decrypt(raw, context=f"owners.cloud:{cloud.pk + 1}")
+    # replacing it binds the new one to the same row
+    services.cloud_update(actor=owner, cloud=cloud, app_credential_secret="replaced-secret")
+    assert crypto.decrypt(_raw(cloud), context=f"owners.cloud:{cloud.pk}") == "replaced-secret"
+
+
+def test_setting_a_secret_on_an_unsaved_cloud_is_refused(owner):
+    with pytest.raises(ValueError, match="Save the cloud"):
+        Cloud(owner=owner, name="unsaved").set_secret("x")
+
+
+def test_the_migration_binds_secrets_stored_without_a_context(owner, cloud):
+    """Secrets written before binding (no context) are rebound by owners/0006; a second run changes nothing."""
+    import importlib
+
+    from django.apps import apps
+
+    from marketplace.lib import crypto
+
+    migration = importlib.import_module("owners.migrations.0006_bind_cloud_secrets")
+    legacy = factories.cloud(owner, name="legacy")
+    Cloud.objects.filter(pk=legacy.pk).update(app_credential_secret_encrypted=crypto.encrypt("legacy-secret"))
+    with pytest.raises(crypto.SecretUnreadable):
+        Cloud.objects.get(pk=legacy.pk).reveal_secret()  # unbound: the bound reader refuses it
+    bound_before = _raw(cloud)
+
+    assert migration.bind_secrets(apps) == 1  # the legacy one only; the bound one is left as it is
+    assert Cloud.objects.get(pk=legacy.pk).reveal_secret() == "legacy-secret"
+    assert _raw(cloud) == bound_before and Cloud.objects.get(pk=cloud.pk).reveal_secret() == SECRET
+    legacy_token = _raw(legacy)
+    assert migration.bind_secrets(apps) == 0 and _raw(legacy) == legacy_token  # idempotent
+
+    assert migration.unbind_secrets(apps) == 2  # the reverse: both back to context-free
+    assert crypto.decrypt(_raw(legacy)) == "legacy-secret" and crypto.decrypt(_raw(cloud)) == SECRET

@@ -124,7 +124,8 @@ def cloud(settings, https_server) -> Cloud:  # type: ignore[no-untyped-def]
     # netguard refuses loopback addresses unless the operator allows them: the test's server is local.
     settings.CLOUD_URL_ALLOWED_NETWORKS = ["127.0.0.0/8", "::1/128"]
     https_server.requests.clear()
-    cloud = Cloud(name="transit", auth_url=f"{https_server.url}/v3", app_credential_id="cred-1", project_id="p1")
+    # pk given: the secret is bound to its row (an unsaved cloud has none; this test needs no database).
+    cloud = Cloud(pk=1, name="transit", auth_url=f"{https_server.url}/v3", app_credential_id="cred-1", project_id="p1")
     cloud.set_secret("app-credential-secret")
     return cloud
 
