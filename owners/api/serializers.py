@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from marketplace.lib.inputs import BIGINT_MAX, INT_MAX
@@ -114,6 +115,14 @@ class OfferingStatusInputSerializer(serializers.Serializer):
     )
 
 
+@extend_schema_field(
+    {"type": "string", "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?$", "example": "08:00"}
+)
+class WallClockTimeField(serializers.TimeField):
+    """A time of day on the offering's wall clock, without a zone ("08:00", "17:30:00"): OpenAPI's
+    ``format: time`` is RFC 3339's, which demands an offset, so the schema names the pattern instead."""
+
+
 class WindowSerializer(serializers.Serializer):
     id = serializers.IntegerField(read_only=True)
     weekdays = serializers.ListField(
@@ -122,8 +131,8 @@ class WindowSerializer(serializers.Serializer):
         max_length=7,
         help_text="0 = Monday … 6 = Sunday.",
     )
-    start_time = serializers.TimeField(help_text="In the offering's time zone, e.g. 08:00.")
-    end_time = serializers.TimeField(help_text="At or before start_time: the window runs past midnight.")
+    start_time = WallClockTimeField(help_text="In the offering's time zone, e.g. 08:00.")
+    end_time = WallClockTimeField(help_text="At or before start_time: the window runs past midnight.")
 
 
 class OfferingSerializer(serializers.Serializer):
