@@ -27,6 +27,7 @@ from rest_framework.request import Request
 from accounts.authentication import TokenAuth
 from accounts.models import ApiToken
 from marketplace.lib.errors import PermissionDeniedError
+from marketplace.lib.staff import is_owner_or_superuser
 
 ALL_SCOPES = ApiToken.ALL_SCOPES
 OWNER_VIEWS = frozenset({"billing-api:payouts"})  # URL names (namespace:name)
@@ -92,12 +93,12 @@ class TokenScopePermission(BasePermission):
 
 
 class OwnerOnly(BasePermission):
-    """The owner API is for owners (and staff), as the owner portal is: anyone else gets a 403, before
-    any object is looked up (a renter's token with every scope included)."""
+    """The owner API is for owners (and superusers), as the owner portal is: anyone else gets a 403,
+    before any object is looked up (a renter's token with every scope included; staff without
+    permissions too, marketplace.lib.staff)."""
 
     def has_permission(self, request: Request, view: Any) -> bool:
-        user = request.user
-        if getattr(user, "is_owner", False) or getattr(user, "is_staff", False):
+        if is_owner_or_superuser(request.user):
             return True
         raise PermissionDeniedError("The owner API is for owners: this account does not sell capacity.")
 
