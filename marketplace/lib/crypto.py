@@ -15,7 +15,9 @@ the context travels inside the token, so it needs none).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
+from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
@@ -91,6 +93,22 @@ def bind(ciphertext: str, *, context: str) -> str:
     if payload.startswith(_BOUND):
         return ciphertext
     return encrypt(payload, context=context)
+
+
+def rebind_column(model: Any, field: str, context: Callable[[int], str], change: Callable[..., str]) -> int:
+    """Apply ``bind`` or ``unbind`` to every stored secret of one column (the data migrations that
+    bind secrets to their rows). Each row is updated only if it still holds what was read; a value no
+    configured key reads is left as it is. Returns how many rows changed."""
+    changed = 0
+    for pk, token in model.objects.exclude(**{field: ""}).values_list("pk", field).iterator():
+        try:
+            new = change(token, context=context(pk))
+        except SecretUnreadable:
+            continue
+        if new != token:
+            model.objects.filter(pk=pk, **{field: token}).update(**{field: new})
+            changed += 1
+    return changed
 
 
 def unbind(ciphertext: str, *, context: str) -> str:

@@ -22,17 +22,7 @@ def _context(pk: int) -> str:
 
 
 def _apply(apps: Any, change: Any) -> int:
-    Cloud = apps.get_model("owners", "Cloud")
-    changed = 0
-    for pk, token in Cloud.objects.exclude(**{FIELD: ""}).values_list("pk", FIELD).iterator():
-        try:
-            new = change(token, context=_context(pk))
-        except crypto.SecretUnreadable:
-            continue
-        if new != token:
-            Cloud.objects.filter(pk=pk, **{FIELD: token}).update(**{FIELD: new})
-            changed += 1
-    return changed
+    return crypto.rebind_column(apps.get_model("owners", "Cloud"), FIELD, _context, change)
 
 
 def bind_secrets(apps: Any, schema_editor: Any = None) -> int:
