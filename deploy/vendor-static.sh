@@ -11,4 +11,12 @@ cp node_modules/@picocss/pico/css/pico.min.css static/vendor/pico.min.css
 for f in swagger-ui-bundle.js swagger-ui.css favicon-32x32.png LICENSE; do
     cp "node_modules/swagger-ui-dist/$f" "static/vendor/swagger-ui/$f"
 done
+# Charts (static/js/charts.js draws every <canvas data-chart>): Chart.js's UMD build and its licence.
+mkdir -p static/vendor/chartjs
+cp node_modules/chart.js/dist/chart.umd.min.js static/vendor/chartjs/chart.umd.min.js
+cp node_modules/chart.js/LICENSE.md static/vendor/chartjs/LICENSE.md
+# Accessibility checks in the browser tests (tests/browser): axe-core, injected by the tests only, never served.
+mkdir -p tests/browser/vendor
+cp node_modules/axe-core/axe.min.js tests/browser/vendor/axe.min.js
+cp node_modules/axe-core/LICENSE tests/browser/vendor/axe-core-LICENSE
 echo "vendored: $(ls static/vendor) $(ls static/vendor/swagger-ui)"

@@ -1,0 +1,123 @@
+// Draws every <canvas data-chart="ID"> with Chart.js (static/vendor/chartjs), from the JSON in the
+// element with that id (Django's json_script), so no inline script is needed under the CSP:
+//
+//   {"type": "line" | "bar", "labels": [...], "datasets": [{"label": "...", "data": [...],
+//    "step": true, "dashed": true, "fill": false}], "y_label": "EUR", "stacked": false}
+//
+// Labels are formatted by the server in the viewer's time zone. A canvas with data-chart-url is
+// refreshed from that URL (same JSON, answered with the viewer's session) every data-chart-refresh
+// seconds (default 5) while the page is open, for series that grow (a running booking's usage).
+//
+// After each draw the canvas carries data-points="N" (data points across its datasets) and
+// data-rendered="true", which the browser tests read to prove a chart really has data.
+(function () {
+  "use strict";
+
+  var PALETTE = ["#1f6feb", "#d9480f", "#2b8a3e", "#862e9c", "#c2255c", "#5c7cfa", "#e67700"];
+
+  function pointsOf(spec) {
+    var n = 0;
+    (spec.datasets || []).forEach(function (d) {
+      (d.data || []).forEach(function (v) {
+        if (v !== null && v !== undefined) {
+          n += 1;
+        }
+      });
+    });
+    return n;
+  }
+
+  function config(spec) {
+    var datasets = (spec.datasets || []).map(function (d, i) {
+      var colour = d.colour || PALETTE[i % PALETTE.length];
+      return {
+        label: d.label,
+        data: d.data,
+        stepped: d.step ? "before" : false,
+        borderColor: colour,
+        backgroundColor: d.fill || spec.type === "bar" ? colour + "99" : colour,
+        borderDash: d.dashed ? [6, 4] : [],
+        fill: !!d.fill,
+        pointRadius: d.data && d.data.length > 60 ? 0 : 2,
+        spanGaps: true,
+        tension: 0,
+      };
+    });
+    return {
+      type: spec.type || "line",
+      data: { labels: spec.labels || [], datasets: datasets },
+      options: {
+        animation: false,
+        responsive: true,
+        maintainAspectRatio: false,
+        interaction: { mode: "index", intersect: false },
+        scales: {
+          x: { stacked: !!spec.stacked, ticks: { maxTicksLimit: 10, autoSkip: true } },
+          y: {
+            stacked: !!spec.stacked,
+            beginAtZero: true,
+            title: { display: !!spec.y_label, text: spec.y_label || "" },
+          },
+        },
+        plugins: { legend: { display: datasets.length > 1 } },
+      },
+    };
+  }
+
+  function mark(canvas, spec) {
+    canvas.setAttribute("data-points", String(pointsOf(spec)));
+    canvas.setAttribute("data-rendered", "true");
+  }
+
+  function draw(canvas, spec) {
+    var chart = window.Chart.getChart(canvas);
+    if (chart) {
+      var fresh = config(spec);
+      chart.data.labels = fresh.data.labels;
+      chart.data.datasets = fresh.data.datasets;
+      chart.update();
+    } else {
+      new window.Chart(canvas, config(spec));
+    }
+    mark(canvas, spec);
+  }
+
+  function refresh(canvas) {
+    var url = canvas.getAttribute("data-chart-url");
+    fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (r) {
+        return r.ok ? r.json() : null;
+      })
+      .then(function (spec) {
+        if (spec) {
+          draw(canvas, spec);
+        }
+      })
+      .catch(function () {});
+  }
+
+  function start() {
+    if (!window.Chart) {
+      return;
+    }
+    document.querySelectorAll("canvas[data-chart]").forEach(function (canvas) {
+      var source = document.getElementById(canvas.getAttribute("data-chart"));
+      if (!source) {
+        return;
+      }
+      draw(canvas, JSON.parse(source.textContent));
+      if (canvas.hasAttribute("data-chart-url")) {
+        var every = parseInt(canvas.getAttribute("data-chart-refresh") || "5", 10);
+        window.setInterval(function () {
+          refresh(canvas);
+        }, Math.max(every, 1) * 1000);
+      }
+    });
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
+  }
+})();
