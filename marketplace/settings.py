@@ -186,6 +186,7 @@ ACCOUNT_RATE_LIMITS = {
 }
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "Time-slice marketplace"
+MFA_ADAPTER = "accounts.mfa.MFAAdapter"  # TOTP secrets and recovery seeds encrypted at rest
 # Staff reach the admin only with a second factor (accounts.middleware); its login is allauth's.
 MARKETPLACE_STAFF_MFA_REQUIRED = env_bool("MARKETPLACE_STAFF_MFA_REQUIRED", True)
 

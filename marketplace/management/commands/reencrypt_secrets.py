@@ -4,7 +4,8 @@ Rotating the key: put the new key first and keep the old one after it (``NEW,OLD
 processes (they then encrypt with the new key and still read the old), run this command, and once it
 reports nothing unreadable remove the old key. It walks every model field named ``*_encrypted``
 (marketplace.lib.crypto's ciphertexts: clouds' credentials, webhook endpoints' secrets, bookings'
-user-data) in primary-key batches; a value the new key already reads is left alone, so a second run
+user-data) in primary-key batches, then allauth's MFA authenticators (TOTP secrets and recovery
+seeds, sealed by marketplace.lib.mfa_secrets inside their JSON data); a value the new key already reads is left alone, so a second run
 (or a run after an interruption) changes nothing. Each row is written only if it still holds the value
 that was read (``UPDATE ... WHERE field = old``): a secret changed meanwhile was written under the new key.
 """
@@ -12,14 +13,16 @@ that was read (``UPDATE ... WHERE field = old``): a secret changed meanwhile was
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import models, transaction
 
-from marketplace.lib import crypto
+from marketplace.lib import crypto, mfa_secrets
 
 log = logging.getLogger("marketplace.secrets")
 
@@ -76,6 +79,30 @@ def reencrypt_field(model: type[models.Model], field: str, *, batch_size: int, d
                     counts.changed_meanwhile += 1
 
 
+def reencrypt_mfa(*, dry_run: bool) -> Counts:
+    """The sealed secrets inside allauth's MFA authenticators, each row written only if unchanged."""
+    counts = Counts()
+    manager = apps.get_model("mfa", "Authenticator")._base_manager
+
+    def rotated(stored: str) -> str:
+        if not stored.startswith(mfa_secrets.MARKER) or mfa_secrets.is_current(stored):
+            counts.current += stored.startswith(mfa_secrets.MARKER)
+            return stored
+        try:
+            new = mfa_secrets.rotate(stored)
+        except crypto.SecretUnreadable:
+            counts.unreadable += 1
+            return stored
+        counts.reencrypted += 1
+        return new
+
+    for pk, kind, data in manager.order_by("pk").values_list("pk", "type", "data").iterator():
+        new = mfa_secrets.map_secrets(kind, data, rotated)
+        if new != data and not dry_run and not manager.filter(pk=pk, data=data).update(data=new):
+            counts.changed_meanwhile += 1
+    return counts
+
+
 class Command(BaseCommand):
     help = "Re-encrypt every stored secret under the first (newest) key of MARKETPLACE_SECRETS_KEY."
 
@@ -89,12 +116,21 @@ class Command(BaseCommand):
             raise CommandError("--batch-size must be at least 1.")
         total = Counts()
         verb = "would be re-encrypted" if options["dry_run"] else "re-encrypted"
-        for model, field in encrypted_fields():
-            counts = reencrypt_field(model, field, batch_size=batch_size, dry_run=options["dry_run"])
+        dry_run = options["dry_run"]
+        columns: list[tuple[str, Callable[[], Counts]]] = [
+            (
+                f"{model._meta.label}.{field}",
+                partial(reencrypt_field, model, field, batch_size=batch_size, dry_run=dry_run),
+            )
+            for model, field in encrypted_fields()
+        ]
+        columns.append(("mfa.Authenticator.data", partial(reencrypt_mfa, dry_run=dry_run)))
+        for label, run in columns:
+            counts = run()
             for name in ("reencrypted", "current", "unreadable", "changed_meanwhile"):
                 setattr(total, name, getattr(total, name) + getattr(counts, name))
             line = (
-                f"{model._meta.label}.{field}: {counts.reencrypted} {verb}, "
+                f"{label}: {counts.reencrypted} {verb}, "
                 f"{counts.current} already under the new key, {counts.unreadable} unreadable"
             )
             if counts.changed_meanwhile:
