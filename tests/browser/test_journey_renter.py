@@ -76,9 +76,10 @@ def step_told_server_ready(page: Page, bought: Bought) -> str:
     pk = bought.booking.pk
     wait_for(lambda: Booking.objects.get(pk=pk).state == "running", 30, f"booking {pk} to run")
     page.goto("/market/bookings/")
-    expect(page.locator("[data-testid=unread-badge]")).to_be_visible()
     expect(page.locator(f"#booking-{pk}")).to_contain_text("Running")
+    badge = page.locator("[data-testid=unread-badge]").inner_text()
     page.click("[data-testid=notifications-link]")
+    expect(page.locator("[data-testid=unread-count]")).to_have_text(badge)  # the badge counts what is new
     ready = page.locator("li.notification", has_text=f"Server ready for booking {pk}")
     expect(ready).to_be_visible()
     command = re.search(r"Connect with: (ssh \S+@\S+) \(with your SSH key\)", ready.inner_text())
