@@ -53,7 +53,7 @@ def test_newcomer_tops_up_in_eur_buys_releases_and_double_clicks_once(page, stri
     assert "This slice costs 0.08 EUR." in page.inner_text("main")
     assert not Booking.objects.filter(renter=renter).exists()
     page.click("button:has-text('Buy for 0.08 EUR')")
-    page.wait_for_url("**/market/bookings/")
+    page.wait_for_url("**/bookings/*/server/")  # the booking's page
     booking = Booking.objects.get(renter=renter)
     assert booking.state == "confirmed" and "Frankfurt" in page.inner_text("main")
     page.goto("/billing/")
