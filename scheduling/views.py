@@ -17,7 +17,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from marketplace.lib import clock
 from marketplace.lib.client_ip import client_address
@@ -320,6 +320,7 @@ def my_bookings(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@require_GET
 def booking_status(request: HttpRequest, pk: int) -> HttpResponse:
     """One row of My bookings (a booking's or a bid's), as htmx polls it: it polls again until the booking
     reaches a final state. Another renter's booking is 404, as on every renter page."""

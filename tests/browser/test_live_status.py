@@ -3,6 +3,7 @@ confirmed to running to released, the running cost counts up each second, and po
 
 from __future__ import annotations
 
+import itertools
 import time
 from datetime import timedelta
 
@@ -19,7 +20,9 @@ from tests.provisioning.helpers import add_ssh_key
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 COST = "[data-testid=running-cost]"
-SHOWN = "() => { const e = document.querySelector('[data-testid=running-cost]'); return [e.dataset.since, e.textContent]; }"
+SHOWN = (
+    "() => { const e = document.querySelector('[data-testid=running-cost]'); return [e.dataset.since, e.textContent]; }"
+)
 
 
 def _watch(page):  # type: ignore[no-untyped-def]
@@ -29,9 +32,11 @@ def _watch(page):  # type: ignore[no-untyped-def]
     # The site has no favicon (yet): Chromium's own request for it is not the page's error.
     page.on(
         "console",
-        lambda m: errors.append(m.text)
-        if m.type == "error" and not m.location.get("url", "").endswith("/favicon.ico")
-        else None,
+        lambda m: (
+            errors.append(m.text)
+            if m.type == "error" and not m.location.get("url", "").endswith("/favicon.ico")
+            else None
+        ),
     )
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
@@ -88,7 +93,7 @@ def test_the_booking_page_follows_the_booking_and_counts_its_cost_up(page, setti
     later = _amount(page)
     assert later >= first + 0.1, (first, later)
     # Between two polls (the same server figure), the page itself counted up.
-    assert any(a[0] == b[0] and b[1] != a[1] for a, b in zip(samples, samples[1:])), samples
+    assert any(a[0] == b[0] and b[1] != a[1] for a, b in itertools.pairwise(samples)), samples
     assert page.inner_text(COST).endswith(" USD")
 
     engine.booking_release(actor=renter, booking_id=booking.pk)
