@@ -299,8 +299,12 @@ def slice_quote(request: HttpRequest, slice_id: str) -> HttpResponse:
 
 
 def _with_cost(bookings: Iterable[Booking]) -> list[tuple[Booking, selectors.RunningCost | None]]:
+    """Each booking with its cost so far while it runs. What an ended one was charged is on its own page
+    (asking billing for each of up to 200 rows would cost several queries a row)."""
     now = clock.now()
-    return [(b, selectors.booking_running_cost(b, now)) for b in bookings]
+    return [
+        (b, selectors.booking_running_cost(b, now) if b.state in selectors.METERED_STATES else None) for b in bookings
+    ]
 
 
 @login_required
