@@ -10,6 +10,7 @@ from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_POST
 
 from accounts.requests import actor
@@ -26,7 +27,8 @@ from provisioning import selectors, services
 from provisioning.access import CONSOLE_LINES_DEFAULT, console_log
 from provisioning.drivers import CloudError, driver_for
 from provisioning.models import LIVE_STATES, Server
-from scheduling.models import Booking
+from scheduling import selectors as engine_selectors
+from scheduling.models import FINAL_STATES, Booking
 
 
 def _own_booking(request: HttpRequest, booking_id: int) -> Booking:
@@ -60,28 +62,41 @@ def booking_console(request: HttpRequest, booking_id: int) -> HttpResponse:
     )
 
 
+def _polled(request: HttpRequest) -> bool:
+    """An htmx poll of the page's live part (not htmx restoring the whole page from its history)."""
+    return request.headers.get("HX-Request") == "true" and "HX-History-Restore-Request" not in request.headers
+
+
 @login_required
 def booking_server(request: HttpRequest, booking_id: int) -> HttpResponse:
+    """The booking's page (where a renter lands after buying): its state, cost so far and server. Its live
+    part polls this same URL (htmx), answered alone, until the booking reaches a final state."""
     booking = _own_booking(request, booking_id)
-    profiles = (
-        PricingPolicy.objects.filter(offering=booking.offering)
-        .select_related("profile")
-        .exclude(profile=booking.profile)
-        if booking.state == "running"
-        else []
-    )
-    return render(
-        request,
-        "provisioning/connect.html",
-        {
-            "booking": booking,
-            "info": selectors.connection_info(booking),
-            "usage": selectors.usage_for_booking(booking),
-            "profiles": [p.profile for p in profiles],
-            "ssh_cidrs": list(booking.ssh_cidrs or []),
-            "has_user_data": booking.has_user_data,
-        },
-    )
+    live = {
+        "booking": booking,
+        "info": selectors.connection_info(booking),
+        "cost": engine_selectors.booking_running_cost(booking),
+        "final": booking.state in FINAL_STATES,
+        "ssh_cidrs": list(booking.ssh_cidrs or []),
+        "has_user_data": booking.has_user_data,
+    }
+    if _polled(request):
+        response = render(request, "provisioning/_live.html", live)
+    else:
+        profiles = (
+            PricingPolicy.objects.filter(offering=booking.offering)
+            .select_related("profile")
+            .exclude(profile=booking.profile)
+            if booking.state == "running"
+            else []
+        )
+        response = render(
+            request,
+            "provisioning/connect.html",
+            live | {"usage": selectors.usage_for_booking(booking), "profiles": [p.profile for p in profiles]},
+        )
+    patch_vary_headers(response, ["HX-Request"])
+    return response
 
 
 @login_required

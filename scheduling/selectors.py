@@ -31,8 +31,9 @@ from marketplace.lib.money import exponent, format_minor, prorate
 from owners.availability import covers, window_intervals
 from owners.models import Offering, PricingPolicy
 from scheduling import catalogue, hooks
-from scheduling.models import AuctionRound, Booking, Notification, PriceHistory
+from scheduling.models import AuctionRound, Booking, BookingState, Notification, PriceHistory
 from scheduling.pricing import dynamic_unit_price
+from scheduling.services.state import ENDED
 from scheduling.slices import RESOURCES, SliceKey, Timeline, align_up_epoch, utilisation
 
 MAX_RANGE = timedelta(days=31)
@@ -587,3 +588,50 @@ def booking_usage(user: User, booking_id: int) -> dict[str, Any]:
         "total_price_minor": b.total_price,
         "charges_so_far_minor": charged,
     } | {k: v for k, v in hooks.usage_for_booking(b).items() if k in ("samples", "totals", "seconds_held")}
+
+
+# While a booking's server is the renter's, its cost grows by the second.
+METERED_STATES = (BookingState.RUNNING, BookingState.NOTICE)
+
+
+@dataclass(frozen=True)
+class RunningCost:
+    """What a booking has cost, in minor units: ``amount`` at ``since``, growing by ``rate_per_second`` up to
+    ``ceiling`` while ``metered`` (its server is the renter's); once it ended, the charge of how it ended."""
+
+    amount: int
+    currency: str
+    since: datetime
+    rate_per_second: float
+    ceiling: int
+    metered: bool
+    settled: bool
+
+    @property
+    def currency_exponent(self) -> int:
+        return exponent(self.currency)
+
+
+def booking_running_cost(booking: Booking, at: datetime | None = None) -> RunningCost | None:
+    """The cost so far of a booking that runs or ran, from billing's own charge (hook ``charge_preview``,
+    the function settlement charges with): were it released at ``at``, and at its end (the slice's end or
+    the notice deadline), whose difference over the time left is the rate it grows at. After it ended:
+    the charge of how it ended. None for a booking that never ran or that no billing prices."""
+    at = at or clock.now()
+    if booking.state in ENDED:
+        ended = booking.ended_at or booking.ends_at
+        final = hooks.charge_preview(booking, ended, booking.state)
+        if final is None:
+            return None
+        return RunningCost(final.amount, final.currency, ended, 0.0, final.amount, False, final.settled)
+    if booking.state not in METERED_STATES:
+        return None
+    stop = min(booking.ends_at, booking.preempt_deadline or booking.ends_at)
+    now = hooks.charge_preview(booking, min(at, stop), "released")
+    end = hooks.charge_preview(booking, stop, "released")
+    if now is None or end is None:
+        return None
+    since = max(at, booking.starts_at)  # nothing is charged before the slice starts
+    left = (stop - since).total_seconds()
+    rate = max(end.amount - now.amount, 0) / left if left > 0 else 0.0
+    return RunningCost(now.amount, now.currency, since, rate, end.amount, True, False)

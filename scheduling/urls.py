@@ -15,4 +15,5 @@ urlpatterns = [
     path("owner/market/", views.owner_market, name="owner_market"),
     path("owner/market/bookings/<int:pk>/preempt", views.owner_preempt, name="owner_preempt"),
     path("owner/market/offerings/<int:pk>/preempt", views.owner_preempt_offering, name="owner_preempt_offering"),
+    path("market/bookings/<int:pk>/status", views.booking_status, name="booking_status"),
 ]

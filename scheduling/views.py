@@ -7,6 +7,7 @@ what it charged."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, timedelta
 from typing import Any
 
@@ -16,7 +17,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from marketplace.lib import clock
 from marketplace.lib.client_ip import client_address
@@ -32,7 +33,7 @@ from owners.models import Offering
 from scheduling import hooks, selectors, services
 from scheduling.errors import ExtensionUnavailable, NobodyCouldLogIn, QuoteExpired
 from scheduling.forms import ExtendForm, PreemptForm, SliceRequestForm, SliceSearchForm
-from scheduling.models import BookingState, Quote
+from scheduling.models import FINAL_STATES, Booking, BookingState, Quote
 from scheduling.services import (
     CostPreview,
     NoticePlan,
@@ -231,13 +232,13 @@ def slice_request(request: HttpRequest, slice_id: str) -> HttpResponse:
         return _back(request, "scheduling:slices")
     if booking.state == "requested":
         messages.success(request, f"Bid {booking.pk} placed; it will be cleared when bidding closes.")
-    else:
-        messages.success(
-            request,
-            f"Booking {booking.pk} is {booking.state}: {_amount(booking.total_price, booking.currency)} is held for it "
-            "and charged for the time used when it ends.",
-        )
-    return redirect("scheduling:my_bookings")
+        return redirect("scheduling:my_bookings")
+    messages.success(
+        request,
+        f"Booking {booking.pk} is {booking.state}: {_amount(booking.total_price, booking.currency)} is held for it "
+        "and charged for the time used when it ends.",
+    )
+    return redirect("provisioning:booking_server", booking_id=booking.pk)  # its page follows it live
 
 
 def _amount(amount: int | None, currency: str) -> str:
@@ -297,18 +298,40 @@ def slice_quote(request: HttpRequest, slice_id: str) -> HttpResponse:
     return _quote_page(request, quote, slice_id)
 
 
+def _with_cost(bookings: Iterable[Booking]) -> list[tuple[Booking, selectors.RunningCost | None]]:
+    """Each booking with its cost so far while it runs. What an ended one was charged is on its own page
+    (asking billing for each of up to 200 rows would cost several queries a row)."""
+    now = clock.now()
+    return [
+        (b, selectors.booking_running_cost(b, now) if b.state in selectors.METERED_STATES else None) for b in bookings
+    ]
+
+
 @login_required
 def my_bookings(request: HttpRequest) -> HttpResponse:
+    """The renter's bookings and bids; each row still moving polls its own fragment (booking_status)."""
     mine = selectors.bookings_for_renter(request.user).order_by("-id")  # type: ignore[arg-type]
     return render(
         request,
         "scheduling/my_bookings.html",
         {
-            "bookings": mine.filter(auction_round__isnull=True)[:200],
-            "bids": mine.filter(auction_round__isnull=False)[:200],
+            "bookings": _with_cost(mine.filter(auction_round__isnull=True)[:200]),
+            "bids": _with_cost(mine.filter(auction_round__isnull=False)[:200]),
             "notifications": selectors.notifications_for(request.user)[:50],  # type: ignore[arg-type]
+            "final_states": FINAL_STATES,
         },
     )
+
+
+@login_required
+@require_GET
+def booking_status(request: HttpRequest, pk: int) -> HttpResponse:
+    """One row of My bookings (a booking's or a bid's), as htmx polls it: it polls again until the booking
+    reaches a final state. Another renter's booking is 404, as on every renter page."""
+    booking = get_object_or_404(selectors.bookings_for_renter(request.user), pk=pk)  # type: ignore[arg-type]
+    [(b, cost)] = _with_cost([booking])
+    template = "scheduling/_bid_row.html" if b.auction_round_id else "scheduling/_booking_row.html"
+    return render(request, template, {"b": b, "cost": cost, "final_states": FINAL_STATES})
 
 
 @login_required

@@ -73,7 +73,7 @@ def test_an_expired_quote_is_bought_at_the_fresh_price_in_one_click(page, settin
     assert "The quote expired at" in page.inner_text("[role=alert]")
     assert not Booking.objects.exists()
     page.click("button:has-text('Buy at this price: 10.00 USD')")
-    page.wait_for_url("**/market/bookings/")
+    page.wait_for_url("**/bookings/*/server/")  # the booking's page
     booking = Booking.objects.get()
     assert (booking.state, booking.total_price, booking.offering_id) == ("confirmed", 1000, offer.pk)
     assert "Confirmed" in page.inner_text("main")

@@ -53,7 +53,7 @@ def test_newcomer_tops_up_in_eur_buys_releases_and_double_clicks_once(page, stri
     assert "This slice costs 0.08 EUR." in page.inner_text("main")
     assert not Booking.objects.filter(renter=renter).exists()
     page.click("button:has-text('Buy for 0.08 EUR')")
-    page.wait_for_url("**/market/bookings/")
+    page.wait_for_url("**/bookings/*/server/")  # the booking's page
     booking = Booking.objects.get(renter=renter)
     assert booking.state == "confirmed" and "Frankfurt" in page.inner_text("main")
     page.goto("/billing/")
@@ -76,7 +76,7 @@ def test_newcomer_tops_up_in_eur_buys_releases_and_double_clicks_once(page, stri
     # A double click on a buy buys once.
     _buy_first_slice(page)
     page.locator("article.cost-preview button[type=submit]").dblclick()
-    expect(page).to_have_url(re.compile(r"/market/bookings/$"))  # polls across the aborted first navigation
+    expect(page).to_have_url(re.compile(r"/bookings/\d+/server/$"))  # polls across the aborted first navigation
     page.wait_for_load_state("networkidle")
     assert Booking.objects.filter(renter=renter).count() == 2  # the released one and one more, not two more
     page.goto("/billing/")

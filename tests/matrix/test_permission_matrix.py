@@ -256,6 +256,8 @@ MATRIX: dict[str, str] = {
     "POST market/bookings/<int:pk>/extend": "L 200 404 404 404 404 404",
     "GET market/bookings/<int:pk>/profile": "L 302 302 302 302 302 302",
     "POST market/bookings/<int:pk>/profile": "L 302 302 302 302 302 302",
+    "GET market/bookings/<int:pk>/status": "L 200 404 404 404 404 404",
+    "POST market/bookings/<int:pk>/status": "L 405 405 405 405 405 405",
     "GET owner/market/": "L 403 403 200 200 403 200",
     "POST owner/market/": "L 403 403 200 200 403 200",
     "GET owner/market/bookings/<int:pk>/preempt": "L 405 405 405 405 405 405",

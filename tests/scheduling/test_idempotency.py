@@ -191,8 +191,9 @@ def test_a_double_click_on_buy_buys_once_and_shows_the_first_answer(renter, offe
     form = {"next": "/market/slices/" + QUERY, "idempotency_key": key}
     first = c.post(f"/market/slices/{sid}/request", form)
     second = c.post(f"/market/slices/{sid}/request", form, follow=True)
-    assert first.status_code == 302 and first.url == "/market/bookings/"
-    assert second.redirect_chain == [("/market/bookings/", 302)]
+    booking_page = f"/bookings/{Booking.objects.get().pk}/server/"
+    assert first.status_code == 302 and first.url == booking_page
+    assert second.redirect_chain == [(booking_page, 302)]
     page = second.content.decode()
     assert "This form had already been sent, so it was not sent again." in page
     assert Booking.objects.count() == 1

@@ -26,10 +26,10 @@ def test_renter_searches_buys_and_sees_the_booking(owner, renter):
     assert html.count('class="slice-row"') == 3 and offer.name in html and "2.50 USD" in html
     sid = factories.slice_id(offer, T10, 600)
     r = c.post(f"/market/slices/{sid}/request", {"next": "/market/slices/" + QUERY})
-    assert r.status_code == 302 and r.url == "/market/bookings/"
+    b = Booking.objects.get()
+    assert r.status_code == 302 and r.url == f"/bookings/{b.pk}/server/"  # the booking's page
     mine = c.get("/market/bookings/").content.decode()
     assert "Confirmed" in mine and offer.name in mine
-    b = Booking.objects.get()
     assert c.post(f"/market/bookings/{b.pk}/release").status_code == 302
     assert Booking.objects.get().state == "released"
 
