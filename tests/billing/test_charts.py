@@ -23,6 +23,12 @@ from tests.conftest import login
 
 pytestmark = pytest.mark.django_db
 
+
+@pytest.fixture
+def ledger(request):  # type: ignore[no-untyped-def]
+    return request.getfixturevalue("history")
+
+
 AUCKLAND = ZoneInfo("Pacific/Auckland")
 DEC2 = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)  # 3 December, 01:00 in Auckland
 
@@ -31,7 +37,7 @@ def _amounts(row):  # type: ignore[no-untyped-def]
     return (row["day"].isoformat(), row["offering_name"], row["gross"], row["fees"], row["credits"], row["net"])
 
 
-def test_revenue_days_follow_the_viewers_zone(history, owner):  # type: ignore[no-untyped-def]
+def test_revenue_days_follow_the_viewers_zone(ledger, owner):  # type: ignore[no-untyped-def]
     with time_machine.travel(DEC2, tick=False):
         utc = selectors.owner_revenue_summary(owner, date(2026, 11, 20), date(2026, 12, 2))
         local = selectors.owner_revenue_summary(owner, date(2026, 11, 20), date(2026, 12, 3), AUCKLAND)
@@ -40,7 +46,9 @@ def test_revenue_days_follow_the_viewers_zone(history, owner):  # type: ignore[n
         ("2026-12-02", "Rack A", 600, 60, 200, 340),
         ("2026-12-01", "Rack A", 250, 25, 0, 225),
     ]
-    assert utc["totals"] == local["totals"] == [{"currency": "USD", "gross": 850, "fees": 85, "credits": 200, "net": 565}]
+    assert (
+        utc["totals"] == local["totals"] == [{"currency": "USD", "gross": 850, "fees": 85, "credits": 200, "net": 565}]
+    )
     assert [(o["offering_name"], o["net"]) for o in local["offerings"]] == [("Rack A", 565)]
     # A range that ends before the second slice's day (in Auckland) leaves it out.
     with time_machine.travel(DEC2, tick=False):
@@ -48,7 +56,7 @@ def test_revenue_days_follow_the_viewers_zone(history, owner):  # type: ignore[n
     assert [_amounts(r) for r in first_day["days"]] == [("2026-12-01", "Rack A", 250, 25, 0, 225)]
 
 
-def test_revenue_chart_stacks_each_offerings_net_per_day(history, owner):  # type: ignore[no-untyped-def]
+def test_revenue_chart_stacks_each_offerings_net_per_day(ledger, owner):  # type: ignore[no-untyped-def]
     with time_machine.travel(DEC2, tick=False):
         summary = selectors.owner_revenue_summary(owner, date(2026, 11, 30), date(2026, 12, 3), AUCKLAND)
     (chart,) = selectors.owner_revenue_charts(summary)
@@ -57,7 +65,7 @@ def test_revenue_chart_stacks_each_offerings_net_per_day(history, owner):  # typ
     assert chart["datasets"] == [{"label": "Rack A", "data": [0.0, 2.25, 3.4, 0.0]}]
 
 
-def test_the_owner_api_and_the_page_give_the_same_figures(history, owner):  # type: ignore[no-untyped-def]
+def test_the_owner_api_and_the_page_give_the_same_figures(ledger, owner):  # type: ignore[no-untyped-def]
     with time_machine.travel(DEC2, tick=False):
         body = login(owner).get("/api/v1/owner/revenue", {"from": "2026-11-20", "to": "2026-12-02"}).json()
         owner.timezone = "Pacific/Auckland"
@@ -74,7 +82,7 @@ def test_the_owner_api_and_the_page_give_the_same_figures(history, owner):  # ty
     assert 'id="revenue-chart-data-USD"' in html and "Pacific/Auckland" in html
 
 
-def test_a_bad_revenue_range_is_a_form_error(history, owner):  # type: ignore[no-untyped-def]
+def test_a_bad_revenue_range_is_a_form_error(ledger, owner):  # type: ignore[no-untyped-def]
     with time_machine.travel(DEC2, tick=False):
         backwards = login(owner).get("/billing/owner/", {"since": "2026-12-02", "until": "2026-12-01"})
         too_long = login(owner).get("/billing/owner/", {"since": "2020-01-01", "until": "2026-12-01"})
@@ -85,7 +93,7 @@ def test_a_bad_revenue_range_is_a_form_error(history, owner):  # type: ignore[no
     assert "Enter a valid date." in garbage.content.decode()
 
 
-def test_spend_per_day_adds_up_to_what_the_limit_counts(history, renter):  # type: ignore[no-untyped-def]
+def test_spend_per_day_adds_up_to_what_the_limit_counts(ledger, renter):  # type: ignore[no-untyped-def]
     with time_machine.travel(DEC2, tick=False):
         spend = selectors.renter_daily_spend(renter, "USD", AUCKLAND)
         counted = services.renter_month_spend(renter, "USD")
@@ -108,7 +116,7 @@ def test_spend_per_day_adds_up_to_what_the_limit_counts(history, renter):  # typ
         assert selectors.renter_daily_spend(renter, "USD", UTC)["days"] == [(date(2027, 1, 1), 0, 0)]
 
 
-def test_the_billing_page_charts_spending_against_the_limit(history, renter):  # type: ignore[no-untyped-def]
+def test_the_billing_page_charts_spending_against_the_limit(ledger, renter):  # type: ignore[no-untyped-def]
     RenterSettings.objects.update_or_create(user=renter, defaults={"spend_limit": 2000, "currency": "USD"})
     with time_machine.travel(DEC2, tick=False):
         page = login(renter).get("/billing/")
