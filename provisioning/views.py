@@ -14,7 +14,7 @@ from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from accounts.requests import actor
 from marketplace.lib import clock
@@ -106,10 +106,12 @@ def usage_context(booking: Booking) -> dict[str, Any]:
 
 
 @login_required
+@require_GET
 def booking_usage_json(request: HttpRequest, booking_id: int) -> HttpResponse:
-    """One usage chart's spec (``?metric=`` cpu, memory, disk or network), for the charts' refresh."""
+    """One usage chart's spec (``?metric=`` cpu, the default, memory, disk or network), for the charts'
+    refresh; the renter's and staff's with provisioning.view_server (as the console), 404 for others."""
     booking = _console_booking(request, booking_id)
-    metric = request.GET.get("metric", "")
+    metric = request.GET.get("metric") or "cpu"
     if metric not in selectors.USAGE_METRICS:
         return JsonResponse({"error": f"metric must be one of {', '.join(selectors.USAGE_METRICS)}."}, status=400)
     usage = selectors.usage_for_booking(booking)
@@ -221,6 +223,7 @@ def _utilisation_buckets(period: str) -> list[tuple[str, datetime, datetime]]:
 
 
 @owner_required
+@require_GET
 def offering_utilisation(request: HttpRequest, pk: int) -> HttpResponse:
     """How much of the offering's capacity was booked, held by standby servers, or idle, over time."""
     offering = _owned_offering(request, pk)

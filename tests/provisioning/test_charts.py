@@ -62,7 +62,9 @@ def test_usage_charts_per_metric_in_the_viewers_zone(metered):  # type: ignore[n
     with time_machine.travel(T0 + timedelta(seconds=130), tick=False):
         rows = selectors.usage_chart_rows(selectors.usage_for_booking(metered), ZoneInfo("Asia/Kolkata"))
     charts = {m: selectors.usage_chart(rows, m) for m in selectors.USAGE_METRICS}
-    assert {m: c["labels"] for m, c in charts.items()} == dict.fromkeys(selectors.USAGE_METRICS, ["15:31:00", "15:32:00"])
+    assert {m: c["labels"] for m, c in charts.items()} == dict.fromkeys(
+        selectors.USAGE_METRICS, ["15:31:00", "15:32:00"]
+    )
     data = {m: [(d["label"], d["data"]) for d in c["datasets"]] for m, c in charts.items()}
     assert data == {
         "cpu": [("CPU", [0.5, 1.0])],
@@ -108,7 +110,9 @@ def test_usage_json_is_the_renters_and_allowed_staffs_only(metered, renter, owne
             assert login(other).get(url, {"metric": "cpu"}).status_code == 404
         bad = login(renter).get(url, {"metric": "gpu"})
         assert bad.status_code == 400 and "cpu, memory, disk, network" in bad.json()["error"]
-        assert login(renter).get(f"/bookings/{metered.pk + 999}/server/usage.json", {"metric": "cpu"}).status_code == 404
+        assert (
+            login(renter).get(f"/bookings/{metered.pk + 999}/server/usage.json", {"metric": "cpu"}).status_code == 404
+        )
 
 
 @pytest.fixture
