@@ -302,28 +302,17 @@ class RevenueRow:
     net: int
 
 
-def owner_revenue(
-    owner: Any,
-    *,
-    days: int = 31,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    tz: tzinfo = UTC,
-) -> list[RevenueRow]:
+def owner_revenue(owner: Any, *, since: datetime, until: datetime, tz: tzinfo = UTC) -> list[RevenueRow]:
     """Per offering and day: what renters paid, the platform fee, credits given, and the owner's net, from the ledger.
 
-    Over the last ``days`` days, or over [since, until) when given (the API's bounded range); days are
-    those of ``tz`` (UTC for the API, the viewer's zone for the portal)."""
-    if since is None:
-        since = clock.now() - timedelta(days=days)
+    Over [since, until); days are those of ``tz`` (UTC for the API, the viewer's zone for the portal)."""
     charged = LedgerEntry.objects.filter(
         account__user=owner,
         account__kind=K.OWNER_PAYABLE,
         transaction__kind__in=[TX.CHARGE, TX.SHORT_NOTICE_CREDIT],
         transaction__created_at__gte=since,
+        transaction__created_at__lt=until,
     )
-    if until is not None:
-        charged = charged.filter(transaction__created_at__lt=until)
     mine = charged.values("transaction_id")
     entries = (
         LedgerEntry.objects.filter(transaction_id__in=mine)

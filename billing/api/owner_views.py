@@ -1,7 +1,7 @@
 """The owner API's revenue: what the owner's offerings earned, per currency, per offering and per day.
 
 Mounted under /api/v1/owner/ (token scope ``owner``; owners and staff only). The figures are the
-owner revenue page's (billing.selectors.owner_revenue, from the ledger), over a bounded range.
+owner revenue page's (billing.selectors.owner_revenue_summary, from the ledger), over a bounded range of UTC days.
 """
 
 from __future__ import annotations
