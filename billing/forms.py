@@ -5,6 +5,7 @@ from typing import Any
 
 from django import forms
 
+from marketplace.lib import inputs
 from marketplace.lib.money import CURRENCY_CHOICES, MoneyError, to_minor
 
 
@@ -85,3 +86,24 @@ class RefundForm(forms.Form):
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         return _amount_minor(self, data, self.currency)
+
+
+class RevenueRangeForm(forms.Form):
+    """The revenue page's days (both included, in the viewer's zone): at most the market's maximum range."""
+
+    since = forms.DateField(label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(label="To", widget=forms.DateInput(attrs={"type": "date"}))
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        since, until = data.get("since"), data.get("until")
+        for name in ("since", "until"):
+            wrong = inputs.year_error(data[name].year) if data.get(name) else None
+            if wrong:
+                self.add_error(name, wrong)
+        if since and until and not self.errors:
+            if until < since:
+                self.add_error("until", "The last day cannot come before the first.")
+            elif (until - since).days + 1 > inputs.max_range().days:
+                self.add_error("until", f"A time range can be at most {inputs.max_range().days} days long.")
+        return data

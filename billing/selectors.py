@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
 from django.conf import settings
@@ -24,7 +24,7 @@ from billing.models import (
     Payout,
 )
 from marketplace.lib import clock
-from marketplace.lib.money import format_minor, prorate
+from marketplace.lib.money import Money, format_minor, prorate
 from owners.models import Offering, PricingPolicy
 
 K = LedgerAccount.Kind
@@ -189,6 +189,64 @@ def running_cost(charge: BookingCharge, now: datetime | None = None) -> int:
     return prorate(charge.price, min(elapsed, charge.slice_seconds), charge.slice_seconds)
 
 
+def month_spend_charges(
+    user: Any, currency: str, at: datetime | None = None
+) -> tuple[datetime, QuerySet[BookingCharge], QuerySet[BookingCharge]]:
+    """What counts against the renter's monthly spend limit in ``currency``: the month's start (UTC),
+    the charges settled since (their ``charged_amount``) and the open holds (their ``price``)."""
+    start = (at or clock.now()).astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    charges = BookingCharge.objects.filter(renter=user, currency=currency)
+    settled = charges.filter(state=BookingCharge.State.SETTLED, updated_at__gte=start)
+    open_holds = charges.filter(
+        state__in=[BookingCharge.State.HELD, BookingCharge.State.AUTHORIZING, BookingCharge.State.SETTLING]
+    )
+    return start, settled, open_holds
+
+
+def renter_daily_spend(user: Any, currency: str, tz: tzinfo, at: datetime | None = None) -> dict[str, Any]:
+    """This month's spending in ``currency`` per day of ``tz``, from the month's start to ``at`` (now):
+    ``days`` of (day, spent, cumulative) in minor units, whose last cumulative is the figure the spend
+    limit is checked against. A charge counts on the day it settled, an open hold on the day it was
+    placed (the month's first day for a hold placed before it)."""
+    now = at or clock.now()
+    start, settled, open_holds = month_spend_charges(user, currency, now)
+    spent: dict[date, int] = defaultdict(int)
+    for when, amount in [
+        *settled.values_list("updated_at", "charged_amount"),
+        *open_holds.values_list("created_at", "price"),
+    ]:
+        spent[max(when, start).astimezone(tz).date()] += int(amount or 0)
+    days, total = [], 0
+    for day in _day_labels(start.astimezone(tz).date(), now.astimezone(tz).date()):
+        total += spent.get(day, 0)
+        days.append((day, spent.get(day, 0), total))
+    return {"month_start": start, "currency": currency, "days": days, "total": total}
+
+
+def renter_spend_chart(spend: dict[str, Any], limit: int | None) -> dict[str, Any]:
+    """The billing page's chart (static/js/charts.js) of ``renter_daily_spend``: bars per day, the
+    cumulative line, and a dashed line at the monthly ``limit`` (when there is one), in major units."""
+    currency = spend["currency"]
+
+    def major(v: int) -> float:
+        return float(Money(v, currency).major())
+
+    datasets: list[dict[str, Any]] = [
+        {"label": "Spent that day", "data": [major(d[1]) for d in spend["days"]]},
+        {"label": "Spent this month", "type": "line", "data": [major(d[2]) for d in spend["days"]]},
+    ]
+    if limit is not None:
+        datasets.append(
+            {"label": "Monthly limit", "type": "line", "dashed": True, "data": [major(limit)] * len(spend["days"])}
+        )
+    return {
+        "type": "bar",
+        "labels": [d[0].isoformat() for d in spend["days"]],
+        "datasets": datasets,
+        "y_label": currency,
+    }
+
+
 @dataclass(frozen=True)
 class StatementLine:
     at: datetime
@@ -244,22 +302,17 @@ class RevenueRow:
     net: int
 
 
-def owner_revenue(
-    owner: Any, *, days: int = 31, since: datetime | None = None, until: datetime | None = None
-) -> list[RevenueRow]:
+def owner_revenue(owner: Any, *, since: datetime, until: datetime, tz: tzinfo = UTC) -> list[RevenueRow]:
     """Per offering and day: what renters paid, the platform fee, credits given, and the owner's net, from the ledger.
 
-    Over the last ``days`` days, or over [since, until) when given (the API's bounded range)."""
-    if since is None:
-        since = clock.now() - timedelta(days=days)
+    Over [since, until); days are those of ``tz`` (UTC for the API, the viewer's zone for the portal)."""
     charged = LedgerEntry.objects.filter(
         account__user=owner,
         account__kind=K.OWNER_PAYABLE,
         transaction__kind__in=[TX.CHARGE, TX.SHORT_NOTICE_CREDIT],
         transaction__created_at__gte=since,
+        transaction__created_at__lt=until,
     )
-    if until is not None:
-        charged = charged.filter(transaction__created_at__lt=until)
     mine = charged.values("transaction_id")
     entries = (
         LedgerEntry.objects.filter(transaction_id__in=mine)
@@ -270,7 +323,7 @@ def owner_revenue(
         lambda: {"owner": 0, "fees": 0, "credits": 0}
     )
     for e in entries:
-        key = (e.transaction.created_at.date(), e.transaction.offering_id, e.currency)
+        key = (e.transaction.created_at.astimezone(tz).date(), e.transaction.offering_id, e.currency)
         if e.transaction.kind == TX.SHORT_NOTICE_CREDIT:
             rows[key]["credits"] += e.amount if e.account.kind == K.OWNER_PAYABLE else 0
         elif e.account.kind == K.OWNER_PAYABLE:
@@ -285,6 +338,83 @@ def owner_revenue(
             )
         )
     return result
+
+
+REVENUE_AMOUNTS = ("gross", "fees", "credits", "net")
+
+
+def local_day_bounds(first: date, last: date, tz: tzinfo) -> tuple[datetime, datetime]:
+    """[start, end) of the days ``first``..``last`` (both included) of the zone ``tz``."""
+    return datetime.combine(first, time.min, tzinfo=tz), datetime.combine(last + timedelta(days=1), time.min, tzinfo=tz)
+
+
+def owner_revenue_summary(owner: Any, first: date, last: date, tz: tzinfo = UTC) -> dict[str, Any]:
+    """The owner's revenue over the days ``first``..``last`` of ``tz``: ``totals`` per currency, per
+    ``offerings`` (id, name, currency) and per ``days`` (one row per day, offering and currency, the
+    latest first), each with REVENUE_AMOUNTS in minor units. The owner API's body and the revenue page."""
+    since, until = local_day_bounds(first, last, tz)
+    names = dict(Offering.objects.filter(owner_id=owner.pk).values_list("pk", "name"))
+    totals: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(REVENUE_AMOUNTS, 0))
+    per_offering: dict[tuple[int | None, str], dict[str, int]] = defaultdict(lambda: dict.fromkeys(REVENUE_AMOUNTS, 0))
+    days: list[dict[str, Any]] = []
+    for row in owner_revenue(owner, since=since, until=until, tz=tz):
+        amounts = {name: getattr(row, name) for name in REVENUE_AMOUNTS}
+        for name, value in amounts.items():
+            totals[row.currency][name] += value
+            per_offering[(row.offering_id, row.currency)][name] += value
+        days.append(
+            {
+                "day": row.day,
+                "offering": row.offering_id,
+                "offering_name": names.get(row.offering_id or 0, ""),
+                "currency": row.currency,
+                **amounts,
+            }
+        )
+    return {
+        "from": first,
+        "to": last,
+        "totals": [{"currency": c, **v} for c, v in sorted(totals.items())],
+        "offerings": [
+            {"offering": o, "offering_name": names.get(o or 0, ""), "currency": c, **v}
+            for (o, c), v in sorted(per_offering.items(), key=lambda kv: (kv[0][0] or 0, kv[0][1]))
+        ],
+        "days": days,
+    }
+
+
+def _day_labels(first: date, last: date) -> list[date]:
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def owner_revenue_charts(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """One stacked bar chart (static/js/charts.js) per currency of ``owner_revenue_summary``: the net
+    earned per day (bars) and offering (stacked datasets), in major units."""
+    days = _day_labels(summary["from"], summary["to"])
+    charts = []
+    for total in summary["totals"]:
+        currency = total["currency"]
+        net: dict[int | None, dict[date, int]] = {
+            o["offering"]: {} for o in summary["offerings"] if o["currency"] == currency
+        }
+        names = {o["offering"]: o["offering_name"] or f"#{o['offering']}" for o in summary["offerings"]}
+        for row in summary["days"]:
+            if row["currency"] == currency:
+                net[row["offering"]][row["day"]] = row["net"]
+        charts.append(
+            {
+                "type": "bar",
+                "stacked": True,
+                "currency": currency,
+                "labels": [d.isoformat() for d in days],
+                "datasets": [
+                    {"label": names[o], "data": [float(Money(by_day.get(d, 0), currency).major()) for d in days]}
+                    for o, by_day in net.items()
+                ],
+                "y_label": f"net earned ({currency})",
+            }
+        )
+    return charts
 
 
 def owner_payable(owner: Any) -> dict[str, int]:

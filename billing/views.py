@@ -14,12 +14,13 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from billing import pdf, selectors, services, webhooks
 from billing import stripe_gateway as gateway
-from billing.forms import ShortNoticePolicyForm, StatementForm, TopUpForm
+from billing.forms import RevenueRangeForm, ShortNoticePolicyForm, StatementForm, TopUpForm
 from billing.models import OfferingBillingPolicy
 from marketplace.lib import clock
 from marketplace.lib.errors import DomainError
@@ -55,9 +56,20 @@ def _overview(request: HttpRequest, topup_form: TopUpForm | None = None, status:
             "topup_form": topup_form,
             "costs": _costs(request.user, now),
             "today": now.date(),
+            **_spend(request.user, currency, now),
         },
         status=status,
     )
+
+
+def _spend(user: Any, default_currency: str, now: Any) -> dict[str, Any]:
+    """This month's spending per day (in the limit's currency when the renter set a limit), its chart."""
+    from renters.models import RenterSettings
+
+    row = RenterSettings.objects.filter(user=user, spend_limit__isnull=False).values_list("spend_limit", "currency")
+    limit, currency = row.first() or (None, default_currency)
+    spend = selectors.renter_daily_spend(user, currency, timezone.get_current_timezone(), now)
+    return {"spend": spend, "spend_limit": limit, "spend_chart": selectors.renter_spend_chart(spend, limit)}
 
 
 @login_required
@@ -229,32 +241,42 @@ def owner_revenue(request: HttpRequest) -> HttpResponse:
 
     owner = request.user
     offerings = {o.pk: o for o in Offering.objects.filter(owner_id=owner.pk)}
-    rows = [(row, offerings.get(row.offering_id or 0)) for row in selectors.owner_revenue(owner)]
+    today = timezone.localdate(clock.now())
+    default = {"since": today - timedelta(days=REVENUE_DAYS - 1), "until": today}
+    range_form = RevenueRangeForm(request.GET if "since" in request.GET or "until" in request.GET else default)
+    first, last = (
+        (range_form.cleaned_data["since"], range_form.cleaned_data["until"])
+        if range_form.is_valid()
+        else (default["since"], default["until"])
+    )
+    summary = selectors.owner_revenue_summary(owner, first, last, timezone.get_current_timezone())
     policies = {p.offering_id: p for p in OfferingBillingPolicy.objects.filter(offering__owner_id=owner.pk)}
-    if request.GET.get("format") == "csv":
+    if request.GET.get("format") == "csv" and range_form.is_valid():
         buf = io.StringIO()
         writer = csv.writer(buf)
         writer.writerow(
             ["day", "offering_id", "offering", "currency", "renters_paid", "platform_fee", "credits", "net"]
         )
-        for row, offering in rows:  # amounts in major units of the row's currency (8.50, not 850)
+        for row in summary["days"]:  # amounts in major units of the row's currency (8.50, not 850)
             writer.writerow(
                 [
-                    row.day.isoformat(),
-                    row.offering_id or "",
-                    offering.name if offering else "",
-                    row.currency,
-                    *(Money(v, row.currency).major() for v in (row.gross, row.fees, row.credits, row.net)),
+                    row["day"].isoformat(),
+                    row["offering"] or "",
+                    row["offering_name"],
+                    row["currency"],
+                    *(Money(row[k], row["currency"]).major() for k in selectors.REVENUE_AMOUNTS),
                 ]
             )
         response = HttpResponse(buf.getvalue(), content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = 'attachment; filename="revenue.csv"'
+        response["Content-Disposition"] = f'attachment; filename="revenue-{first}-{last}.csv"'
         return response
     return render(
         request,
         "billing/owner_revenue.html",
         {
-            "rows": rows,
+            "summary": summary,
+            "revenue_charts": selectors.owner_revenue_charts(summary),
+            "range_form": range_form,
             "payable": selectors.owner_payable(request.user),
             "payouts": selectors.payouts(request.user)[:50],
             "account": getattr(request.user, "connected_account", None),
@@ -263,10 +285,11 @@ def owner_revenue(request: HttpRequest) -> HttpResponse:
             "policy_form": ShortNoticePolicyForm(initial={"short_notice_credit_percent": 200}),
             "standby_idle": _standby_idle(list(offerings.values())),
         },
+        status=400 if range_form.errors else 200,
     )
 
 
-REVENUE_DAYS = 31  # the period of the revenue table (billing.selectors.owner_revenue's default)
+REVENUE_DAYS = 31  # the revenue table's default period, and the standby idle time's
 
 
 def idle_words(seconds: int) -> str:

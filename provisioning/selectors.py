@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
 from django.db.models import QuerySet
 
 from marketplace.lib import clock
 from marketplace.lib.staff import staff_may
+from owners.models import Offering
 from provisioning.models import LIVE_STATES, Server, ServerState, UsageSample
-from scheduling.models import Booking
+from scheduling.models import Booking, BookingState
 
 COUNTERS = ("cpu_time_ns", "disk_read_bytes", "disk_write_bytes", "net_rx_bytes", "net_tx_bytes")
 
@@ -302,23 +303,149 @@ def standby_idle_seconds(offering_ids: list[int], since: datetime, until: dateti
     end of its tenure (handed to a renter: held_until; deleted: deleted_at; still in the pool: now),
     clipped to the period. Offerings without standby time answer 0.
     """
-    now = clock.now()
-    until = min(until, now)
     out = dict.fromkeys(offering_ids, 0)
+    for offering_id, _, start, end in _standby_tenures(offering_ids, since, until):
+        out[offering_id] += int((end - start).total_seconds())
+    return out
+
+
+def _standby_tenures(
+    offering_ids: list[int], since: datetime, until: datetime
+) -> list[tuple[int, int, datetime, datetime]]:
+    """(offering, vCPUs, start, end) of each standby server's tenure in the pool, clipped to [since,
+    min(until, now)): from its creation to the end of its tenure (``_tenure_end``, now while it lasts)."""
     from django.db.models import Q
 
+    now = clock.now()
+    until = min(until, now)
     # A row's tenure never ends after its last update, so rows not updated since the period began
     # ended before it (unless still live).
     rows = (
         Server.objects.filter(offering_id__in=offering_ids, booking__isnull=True, pool__isnull=False)
         .filter(created_at__lt=until)
         .filter(Q(state__in=LIVE_STATES) | Q(updated_at__gte=since))
-        .only("offering_id", "state", "created_at", "held_until", "deleted_at", "updated_at")
+        .only("offering_id", "vcpus", "state", "created_at", "held_until", "deleted_at", "updated_at")
     )
+    out = []
     for server in rows:
-        end = _tenure_end(server) or now
         start = max(server.created_at, since)
-        end = min(end, until)
+        end = min(_tenure_end(server) or now, until)
         if end > start and server.offering_id is not None:
-            out[server.offering_id] += int((end - start).total_seconds())
+            out.append((server.offering_id, server.vcpus, start, end))
     return out
+
+
+# ---- utilisation of an offering (the owner's chart) ---------------------------------------------
+
+# Bookings that held the offering's capacity at some time: claiming now, or ended after holding it.
+HELD_CAPACITY_STATES = (
+    BookingState.CONFIRMED,
+    BookingState.PROVISIONING,
+    BookingState.RUNNING,
+    BookingState.NOTICE,
+    BookingState.COMPLETED,
+    BookingState.RELEASED,
+    BookingState.PREEMPTED,
+    BookingState.FAILED,
+)
+
+
+def _overlap(a: datetime, b: datetime, start: datetime, end: datetime) -> float:
+    return max(0.0, (min(b, end) - max(a, start)).total_seconds())
+
+
+def offering_utilisation(offering: Offering, buckets: list[tuple[datetime, datetime]]) -> list[dict[str, float]]:
+    """Per bucket [start, end), the shares (0-1) of the offering's vCPU capacity that were ``booked``
+    (bookings from their start to their end, or to when they ended early), ``standby`` (held by the
+    standby servers, ``_standby_tenures``) and ``idle`` (the rest), over the bucket's past part.
+
+    vCPU-seconds over capacity-seconds: 4 vCPUs over 24 h with one booking of 2 vCPUs for 6 h is
+    2 × 6 / (4 × 24) = 12.5 % booked. A bucket that has not begun yet is left out.
+    """
+    now = clock.now()
+    buckets = [(a, min(b, now)) for a, b in buckets if a < now]
+    if not buckets:
+        return []
+    since, until = buckets[0][0], max(b for _, b in buckets)
+    bookings = [
+        (b.starts_at, min(b.ends_at, b.ended_at or b.ends_at), b.vcpus)
+        for b in Booking.objects.filter(
+            offering=offering, state__in=HELD_CAPACITY_STATES, starts_at__lt=until, ends_at__gt=since
+        ).only("starts_at", "ends_at", "ended_at", "vcpus")
+    ]
+    standby = [(a, b, vcpus) for _, vcpus, a, b in _standby_tenures([offering.pk], since, until)]
+    out = []
+    for start, end in buckets:
+        capacity = offering.vcpus * (end - start).total_seconds()
+        booked = sum(v * _overlap(a, b, start, end) for a, b, v in bookings) / capacity
+        held = sum(v * _overlap(a, b, start, end) for a, b, v in standby) / capacity
+        out.append({"booked": booked, "standby": held, "idle": max(0.0, 1.0 - booked - held)})
+    return out
+
+
+# ---- charts of a booking's usage (the renter's server page) -------------------------------------
+
+USAGE_CHART_POINTS = 60  # the latest intervals charted (and tabled beside the charts)
+KIB = 1024
+
+# Each chart of a booking's usage: its name (the JSON's ?metric=), title, y-axis, and its datasets as
+# (label, series key, scale): a value is the interval's series[key] / scale per second of the interval,
+# or series[key] as it is when scale is None (a level, not a counter's growth).
+USAGE_METRICS: dict[str, tuple[str, str, tuple[tuple[str, str, float | None], ...]]] = {
+    "cpu": ("CPU", "vCPUs busy", (("CPU", "cpu_load", None),)),
+    "memory": ("Memory", "MiB", (("Memory", "memory_mib", None),)),
+    "disk": ("Disk", "KiB/s", (("Read", "disk_read_bytes", KIB), ("Written", "disk_write_bytes", KIB))),
+    "network": ("Network", "KiB/s", (("In", "net_rx_bytes", KIB), ("Out", "net_tx_bytes", KIB))),
+}
+
+
+def _per_second(interval: dict[str, Any], key: str, scale: float | None) -> float | None:
+    value = interval[key]
+    if value is None or scale is None:
+        return value
+    seconds = interval["seconds"]
+    return round(value / scale / seconds, 3) if seconds > 0 else None
+
+
+def usage_chart_rows(usage: dict[str, Any], tz: tzinfo) -> list[dict[str, Any]]:
+    """The latest USAGE_CHART_POINTS intervals of ``usage_for_booking``'s series as the charts draw them:
+    ``label`` (the interval's end, HH:MM:SS in ``tz``) and one value per dataset of USAGE_METRICS."""
+    rows = []
+    for interval in usage["series"][-USAGE_CHART_POINTS:]:
+        end = datetime.fromisoformat(interval["end"].replace("Z", "+00:00")).astimezone(tz)
+        row: dict[str, Any] = {"label": f"{end:%H:%M:%S}", "start": interval["start"], "end": interval["end"]}
+        for metric, (_, _, datasets) in USAGE_METRICS.items():
+            for label, key, scale in datasets:
+                row[f"{metric}_{label.lower()}"] = _per_second(interval, key, scale)
+        rows.append(row)
+    return rows
+
+
+def usage_chart(rows: list[dict[str, Any]], metric: str) -> dict[str, Any]:
+    """The chart spec (static/js/charts.js) of one metric of USAGE_METRICS, from ``usage_chart_rows``."""
+    title, y_label, datasets = USAGE_METRICS[metric]
+    return {
+        "type": "line",
+        "title": title,
+        "labels": [r["label"] for r in rows],
+        "datasets": [
+            {"label": label, "data": [r[f"{metric}_{label.lower()}"] for r in rows]} for label, _, _ in datasets
+        ],
+        "y_label": y_label,
+    }
+
+
+UTILISATION_SHARES = (("booked", "Booked"), ("standby", "Standby servers"), ("idle", "Idle"))
+
+
+def utilisation_chart(labels: list[str], shares: list[dict[str, float]]) -> dict[str, Any]:
+    """The stacked bar chart (static/js/charts.js) of ``offering_utilisation``, in percent (1 decimal)."""
+    return {
+        "type": "bar",
+        "stacked": True,
+        "labels": labels[: len(shares)],
+        "datasets": [
+            {"label": label, "data": [round(100 * s[key], 1) for s in shares]} for key, label in UTILISATION_SHARES
+        ],
+        "y_label": "% of vCPU capacity",
+    }

@@ -5,15 +5,20 @@ renter's user-data did, so the offering's owner never sees it."""
 
 from __future__ import annotations
 
+from datetime import datetime, time, timedelta
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.utils.cache import patch_vary_headers
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from accounts.requests import actor
+from marketplace.lib import clock
 from marketplace.lib.enqueue import send_on_commit
 from marketplace.lib.errors import DomainError, ValidationFailed
 from marketplace.lib.forms import apply_domain_error
@@ -28,7 +33,10 @@ from provisioning.access import CONSOLE_LINES_DEFAULT, console_log
 from provisioning.drivers import CloudError, driver_for
 from provisioning.models import LIVE_STATES, Server
 from scheduling import selectors as engine_selectors
-from scheduling.models import FINAL_STATES, Booking
+from scheduling.models import FINAL_STATES, Booking, BookingState
+
+# While a booking is in one of these states its usage charts refresh themselves.
+USAGE_LIVE_STATES = (BookingState.PROVISIONING, BookingState.RUNNING, BookingState.NOTICE)
 
 
 def _own_booking(request: HttpRequest, booking_id: int) -> Booking:
@@ -93,10 +101,38 @@ def booking_server(request: HttpRequest, booking_id: int) -> HttpResponse:
         response = render(
             request,
             "provisioning/connect.html",
-            live | {"usage": selectors.usage_for_booking(booking), "profiles": [p.profile for p in profiles]},
+            live | usage_context(booking) | {"profiles": [p.profile for p in profiles]},
         )
     patch_vary_headers(response, ["HX-Request"])
     return response
+
+
+def usage_context(booking: Booking) -> dict[str, Any]:
+    """What templates/provisioning/_usage.html needs: the usage, its charts' rows and specs (labels in
+    the viewer's zone), and whether they refresh (only while the booking runs)."""
+    usage = selectors.usage_for_booking(booking)
+    rows = selectors.usage_chart_rows(usage, timezone.get_current_timezone())
+    return {
+        "usage": usage,
+        "usage_rows": rows,
+        "usage_charts": [(m, selectors.usage_chart(rows, m)) for m in selectors.USAGE_METRICS],
+        "usage_live": booking.state in USAGE_LIVE_STATES,
+    }
+
+
+@login_required
+@require_GET
+def booking_usage_json(request: HttpRequest, booking_id: int) -> HttpResponse:
+    """One usage chart's spec (``?metric=`` cpu, the default, memory, disk or network), for the charts'
+    refresh; the renter's and staff's with provisioning.view_server (as the console), 404 for others."""
+    booking = _console_booking(request, booking_id)
+    metric = request.GET.get("metric") or "cpu"
+    if metric not in selectors.USAGE_METRICS:
+        return JsonResponse({"error": f"metric must be one of {', '.join(selectors.USAGE_METRICS)}."}, status=400)
+    usage = selectors.usage_for_booking(booking)
+    return JsonResponse(
+        selectors.usage_chart(selectors.usage_chart_rows(usage, timezone.get_current_timezone()), metric)
+    )
 
 
 @login_required
@@ -171,6 +207,57 @@ def offering_standby(request: HttpRequest, pk: int) -> HttpResponse:
             "held_back": _held_back(offering),
         },
         status=400 if form.errors else 200,
+    )
+
+
+UTILISATION_PERIODS = {
+    "day": "Last 24 hours, per hour",
+    "week": "Last 7 days, per day",
+    "month": "Last 31 days, per day",
+}
+
+
+def _utilisation_buckets(period: str) -> list[tuple[str, datetime, datetime]]:
+    """(label, start, end) of the period's buckets, in the viewer's zone, the current one last."""
+    tz = timezone.get_current_timezone()
+    now = clock.now()
+    if period == "day":
+        top = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+        starts = [top - timedelta(hours=h) for h in range(24, 0, -1)]
+        return [(f"{a.astimezone(tz):%d %H:%M}", a, a + timedelta(hours=1)) for a in starts]
+    today = now.astimezone(tz).date()
+    days = [today - timedelta(days=d) for d in range(7 if period == "week" else 31)][::-1]
+    return [
+        (
+            d.isoformat(),
+            datetime.combine(d, time.min, tzinfo=tz),
+            datetime.combine(d + timedelta(days=1), time.min, tzinfo=tz),
+        )
+        for d in days
+    ]
+
+
+@owner_required
+@require_GET
+def offering_utilisation(request: HttpRequest, pk: int) -> HttpResponse:
+    """How much of the offering's capacity was booked, held by standby servers, or idle, over time."""
+    offering = _owned_offering(request, pk)
+    period = request.GET.get("period", "week")
+    if period not in UTILISATION_PERIODS:
+        period = "week"
+    buckets = _utilisation_buckets(period)
+    shares = selectors.offering_utilisation(offering, [(a, b) for _, a, b in buckets])
+    spec = selectors.utilisation_chart([label for label, _, _ in buckets], shares)
+    return render(
+        request,
+        "provisioning/offering_utilisation.html",
+        {
+            "offering": offering,
+            "period": period,
+            "periods": UTILISATION_PERIODS,
+            "spec": spec,
+            "rows": list(zip(spec["labels"], *(d["data"] for d in spec["datasets"]), strict=True)),
+        },
     )
 
 

@@ -81,6 +81,10 @@ ENDPOINTS: list[tuple[str, str, list[str]]] = [
     ("GET", "/billing/terms/{offering}", []),
     ("GET", "/billing/owner/", ["format"]),
     ("GET", "/bookings/{booking}/server/", []),
+    # the charts: the revenue page's range, a usage chart's metric, the utilisation's period
+    ("GET", "/billing/owner/", ["since", "until", "since", "format"]),
+    ("GET", "/bookings/{booking}/server/usage.json", ["metric", "metric"]),
+    ("GET", "/owner/offerings/{offering}/utilisation", ["period"]),
     ("GET", "/api/v1/timeslots", SEARCH),
     ("GET", "/api/v1/timeslots/{booking}/usage", []),
     ("GET", "/api/v1/bookings", ["state", "limit", "offset"]),

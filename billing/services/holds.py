@@ -50,28 +50,12 @@ class BookingFacts:
     preemption_notice_seconds: int = 0
 
 
-def _month_start(at: datetime) -> datetime:
-    return at.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-
-
 def renter_month_spend(user: User, currency: str, at: datetime | None = None) -> int:
     """This month's charges plus open holds: what counts against the spend limit."""
-    start = _month_start(at or clock.now())
-    settled = (
-        BookingCharge.objects.filter(
-            renter=user, currency=currency, state=BookingCharge.State.SETTLED, updated_at__gte=start
-        ).aggregate(s=Sum("charged_amount"))["s"]
-        or 0
+    _, settled, open_holds = selectors.month_spend_charges(user, currency, at)
+    return int(settled.aggregate(s=Sum("charged_amount"))["s"] or 0) + int(
+        open_holds.aggregate(s=Sum("price"))["s"] or 0
     )
-    open_holds = (
-        BookingCharge.objects.filter(
-            renter=user,
-            currency=currency,
-            state__in=[BookingCharge.State.HELD, BookingCharge.State.AUTHORIZING, BookingCharge.State.SETTLING],
-        ).aggregate(s=Sum("price"))["s"]
-        or 0
-    )
-    return int(settled) + int(open_holds)
 
 
 def funds_check(*, renter: User, amount: int, currency: str, committed: int = 0) -> None:

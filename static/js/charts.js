@@ -4,6 +4,8 @@
 //   {"type": "line" | "bar", "labels": [...], "datasets": [{"label": "...", "data": [...],
 //    "step": true, "dashed": true, "fill": false}], "y_label": "EUR", "stacked": false}
 //
+// A dataset may name its own "type" ("line" over a "bar" chart: a running total, a limit).
+//
 // Labels are formatted by the server in the viewer's time zone. A canvas with data-chart-url is
 // refreshed from that URL (same JSON, answered with the viewer's session) every data-chart-refresh
 // seconds (default 5) while the page is open, for series that grow (a running booking's usage).
@@ -31,11 +33,12 @@
     var datasets = (spec.datasets || []).map(function (d, i) {
       var colour = d.colour || PALETTE[i % PALETTE.length];
       return {
+        type: d.type || undefined,
         label: d.label,
         data: d.data,
         stepped: d.step ? "before" : false,
         borderColor: colour,
-        backgroundColor: d.fill || spec.type === "bar" ? colour + "99" : colour,
+        backgroundColor: d.fill || (d.type || spec.type) === "bar" ? colour + "99" : colour,
         borderDash: d.dashed ? [6, 4] : [],
         fill: !!d.fill,
         pointRadius: d.data && d.data.length > 60 ? 0 : 2,
