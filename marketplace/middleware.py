@@ -28,11 +28,13 @@ import re
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth import logout
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import resolve_url
 from django.template.loader import render_to_string
 
 from marketplace.lib.api import error_body
@@ -201,3 +203,24 @@ class IdleSessionTimeoutMiddleware:
             elif not isinstance(seen, (int, float)) or now - seen >= _TOUCH_EVERY_SECONDS:
                 request.session[_IDLE_KEY] = now
         return self.get_response(request)
+
+
+class HtmxLoginRedirectMiddleware:
+    """An htmx request whose session ended (idle timeout, logout in another tab) is sent to the login
+    page as a whole page (``HX-Redirect``), instead of htmx swapping the login form into the fragment
+    that polled."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if (
+            request.headers.get("HX-Request") == "true"
+            and response.status_code == 302
+            and urlsplit(response.get("Location", "")).path == resolve_url(settings.LOGIN_URL)
+        ):
+            redirect = HttpResponse(status=200)
+            redirect["HX-Redirect"] = response["Location"]
+            return redirect
+        return response

@@ -87,6 +87,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "marketplace.middleware.IdleSessionTimeoutMiddleware",
+    "marketplace.middleware.HtmxLoginRedirectMiddleware",  # an expired session's poll reloads to the login page
     "allauth.account.middleware.AccountMiddleware",
     "marketplace.middleware.AnonymousRateLimitMiddleware",  # after auth: signed-in users are not counted
     "django.contrib.messages.middleware.MessageMiddleware",

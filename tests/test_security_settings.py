@@ -282,7 +282,27 @@ def test_a_pages_background_refresh_does_not_keep_a_session_alive(renter):
             traveller.shift(timedelta(seconds=idle // 3))
             assert client.get(reverse("billing:costs"), **poll).status_code == 200
         traveller.shift(timedelta(seconds=2))  # past the idle time since the last page the user opened
-        assert client.get(reverse("billing:costs"), **poll).status_code == 302  # logged out: sent to log in
+        expired = client.get(reverse("billing:costs"), **poll)
+        # Logged out: htmx is told to load the login page as a whole page, not to swap it into the table.
+        assert expired.status_code == 200 and expired.content == b""
+        assert expired["HX-Redirect"].startswith(reverse("account_login"))
+        assert client.get(reverse("billing:costs")).status_code == 302  # a plain request: the usual redirect
+
+
+def test_every_polling_fragment_says_it_is_a_background_refresh():
+    """A page that polls (htmx ``every``) or refreshes a chart must not count as the user's activity,
+    or a tab left open would never time out."""
+    from pathlib import Path
+
+    templates = Path(django_settings.BASE_DIR) / "templates"
+    polling = [p for p in templates.rglob("*.html") if 'hx-trigger="every' in p.read_text()]
+    assert len(polling) >= 3  # the costs table, booking rows, the booking page
+    for path in polling:
+        for line in path.read_text().splitlines():
+            if 'hx-trigger="every' in line:
+                assert '"X-Background-Refresh": "1"' in line, f"{path.name}: {line.strip()[:120]}"
+    charts = (Path(django_settings.BASE_DIR) / "static/js/charts.js").read_text()
+    assert '"X-Background-Refresh": "1"' in charts
 
 
 # ---- the API schema ------------------------------------------------------------------------------

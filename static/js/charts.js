@@ -87,7 +87,11 @@
 
   function refresh(canvas) {
     var url = canvas.getAttribute("data-chart-url");
-    fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+    // Marked as a background refresh: a page left open is not activity (the idle session timeout).
+    fetch(url, {
+      credentials: "same-origin",
+      headers: { Accept: "application/json", "HX-Request": "true", "X-Background-Refresh": "1" },
+    })
       .then(function (r) {
         return r.ok ? r.json() : null;
       })
