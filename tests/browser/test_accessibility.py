@@ -26,7 +26,17 @@ RENTER_PAGES = [
     "/account/notifications/",
     "/account/settings/",
 ]
+RENTER_MORE = [
+    "/market/slices/?cpu=-1&duration=soon",  # refused input: errors shown
+    "/account/keys/",
+    "/account/tokens/",
+    "/account/webhooks/",
+    "/account/activity/",
+    "/account/notifications/preferences/",
+    "/billing/statement",
+]
 OWNER_PAGES = ["/", "/owner/", "{offering}", "/owner/market/"]
+OWNER_MORE = ["/owner/offerings/new", "/owner/profiles/", "/billing/owner/", "{offering}standby"]
 
 
 @pytest.fixture
@@ -82,14 +92,37 @@ def test_renter_pages_have_no_serious_accessibility_violation(axe_page, demo):
     page = axe_page
     assert User.objects.filter(email=RENTER).exists()
     log_in(page, RENTER)
+    assert check_pages(page, RENTER_PAGES + RENTER_MORE) == {}
+    # A refused form: each error beside its field, named by the field's aria-describedby.
+    page.goto("/account/settings/")
+    page.fill("input[name=spend_limit]", "-5")
+    page.click("main form button[type=submit]")
+    page.wait_for_selector("#id_spend_limit[aria-invalid=true]")
+    assert "negative" in page.inner_text("#" + error_id_of(page, "#id_spend_limit"))
+    assert serious_violations(page) == []
+    # Pico follows the system's dark scheme: the same pages keep their contrast there.
+    page.emulate_media(color_scheme="dark")
     assert check_pages(page, RENTER_PAGES) == {}
 
 
 def test_owner_pages_have_no_serious_accessibility_violation(axe_page, demo):
     page = axe_page
     log_in(page, OWNER)
-    urls = [u.format(offering=f"/owner/offerings/{demo['offering'].pk}/") for u in OWNER_PAGES]
-    assert check_pages(page, urls) == {}
+    offering = f"/owner/offerings/{demo['offering'].pk}/"
+    assert check_pages(page, [u.format(offering=offering) for u in OWNER_PAGES + OWNER_MORE]) == {}
+    page.goto("/owner/offerings/new")
+    page.click("main form button[type=submit]")  # nothing filled in: every required field refused
+    page.wait_for_selector("[data-testid=form-errors]")
+    assert "This field is required." in page.inner_text("#" + error_id_of(page, "#id_name"))
+    assert serious_violations(page) == []
+    page.emulate_media(color_scheme="dark")
+    assert check_pages(page, [u.format(offering=offering) for u in OWNER_PAGES]) == {}
+
+
+def error_id_of(page, field: str) -> str:  # type: ignore[no-untyped-def]
+    """The id of the error message a refused field's aria-describedby names."""
+    described = (page.get_attribute(field, "aria-describedby") or "").split()
+    return next(i for i in described if i.endswith("_error"))
 
 
 def test_the_login_and_landing_pages_have_none_either(axe_page, demo):
@@ -130,9 +163,6 @@ def test_the_keyboard_reaches_the_navigation_the_account_menu_and_the_primary_fo
     page.goto("/account/settings/")
     assert tab_to(page, "el.name === 'spend_limit'")
     assert tab_to(page, "el.tagName === 'BUTTON' && el.type === 'submit' && el.closest('main')", limit=10)
-    page.fill("input[name=spend_limit]", "-5")
-    page.keyboard.press("Enter")
-    page.wait_for_selector("#id_spend_limit[aria-invalid=true]")
-    described = page.get_attribute("#id_spend_limit", "aria-describedby") or ""
-    error_id = next(i for i in described.split() if i.endswith("_error"))
-    assert "negative" in page.inner_text(f"#{error_id}") or page.inner_text(f"#{error_id}")
+    page.keyboard.type("12.50")
+    page.keyboard.press("Enter")  # submits the form from its field
+    page.wait_for_selector("text=Spend limit saved.")
