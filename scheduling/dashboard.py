@@ -26,11 +26,15 @@ def renter_bookings(request: HttpRequest) -> dict[str, Any]:
     return {"running": running, "upcoming": upcoming, "more": len(live) > SHOWN}
 
 
+def _percent(share: float | None) -> float | None:
+    return None if share is None else round(share * 100, 1)
+
+
 def owner_utilisation(request: HttpRequest) -> dict[str, Any]:
     start, end = clock.today_bounds()
     offerings = list(owner_selectors.offerings_for_owner(actor(request)).prefetch_related("windows").order_by("name"))
     shares = selectors.offerings_utilisation(offerings, start, end)
-    rows = [{"offering": o, "share": shares[o.pk]} for o in offerings]
+    rows = [{"offering": o, "share": shares[o.pk], "percent": _percent(shares[o.pk])} for o in offerings]
     return {"rows": rows, "since": start}
 
 

@@ -186,9 +186,9 @@ def test_owner_sees_bookings_starting_soon_by_handle_and_utilisation(market_day,
     later = market_day["later"]
     assert f"<td>{later.starts_at:%Y-%m-%d %H:%M}</td><td>Rack A · Small</td><td>{renter.handle}</td>" in page
     assert renter.email not in page
-    # Open all day: 150 s released + 1 h running + 10 min later, one Small filling the offering.
-    share = round((150 + 3600 + 600) / 86400 * 100)
-    assert re.search(rf'data-testid="utilisation-{market_day["offer"].pk}">.*?<td class="num">{share} %</td>', page)
+    # Open all day: 150 s released + 1 h running + 10 min later, one Small filling the offering:
+    # (150 + 3600 + 600) / 86400 = 5.03 %.
+    assert re.search(rf'data-testid="utilisation-{market_day["offer"].pk}">.*?<td class="num">5.0 %</td>', page)
 
 
 def test_visitors_get_the_public_landing(client):
