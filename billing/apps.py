@@ -29,3 +29,7 @@ class BillingConfig(AppConfig):
         auditlog.register(models.LedgerEntry)
         auditlog.register(models.WebhookEvent, exclude_fields=["payload"])
         integration.register_with_engine()
+
+        from billing import dashboard
+
+        dashboard.register()  # its panels of the landing page (marketplace.dashboard)

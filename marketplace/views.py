@@ -12,6 +12,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
+from marketplace import dashboard
 from marketplace.lib.api import error_body, server_error_response
 
 
@@ -54,7 +55,17 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "home.html")
+    """The landing page: the public introduction for visitors; for a signed-in user, the dashboard of
+    each role they have (panels the apps register in marketplace.dashboard)."""
+    sections: list[dict[str, object]] = []
+    if request.user.is_authenticated:
+        titles = {"renter": "Renting", "owner": "Selling"}
+        for role in dashboard.roles_of(request.user):
+            sections.append({"role": role, "title": titles[role], "panels": dashboard.panels_for(request, role)})
+        shared = dashboard.panels_for(request, "everyone")
+        if shared:
+            sections.append({"role": "everyone", "title": "Updates", "panels": shared})
+    return render(request, "home.html", {"sections": sections})
 
 
 # ---- refusals: 403 and 404 in the site's layout (JSON under /api/) ------------------------------

@@ -13,3 +13,7 @@ class NotificationsConfig(AppConfig):
         auditlog.register(models.Preference)
         # Written inside the engine's and billing's own transactions, beside the webhooks' outbox.
         events.register()
+
+        from notifications import dashboard
+
+        dashboard.register()  # its panels of the landing page (marketplace.dashboard)

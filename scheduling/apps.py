@@ -16,3 +16,7 @@ class SchedulingConfig(AppConfig):
         auditlog.register(models.Booking, exclude_fields=["user_data_encrypted"])
         for model in (models.AuctionRound, models.Quote, models.PriceHistory, models.Notification):
             auditlog.register(model)
+
+        from scheduling import dashboard
+
+        dashboard.register()  # its panels of the landing page (marketplace.dashboard)

@@ -18,3 +18,13 @@ def shown(value: datetime | None) -> str:
     if value is None:
         return "—"
     return f"{timezone.localtime(value):%Y-%m-%d %H:%M:%S} {timezone.get_current_timezone_name()}"
+
+
+def today_bounds(at: datetime | None = None) -> tuple[datetime, datetime]:
+    """[midnight, next midnight) of the active time zone's day containing ``at`` (default now), as UTC
+    instants: "today" as the viewer reads it (a day of 23 or 25 hours across a daylight-saving change)."""
+    zone = timezone.get_current_timezone()
+    day = timezone.localtime(at or now(), zone).date()
+    start = datetime(day.year, day.month, day.day, tzinfo=zone)
+    end = datetime.fromordinal(day.toordinal() + 1).replace(tzinfo=zone)
+    return start.astimezone(UTC), end.astimezone(UTC)
