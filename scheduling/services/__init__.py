@@ -10,7 +10,8 @@ One module per concern, each stating the rules it enforces:
 - ``profile_change``: moving a live booking to another profile (and undoing it);
 - ``extension``: moving a live booking's end later, at the price in force;
 - ``preemption``: owners taking capacity back after notice;
-- ``ending``: bookings whose slice is over end at its end (completed or failed).
+- ``ending``: bookings whose slice is over end at its end (completed or failed);
+- ``prices``: the price history, recorded when a price changes, and its retention.
 
 Every state change of a Booking goes through ``_move`` (a conditional
 ``UPDATE ... WHERE id = %s AND state = old`` whose row count says whether this
@@ -73,6 +74,7 @@ from scheduling.services.profile_change import (
     booking_change_profile_preview,
     booking_profile_change_undo,
 )
+from scheduling.services.prices import PricePoint, price_history_prune, prices_record
 from scheduling.services.quotes import quote_create
 from scheduling.services.resolve import _Request as _Request
 from scheduling.services.resolve import _request_fields as _request_fields
@@ -133,4 +135,7 @@ __all__ = [
     "preemptions_end_due",
     "price_schedule",
     "quote_create",
+    "PricePoint",
+    "price_history_prune",
+    "prices_record",
 ]
