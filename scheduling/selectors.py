@@ -31,6 +31,7 @@ from marketplace.lib.money import exponent, format_minor, prorate
 from owners.availability import covers, window_intervals
 from owners.models import Offering, PricingPolicy
 from owners.selectors import offerings_for_owner
+from renters.hooks import PriceChange
 from scheduling import catalogue, hooks
 from scheduling.models import AuctionRound, Booking, Notification, PriceHistory
 from scheduling.pricing import dynamic_unit_price
@@ -557,6 +558,13 @@ def price_history(
         .values("pk")
     )
     return points.filter(Q(at__gte=since, at__lt=until) | Q(pk__in=in_force)).order_by("at", "id")
+
+
+def price_changes(offering: Offering, since: datetime, until: datetime, limit: int) -> list[PriceChange]:
+    """``price_history`` for the renters' offering page (renters.hooks): its latest ``limit`` points."""
+    points = price_history(offering=offering, since=since, until=until).order_by("-at", "-id")[:limit]
+    rows = points.values_list("profile_id", "source", "at", "unit_price", "currency")
+    return [PriceChange(*row) for row in reversed(rows)]
 
 
 # ---- bookings, bids, rounds, notifications ------------------------------------------------------
