@@ -70,7 +70,9 @@ class PriceRangeForm(forms.Form):
     since = BoundedDateTimeField(
         required=False, label="From", widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
     )
-    until = BoundedDateTimeField(required=False, label="To", widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+    until = BoundedDateTimeField(
+        required=False, label="To", widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+    )
 
     def clean(self) -> dict:
         super().clean()

@@ -12,8 +12,8 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.utils import timezone
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts.requests import actor
@@ -173,7 +173,9 @@ def _price_csv(offering: Offering, changes: list[hooks.PriceChange]) -> HttpResp
     out.writerow(["at", "profile", "source", "unit_price", "currency"])
     for c in changes:
         at = timezone.localtime(c.at).isoformat()
-        out.writerow([at, names.get(c.profile_id, c.profile_id), c.source, Money(c.unit_price, c.currency).major(), c.currency])
+        out.writerow(
+            [at, names.get(c.profile_id, c.profile_id), c.source, Money(c.unit_price, c.currency).major(), c.currency]
+        )
     response = HttpResponse(buf.getvalue(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="price-history-{offering.pk}.csv"'
     return response

@@ -401,7 +401,9 @@ def _slices_for(
             unit = dynamic_unit_price(p, util)
         if not recorded and model != AUCTION:  # the earliest slice's, whatever the price ceiling asked
             recorded = True
-            history.append(PricePoint(offering_id, profile_id, model, unit, p.currency, util if model == DYNAMIC else None))
+            history.append(
+                PricePoint(offering_id, profile_id, model, unit, p.currency, util if model == DYNAMIC else None)
+            )
         if ceiling is not None and unit > ceiling:
             t += grid
             continue

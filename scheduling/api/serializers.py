@@ -531,7 +531,10 @@ class ExtendConflictSerializer(ExtendErrorSerializer):
 
 class PriceHistoryQuerySerializer(serializers.Serializer):
     profile = serializers.IntegerField(
-        required=False, min_value=1, max_value=BIGINT_MAX, help_text="Only this slice profile (one the offering prices)."
+        required=False,
+        min_value=1,
+        max_value=BIGINT_MAX,
+        help_text="Only this slice profile (one the offering prices).",
     )
     source = serializers.ChoiceField(
         required=False, choices=PriceHistory.Source.choices, help_text="Only prices from this source."
@@ -539,7 +542,9 @@ class PriceHistoryQuerySerializer(serializers.Serializer):
     since = BoundedDateTimeField(
         required=False, help_text="Start of the range (default: `until` - 7 days); without a zone, UTC."
     )
-    until = BoundedDateTimeField(required=False, help_text="End of the range, excluded (default: now); without a zone, UTC.")
+    until = BoundedDateTimeField(
+        required=False, help_text="End of the range, excluded (default: now); without a zone, UTC."
+    )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         since, until = attrs.get("since"), attrs.get("until")

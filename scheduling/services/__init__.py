@@ -66,6 +66,7 @@ from scheduling.services.preemption import (
 from scheduling.services.preemption import _end_preempted as _end_preempted
 from scheduling.services.preemption import _give_notice as _give_notice
 from scheduling.services.preemption import _notify as _notify
+from scheduling.services.prices import PricePoint, price_history_prune, prices_record
 from scheduling.services.profile_change import (
     CHANGEABLE_STATES,
     PROFILE_CHANGE_UNDONE,
@@ -74,7 +75,6 @@ from scheduling.services.profile_change import (
     booking_change_profile_preview,
     booking_profile_change_undo,
 )
-from scheduling.services.prices import PricePoint, price_history_prune, prices_record
 from scheduling.services.quotes import quote_create
 from scheduling.services.resolve import _Request as _Request
 from scheduling.services.resolve import _request_fields as _request_fields

@@ -111,7 +111,7 @@ def test_concurrent_searches_record_a_change_once(dyn):
                 search(dyn)  # records 100, holds the advisory lock until commit
                 holding.set()
                 release.wait(30)
-        except Exception as exc:  # reported by the assertion below
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
             errors.append(exc)
         finally:
             holding.set()
@@ -120,7 +120,7 @@ def test_concurrent_searches_record_a_change_once(dyn):
     def searcher() -> None:
         try:
             search(dyn)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
             errors.append(exc)
         finally:
             connection.close()
