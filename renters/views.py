@@ -124,7 +124,8 @@ def _price_charts(
                 datasets.append(
                     {
                         "label": label,
-                        "data": _steps(points, instants, since),
+                        # Only the source in force now is drawn up to now.
+                        "data": _steps(points, instants, since, until if source != policy.model else None),
                         "step": True,
                         "dashed": source == "auction",
                         "fill": False,
@@ -154,15 +155,19 @@ def _price_charts(
     return charts
 
 
-def _steps(points: list[hooks.PriceChange], instants: list[datetime], since: datetime) -> list[float | None]:
-    """The price in force at each instant (major units), None before the source's first change."""
+def _steps(
+    points: list[hooks.PriceChange], instants: list[datetime], since: datetime, stop: datetime | None
+) -> list[float | None]:
+    """The price in force at each instant (major units), None before the source's first change and,
+    with ``stop``, from ``stop`` on (a source no longer in force)."""
     out: list[float | None] = []
     current: hooks.PriceChange | None = None
     i = 0
     for t in instants:
         while i < len(points) and max(points[i].at, since) <= t:
             current, i = points[i], i + 1
-        out.append(float(Money(current.unit_price, current.currency).major()) if current else None)
+        live = current is not None and (stop is None or t < stop)
+        out.append(float(Money(current.unit_price, current.currency).major()) if live and current else None)
     return out
 
 

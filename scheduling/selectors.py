@@ -23,7 +23,7 @@ from django.db.models import Q, QuerySet
 from guardian.shortcuts import get_objects_for_user
 
 from accounts.models import User
-from marketplace.lib import clock
+from marketplace.lib import clock, inputs
 from marketplace.lib.db import fetch_prepared
 from marketplace.lib.durations import format_length
 from marketplace.lib.errors import NotFoundError, ValidationFailed
@@ -543,9 +543,13 @@ def price_history(
 ) -> QuerySet[PriceHistory]:
     """The offering's price points from ``since`` to ``until`` (half-open), oldest first, each series
     (profile, source) led by its point in force at ``since`` (when it has one), so a step line
-    starts at the right price. ``profile_id`` must be a profile the offering prices."""
+    starts at the right price. The range is at most MARKETPLACE_MAX_RANGE_DAYS long; ``profile_id``
+    must be a profile the offering prices."""
     if until <= since:
         raise ValidationFailed({"until": ["The end (until) must be after the start (since)."]})
+    too_long = inputs.range_error(since, until)
+    if too_long:
+        raise ValidationFailed({"until": [too_long]})
     points = PriceHistory.objects.filter(offering=offering)
     if profile_id is not None:
         if not offering.pricing_policies.filter(profile_id=profile_id).exists():

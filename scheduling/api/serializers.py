@@ -545,15 +545,7 @@ class PriceHistoryQuerySerializer(serializers.Serializer):
     until = BoundedDateTimeField(
         required=False, help_text="End of the range, excluded (default: now); without a zone, UTC."
     )
-
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        since, until = attrs.get("since"), attrs.get("until")
-        if since is not None and until is not None and until <= since:
-            raise serializers.ValidationError({"until": "The end (until) must be after the start (since)."})
-        too_long = range_errors(attrs, "since", "until")
-        if too_long:
-            raise serializers.ValidationError(too_long)
-        return attrs
+    # The range's order and length are the selector's rules (scheduling.selectors.price_history).
 
 
 class PricePointSerializer(serializers.ModelSerializer):

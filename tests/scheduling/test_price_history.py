@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 from django.db import close_old_connections, connection, transaction
-from django.test import override_settings
+from django.test import Client, override_settings
 from rest_framework.test import APIClient
 
 from audit.models import DomainEvent
@@ -206,6 +206,7 @@ def test_api_shows_an_unpublished_offering_to_its_owner_only(history, owner, oth
         ({"since": "2026-11-30T09:00:00Z", "until": "2026-11-30T08:00:00Z"}, "until", "after the start"),
         ({"since": "2026-11-30T09:00:00Z", "until": "2026-11-30T09:00:00Z"}, "until", "after the start"),
         ({"since": "2020-01-01T00:00:00Z", "until": "2026-11-30T08:00:00Z"}, "until", "at most"),
+        ({"since": "2020-01-01T00:00:00Z"}, "until", "at most"),  # until: now
         ({"since": "1000-01-01T00:00:00Z"}, "since", "Give a date from"),
         ({"profile": "99999"}, "profile", "has no price for profile 99999"),
         ({"profile": "abc"}, "profile", "valid integer"),
@@ -234,3 +235,51 @@ def test_api_range_is_bounded_by_the_operator_setting(history, renter):
     assert ok.status_code == 200
     too_long = client_for(renter).get(url(history, since="2026-10-29T08:00:00Z", until="2026-11-30T08:00:00Z"))
     assert too_long.status_code == 400
+
+
+# ---- the offering page --------------------------------------------------------------------------
+
+
+def test_offering_page_charts_each_profile_in_the_viewers_zone(history, client):
+    page = client.get(f"/offerings/{history.pk}/?range=24h")
+    assert page.status_code == 200
+    (chart,) = page.context["price_charts"]
+    # 24 h: 100 was in force at the start (drawn from there), then 125 and 150; labels in UTC (anonymous).
+    assert chart["spec"]["labels"] == ["2026-11-29 08:00", "2026-11-30 07:00", "2026-11-30 07:50", "2026-11-30 08:00"]
+    (dynamic,) = chart["spec"]["datasets"]
+    assert (dynamic["label"], dynamic["step"], dynamic["data"]) == ("Dynamic quotes", True, [1.0, 1.25, 1.5, 1.5])
+    assert [r["price"] for r in chart["rows"]] == ["1.00 USD", "1.25 USD", "1.50 USD"]
+    assert 'data-chart="price-chart-' in page.content.decode()
+
+
+def test_offering_page_names_the_zone_and_offers_the_csv(history, renter):
+    renter.timezone = "Asia/Tokyo"
+    renter.save(update_fields=["timezone"])
+    c = Client()
+    c.force_login(renter)
+    page = c.get(f"/offerings/{history.pk}/?range=24h").content.decode()
+    assert "When (Asia/Tokyo)" in page and "2026-11-30 16:50" in page  # 07:50 UTC
+    csv = c.get(f"/offerings/{history.pk}/?range=24h&format=csv")
+    assert csv["Content-Type"].startswith("text/csv")
+    assert csv.content.decode().splitlines() == [
+        "at,profile,source,unit_price,currency",
+        "2026-11-20T17:00:00+09:00,Small,dynamic,1.00,USD",
+        "2026-11-30T16:00:00+09:00,Small,dynamic,1.25,USD",
+        "2026-11-30T16:50:00+09:00,Small,dynamic,1.50,USD",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("query", "words"),
+    [
+        ("range=custom&since=2026-11-30T09:00&until=2026-11-30T08:00", "The end must be after the start."),
+        ("range=custom&since=2026-11-30T09:00", "Give the end of the range."),
+        ("range=custom&since=2020-01-01T00:00&until=2026-11-30T08:00", "at most"),
+        ("range=forever", "Select a valid choice."),
+    ],
+)
+def test_offering_page_refuses_a_bad_range_beside_its_field(history, client, query, words):
+    page = client.get(f"/offerings/{history.pk}/?{query}")
+    assert page.status_code == 200
+    assert words in page.content.decode()
+    assert page.context["prices"].errors
