@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts.requests import actor
-from marketplace.lib import clock
+from marketplace.lib import clock, inputs
 from marketplace.lib.durations import format_length
 from marketplace.lib.errors import DomainError
 from marketplace.lib.forms import apply_domain_error
@@ -97,8 +97,10 @@ def _price_range(form: PriceRangeForm) -> tuple[datetime, datetime]:
         data = form.cleaned_data
         if data.get("range") == "custom":
             return data["since"], data["until"]
-        return now - PRICE_SPANS[data.get("range") or "7d"], now
-    return now - PRICE_SPANS["7d"], now
+        span = PRICE_SPANS[data.get("range") or "7d"]
+    else:
+        span = PRICE_SPANS["7d"]
+    return now - min(span, inputs.max_range()), now  # an operator's shorter maximum range wins
 
 
 def _local(at: datetime) -> str:
