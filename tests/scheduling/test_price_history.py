@@ -286,3 +286,14 @@ def test_offering_page_refuses_a_bad_range_beside_its_field(history, client, que
     assert page.status_code == 200
     assert words in page.content.decode()
     assert page.context["prices"].errors
+
+
+def test_search_results_link_each_slice_to_its_price_chart(dyn, renter):
+    c = Client()
+    c.force_login(renter)
+    page = c.get("/market/slices/", {"start": "2026-12-01T10:00", "end": "2026-12-01T11:00", "duration": "600"})
+    assert page.status_code == 200
+    profile_id = dyn.pricing_policies.get().profile_id
+    assert f'href="/offerings/{dyn.pk}/#prices-{profile_id}"' in page.content.decode()
+    chart = Client().get(f"/offerings/{dyn.pk}/").content.decode()
+    assert f'id="prices-{profile_id}"' in chart
