@@ -118,8 +118,8 @@ def _length_for(offering: Offering, q: SearchQuery) -> int | None:
 
 
 def slices_search(*, user: User | None, q: SearchQuery, limit: int | None = None) -> list[Slice]:
-    """Slices a renter can take now, sorted by ``q.ordering``; the fixed and dynamic prices served
-    (each offering/profile's earliest slice) are recorded in the price history when they changed.
+    """Slices a renter can take now, sorted by ``q.ordering``; fixed prices, and dynamic ones of the
+    soonest shortest slices, are recorded in the price history when they changed (``_slices_for``).
 
     With ``limit``, stops as soon as no remaining offering can enter the best ``limit`` slices
     (policies are scanned cheapest per second first), so a page costs a page's work.
@@ -337,7 +337,7 @@ def _slices_for(
     p: PricingPolicy, q: SearchQuery, ctx: dict[str, Any], begin: datetime, now: datetime, history: list[PricePoint]
 ) -> list[Slice]:
     """The earliest ``q.per_offering`` slices of one offering/profile that fit windows, grid and capacity;
-    the earliest one's fixed or dynamic price goes to ``history`` (the price the series now serves).
+    the price the series serves now goes to ``history`` (see ``to_record``).
 
     Works in seconds since the UNIX epoch (claims come as such); datetimes only for the slices found."""
     out: list[Slice] = []
@@ -365,7 +365,10 @@ def _slices_for(
     unclaimed = not tl.points and tl.fits(t, t + length, need)
     ceiling = _minor_ceiling(q.max_price, p.currency) if q.max_price is not None else None
     examined = 0
-    recorded = False
+    # The price history takes one point per series: a fixed price from any search; a dynamic one
+    # (which depends on the slice) only as the price of the soonest shortest slice, so searches for
+    # other lengths or later days do not make the series flip between their prices.
+    to_record = model == FIXED or (model == DYNAMIC and length == offering.min_length_seconds and q.start <= now)
     while t + length <= last and len(out) < q.per_offering and examined < MAX_CANDIDATES:
         examined += 1
         end = t + length
@@ -399,8 +402,8 @@ def _slices_for(
         else:
             util = utilisation(tl.peak(t, end), offering.sellable_capacity())
             unit = dynamic_unit_price(p, util)
-        if not recorded and model != AUCTION:  # the earliest slice's, whatever the price ceiling asked
-            recorded = True
+        if to_record:  # the earliest slice's, whatever the price ceiling asked
+            to_record = False
             history.append(
                 PricePoint(offering_id, profile_id, model, unit, p.currency, util if model == DYNAMIC else None)
             )

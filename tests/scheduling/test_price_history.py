@@ -14,6 +14,7 @@ from django.test import Client, override_settings
 from rest_framework.test import APIClient
 
 from audit.models import DomainEvent
+from marketplace.lib import clock
 from owners import services as owner_services
 from scheduling import selectors, services, tasks
 from scheduling.models import PriceHistory
@@ -26,9 +27,11 @@ pytestmark = pytest.mark.django_db
 T10 = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
 
 
-def search(offer, user=None):  # type: ignore[no-untyped-def]
-    q = selectors.SearchQuery(start=T10, end=T10 + timedelta(hours=1), offering_id=offer.pk, duration=600)
-    return selectors.slices_search(user=user, q=q)
+def search(offer, start=None, duration=None):  # type: ignore[no-untyped-def]
+    """The offering's slices over an hour from ``start`` (default: now), at ``duration`` (default: its shortest)."""
+    start = start or clock.now()
+    q = selectors.SearchQuery(start=start, end=start + timedelta(hours=1), offering_id=offer.pk, duration=duration)
+    return selectors.slices_search(user=None, q=q)
 
 
 def series(offer, source):  # type: ignore[no-untyped-def]
@@ -52,11 +55,22 @@ def test_repeated_searches_record_a_price_once(dyn, owner):
 
 
 def test_a_changed_dynamic_price_adds_exactly_one_point(dyn, renter):
-    search(dyn)
-    services.booking_request(actor=renter, slice_id=factories.slice_id(dyn, T10, 600))  # 25 % -> 125
+    soonest = min(search(dyn), key=lambda s: s.starts_at)
+    services.booking_request(actor=renter, slice_id=soonest.id)  # 4 of 16 vCPU: 25 % -> 125
     search(dyn)
     search(dyn)
     assert series(dyn, "dynamic") == [100, 125]  # the buy at 100 changed nothing; the search saw 125
+
+
+def test_dynamic_prices_of_other_lengths_and_days_are_not_search_points(dyn, renter):
+    """A dynamic price depends on the slice: the series takes the soonest shortest slice's only, so
+    searches of other shapes do not make it flip between their prices."""
+    services.booking_request(actor=renter, slice_id=factories.slice_id(dyn, T10, 600))  # tomorrow: 125 then
+    assert {s.unit_price for s in search(dyn, start=T10)} == {125}
+    assert search(dyn, duration=600)
+    assert series(dyn, "dynamic") == [100]  # the buy's price (100 before it) only
+    search(dyn)
+    assert series(dyn, "dynamic") == [100]
 
 
 def test_a_changed_fixed_price_is_recorded_by_the_next_search(owner):
