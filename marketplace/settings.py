@@ -650,6 +650,12 @@ CELERY_BEAT_SCHEDULE.update(
         },
     }
 )
+# Price history points older than this go (each series keeps the last one before the cutoff).
+MARKETPLACE_PRICE_HISTORY_DAYS = env_int("MARKETPLACE_PRICE_HISTORY_DAYS", 90, minimum=1)
+CELERY_BEAT_SCHEDULE["scheduling-prune-price-history"] = {
+    "task": "scheduling.tasks.prune_price_history",
+    "schedule": timedelta(hours=1),
+}
 # ---------------------------------------------------------------- end SCHEDULING
 
 LOGGING = {

@@ -58,3 +58,34 @@ class SpendLimitForm(forms.Form):
         "Leave empty for no limit.",
     )
     currency = forms.ChoiceField(choices=CURRENCY_CHOICES, initial="USD")
+
+
+PRICE_RANGES = {"24h": "Last 24 hours", "7d": "Last 7 days", "30d": "Last 30 days", "custom": "From… to…"}
+
+
+class PriceRangeForm(forms.Form):
+    """The price history's range on the offering page; custom ends are typed in the viewer's zone."""
+
+    range = forms.ChoiceField(choices=list(PRICE_RANGES.items()), required=False, label="Range")
+    since = BoundedDateTimeField(
+        required=False, label="From", widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+    )
+    until = BoundedDateTimeField(
+        required=False, label="To", widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+    )
+
+    def clean(self) -> dict:
+        super().clean()
+        data = self.cleaned_data
+        if data.get("range") != "custom":
+            return data
+        since, until = data.get("since"), data.get("until")
+        if since is None and "since" not in self.errors:
+            self.add_error("since", "Give the start of the range.")
+        if until is None and "until" not in self.errors:
+            self.add_error("until", "Give the end of the range.")
+        if since and until and until <= since:
+            self.add_error("until", "The end must be after the start.")
+        else:
+            check_range(self, "since", "until")
+        return data

@@ -2,22 +2,30 @@
 
 from __future__ import annotations
 
+import csv
+import io
+from collections import defaultdict
 from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts.requests import actor
+from marketplace.lib import clock, inputs
+from marketplace.lib.durations import format_length
 from marketplace.lib.errors import DomainError
 from marketplace.lib.forms import apply_domain_error
-from marketplace.lib.money import Money, MoneyError, to_minor
+from marketplace.lib.money import Money, MoneyError, format_minor, to_minor
 from owners import selectors as catalogue
 from owners.models import Offering
-from renters import selectors, services
-from renters.forms import OfferingFilterForm, SpendLimitForm, SSHKeyForm
+from renters import hooks, selectors, services
+from renters.forms import OfferingFilterForm, PriceRangeForm, SpendLimitForm, SSHKeyForm
 
 
 def offering_browse(request: HttpRequest) -> HttpResponse:
@@ -53,13 +61,131 @@ def offering_browse(request: HttpRequest) -> HttpResponse:
 
 def offering_detail(request: HttpRequest, pk: int) -> HttpResponse:
     offering = get_object_or_404(catalogue.published_offerings(), pk=pk)
+    prices = PriceRangeForm(request.GET or None)
+    since, until = _price_range(prices)
+    changes = hooks.price_history(offering, since, until, MAX_PRICE_POINTS)
+    if request.GET.get("format") == "csv":
+        return _price_csv(offering, changes)
     # What the owner's standby servers hold back from sale (they make slices start at once).
     standby = sum(offering.standby_pools.values_list("size", flat=True))
     return render(
         request,
         "renters/offering_detail.html",
-        {"offering": offering, "standby_servers": standby, "sellable": offering.sellable_capacity()},
+        {
+            "offering": offering,
+            "standby_servers": standby,
+            "sellable": offering.sellable_capacity(),
+            "prices": prices,
+            "price_charts": _price_charts(offering, changes, since, until),
+            "price_range": (_local(since), _local(until)),
+            "price_points_capped": len(changes) >= MAX_PRICE_POINTS,
+        },
     )
+
+
+# ---- the price history on the offering page -----------------------------------------------------
+
+MAX_PRICE_POINTS = 2000  # the latest ones of the range: a chart's worth
+PRICE_SPANS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
+SOURCES = {"fixed": "Fixed price", "dynamic": "Dynamic quotes", "auction": "Auction clearing"}
+
+
+def _price_range(form: PriceRangeForm) -> tuple[datetime, datetime]:
+    """The range asked for (the last 7 days when none, or when the form was refused)."""
+    now = clock.now()
+    if form.is_bound and form.is_valid():
+        data = form.cleaned_data
+        if data.get("range") == "custom":
+            return data["since"], data["until"]
+        span = PRICE_SPANS[data.get("range") or "7d"]
+    else:
+        span = PRICE_SPANS["7d"]
+    return now - min(span, inputs.max_range()), now  # an operator's shorter maximum range wins
+
+
+def _local(at: datetime) -> str:
+    return timezone.localtime(at).strftime("%Y-%m-%d %H:%M")
+
+
+def _price_charts(
+    offering: Offering, changes: list[hooks.PriceChange], since: datetime, until: datetime
+) -> list[dict[str, Any]]:
+    """Per priced profile: a step chart spec (a line per source; labels in the viewer's zone, a price
+    older than the range drawn from its start) and the table of the same changes."""
+    by_profile: dict[int, list[hooks.PriceChange]] = defaultdict(list)
+    for change in changes:
+        by_profile[change.profile_id].append(change)
+    charts = []
+    for policy in offering.pricing_policies.all():
+        rows = by_profile.get(policy.profile_id, [])
+        instants = sorted({max(c.at, since) for c in rows} | {until}) if rows else []
+        datasets = []
+        for source, label in SOURCES.items():
+            points = [c for c in rows if c.source == source]
+            if points:
+                datasets.append(
+                    {
+                        "label": label,
+                        # Only the source in force now is drawn up to now.
+                        "data": _steps(points, instants, since, until if source != policy.model else None),
+                        "step": True,
+                        "dashed": source == "auction",
+                        "fill": False,
+                    }
+                )
+        currency = rows[-1].currency if rows else policy.currency
+        charts.append(
+            {
+                "id": f"price-chart-{policy.profile_id}",
+                "profile": policy.profile,
+                "spec": {
+                    "type": "line",
+                    "labels": [_local(t) for t in instants],
+                    "datasets": datasets,
+                    "y_label": f"{currency} per {format_length(offering.grid_seconds)}",
+                },
+                "rows": [
+                    {
+                        "at": _local(c.at),
+                        "source": SOURCES.get(c.source, c.source),
+                        "price": format_minor(c.unit_price, c.currency),
+                    }
+                    for c in rows
+                ],
+            }
+        )
+    return charts
+
+
+def _steps(
+    points: list[hooks.PriceChange], instants: list[datetime], since: datetime, stop: datetime | None
+) -> list[float | None]:
+    """The price in force at each instant (major units), None before the source's first change and,
+    with ``stop``, from ``stop`` on (a source no longer in force)."""
+    out: list[float | None] = []
+    current: hooks.PriceChange | None = None
+    i = 0
+    for t in instants:
+        while i < len(points) and max(points[i].at, since) <= t:
+            current, i = points[i], i + 1
+        live = current is not None and (stop is None or t < stop)
+        out.append(float(Money(current.unit_price, current.currency).major()) if live and current else None)
+    return out
+
+
+def _price_csv(offering: Offering, changes: list[hooks.PriceChange]) -> HttpResponse:
+    names = {p.profile_id: p.profile.name for p in offering.pricing_policies.all()}
+    buf = io.StringIO()
+    out = csv.writer(buf)
+    out.writerow(["at", "profile", "source", "unit_price", "currency"])
+    for c in changes:
+        at = timezone.localtime(c.at).isoformat()
+        out.writerow(
+            [at, names.get(c.profile_id, c.profile_id), c.source, Money(c.unit_price, c.currency).major(), c.currency]
+        )
+    response = HttpResponse(buf.getvalue(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="price-history-{offering.pk}.csv"'
+    return response
 
 
 @login_required

@@ -8,7 +8,8 @@ class SchedulingConfig(AppConfig):
     def ready(self) -> None:
         from auditlog.registry import auditlog
 
-        from scheduling import models
+        from renters.hooks import register_price_history
+        from scheduling import models, selectors
 
         # Booking state changes are conditional UPDATEs (which model history does not see): each one is
         # also written to the domain event log (audit.services.record_event) with its from/to.
@@ -16,6 +17,8 @@ class SchedulingConfig(AppConfig):
         auditlog.register(models.Booking, exclude_fields=["user_data_encrypted"])
         for model in (models.AuctionRound, models.Quote, models.PriceHistory, models.Notification):
             auditlog.register(model)
+        # The renters' offering page shows the price history (renters may not import scheduling).
+        register_price_history(selectors.price_changes)
 
         from scheduling import dashboard
 

@@ -153,7 +153,7 @@ class Quote(models.Model):
 
 
 class PriceHistory(models.Model):
-    """Every price the market served, per offering and profile."""
+    """The prices the market served, per offering, profile and source: a point each time one changed."""
 
     class Source(models.TextChoices):
         FIXED = "fixed", "Fixed price"
@@ -171,7 +171,8 @@ class PriceHistory(models.Model):
     class Meta:
         verbose_name_plural = "price history"
         ordering = ["-at", "-id"]
-        indexes = [models.Index(fields=["offering", "profile", "at"], name="scheduling_price_series")]
+        # A series' latest point (services.prices) and an offering's points over a range, by time.
+        indexes = [models.Index(fields=["offering", "profile", "source", "at"], name="scheduling_price_series")]
 
     def __str__(self) -> str:
         return f"{self.offering_id}/{self.profile_id} {format_minor(self.unit_price, self.currency)} ({self.source})"

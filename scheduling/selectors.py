@@ -19,20 +19,23 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from guardian.shortcuts import get_objects_for_user
 
 from accounts.models import User
-from marketplace.lib import clock
+from marketplace.lib import clock, inputs
 from marketplace.lib.db import fetch_prepared
 from marketplace.lib.durations import format_length
 from marketplace.lib.errors import NotFoundError, ValidationFailed
 from marketplace.lib.money import exponent, format_minor, prorate
 from owners.availability import covers, offering_intervals, window_intervals
 from owners.models import Offering, PricingPolicy
+from owners.selectors import offerings_for_owner
+from renters.hooks import PriceChange
 from scheduling import catalogue, hooks
 from scheduling.models import CLAIMING_STATES, AuctionRound, Booking, BookingState, Notification, PriceHistory
 from scheduling.pricing import dynamic_unit_price
+from scheduling.services.prices import PricePoint, prices_record
 from scheduling.services.state import ENDED
 from scheduling.slices import RESOURCES, SliceKey, Timeline, align_up_epoch, utilisation
 
@@ -116,7 +119,8 @@ def _length_for(offering: Offering, q: SearchQuery) -> int | None:
 
 
 def slices_search(*, user: User | None, q: SearchQuery, limit: int | None = None) -> list[Slice]:
-    """Slices a renter can take now, sorted by ``q.ordering``; dynamic prices served are recorded.
+    """Slices a renter can take now, sorted by ``q.ordering``; fixed prices, and dynamic ones of the
+    soonest shortest slices, are recorded in the price history when they changed (``_slices_for``).
 
     With ``limit``, stops as soon as no remaining offering can enter the best ``limit`` slices
     (policies are scanned cheapest per second first), so a page costs a page's work.
@@ -136,8 +140,7 @@ def slices_search(*, user: User | None, q: SearchQuery, limit: int | None = None
         # Reload once; should it change again meanwhile, this search uses the catalogue it just read.
         catalogue.forget()
         found, history = _search(user, q, limit, catalogue.for_search(), begin, now, sort_key, check=False)
-    if history:
-        PriceHistory.objects.bulk_create(history)
+    prices_record(history, at=now)
     found.sort(key=sort_key)
     return found if limit is None else found[:limit]
 
@@ -184,11 +187,11 @@ def _search(
     sort_key: Any,
     *,
     check: bool,
-) -> tuple[list[Slice], list[PriceHistory]]:
+) -> tuple[list[Slice], list[PricePoint]]:
     policies = _candidates(catalogue, q)
     rest_lower = _suffix_lower(policies) if q.ordering == "start" and limit is not None else {}
     found: list[Slice] = []
-    history: list[PriceHistory] = []
+    history: list[PricePoint] = []
     offset = 0
     # First chunk: about what one page needs; then doubling (bounded) while more are needed.
     size = min(CHUNK, -(-(limit or CHUNK) // max(q.per_offering, 1)) + 4)
@@ -332,9 +335,10 @@ def _chunk_context(
 
 
 def _slices_for(
-    p: PricingPolicy, q: SearchQuery, ctx: dict[str, Any], begin: datetime, now: datetime, history: list[PriceHistory]
+    p: PricingPolicy, q: SearchQuery, ctx: dict[str, Any], begin: datetime, now: datetime, history: list[PricePoint]
 ) -> list[Slice]:
-    """The earliest ``q.per_offering`` slices of one offering/profile that fit windows, grid and capacity.
+    """The earliest ``q.per_offering`` slices of one offering/profile that fit windows, grid and capacity;
+    the price the series serves now goes to ``history`` (see ``to_record``).
 
     Works in seconds since the UNIX epoch (claims come as such); datetimes only for the slices found."""
     out: list[Slice] = []
@@ -362,6 +366,10 @@ def _slices_for(
     unclaimed = not tl.points and tl.fits(t, t + length, need)
     ceiling = _minor_ceiling(q.max_price, p.currency) if q.max_price is not None else None
     examined = 0
+    # The price history takes one point per series: a fixed price from any search; a dynamic one
+    # (which depends on the slice) only as the price of the soonest shortest slice, so searches for
+    # other lengths or later days do not make the series flip between their prices.
+    to_record = model == FIXED or (model == DYNAMIC and length == offering.min_length_seconds and q.start <= now)
     while t + length <= last and len(out) < q.per_offering and examined < MAX_CANDIDATES:
         examined += 1
         end = t + length
@@ -395,23 +403,16 @@ def _slices_for(
         else:
             util = utilisation(tl.peak(t, end), offering.sellable_capacity())
             unit = dynamic_unit_price(p, util)
+        if to_record:  # the earliest slice's, whatever the price ceiling asked
+            to_record = False
+            history.append(
+                PricePoint(offering_id, profile_id, model, unit, p.currency, util if model == DYNAMIC else None)
+            )
         if ceiling is not None and unit > ceiling:
             t += grid
             continue
         key = SliceKey(offering_id, profile_id, t, length)
         out.append(Slice(key, offering, p, starts_at, ends_at, unit, length // grid, util, auction))
-        if model == DYNAMIC:
-            history.append(
-                PriceHistory(
-                    offering_id=offering_id,
-                    profile_id=profile_id,
-                    at=now,
-                    unit_price=unit,
-                    currency=p.currency,
-                    utilisation=util,
-                    source=PriceHistory.Source.DYNAMIC,
-                )
-            )
         t += grid
     return out
 
@@ -520,6 +521,60 @@ def _length_advice(length: int, offerings: list[Offering]) -> dict[str, Any]:
     if best is None:
         return _why(reason, None)
     return _why(reason, f"Try {format_length(best)}.", duration=format_length(best))
+
+
+# ---- price history ------------------------------------------------------------------------------
+
+
+def offering_for_prices(user: User | None, offering_id: int) -> Offering:
+    """An offering whose prices the user may see: any published one, or one of their own."""
+    visible = Q(status=Offering.Status.PUBLISHED)
+    if user is not None and user.is_authenticated:
+        visible |= Q(pk__in=offerings_for_owner(user).values("pk"))
+    offering = Offering.objects.filter(visible, pk=offering_id).first()
+    if offering is None:
+        raise NotFoundError("No such offering.")
+    return offering
+
+
+def price_history(
+    *,
+    offering: Offering,
+    since: datetime,
+    until: datetime,
+    profile_id: int | None = None,
+    source: str | None = None,
+) -> QuerySet[PriceHistory]:
+    """The offering's price points from ``since`` to ``until`` (half-open), oldest first, each series
+    (profile, source) led by its point in force at ``since`` (when it has one), so a step line
+    starts at the right price. The range is at most MARKETPLACE_MAX_RANGE_DAYS long; ``profile_id``
+    must be a profile the offering prices."""
+    if until <= since:
+        raise ValidationFailed({"until": ["The end (until) must be after the start (since)."]})
+    too_long = inputs.range_error(since, until)
+    if too_long:
+        raise ValidationFailed({"until": [too_long]})
+    points = PriceHistory.objects.filter(offering=offering)
+    if profile_id is not None:
+        if not offering.pricing_policies.filter(profile_id=profile_id).exists():
+            raise ValidationFailed({"profile": [f"Offering {offering.pk} has no price for profile {profile_id}."]})
+        points = points.filter(profile_id=profile_id)
+    if source is not None:
+        points = points.filter(source=source)
+    in_force = (
+        points.filter(at__lt=since)
+        .order_by("profile_id", "source", "-at", "-id")
+        .distinct("profile_id", "source")
+        .values("pk")
+    )
+    return points.filter(Q(at__gte=since, at__lt=until) | Q(pk__in=in_force)).order_by("at", "id")
+
+
+def price_changes(offering: Offering, since: datetime, until: datetime, limit: int) -> list[PriceChange]:
+    """``price_history`` for the renters' offering page (renters.hooks): its latest ``limit`` points."""
+    points = price_history(offering=offering, since=since, until=until).order_by("-at", "-id")[:limit]
+    rows = points.values_list("profile_id", "source", "at", "unit_price", "currency")
+    return [PriceChange(*row) for row in reversed(rows)]
 
 
 # ---- bookings, bids, rounds, notifications ------------------------------------------------------

@@ -37,3 +37,13 @@ def end_due_bookings() -> int:
         return services.bookings_end_due()
     finally:
         context.reset(token)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def prune_price_history() -> int:
+    """Price history older than MARKETPLACE_PRICE_HISTORY_DAYS goes (the last point of each series stays)."""
+    token = context.bind(context.RequestContext(source="task"))
+    try:
+        return services.price_history_prune()
+    finally:
+        context.reset(token)

@@ -14,7 +14,7 @@ from marketplace.lib.durations import HELP as LENGTH_HELP
 from marketplace.lib.durations import parse_length
 from marketplace.lib.inputs import BIGINT_MAX, INT_MAX
 from marketplace.lib.money import CURRENCY_CHOICES, MoneyError, exponent, to_minor
-from scheduling.models import SSH_CIDRS_MAX, USER_DATA_MAX_BYTES, Booking, PricingModel, Quote
+from scheduling.models import SSH_CIDRS_MAX, USER_DATA_MAX_BYTES, Booking, PriceHistory, PricingModel, Quote
 from scheduling.selectors import ORDERINGS, Slice
 from scheduling.services.booking import CostPreview
 from scheduling.slices import SliceKey
@@ -527,3 +527,33 @@ class ExtendConflictSerializer(ExtendErrorSerializer):
         help_text="With `extension_unavailable`: the longest extension that can be granted now (0: none); ask "
         "for it to get it.",
     )
+
+
+class PriceHistoryQuerySerializer(serializers.Serializer):
+    profile = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=BIGINT_MAX,
+        help_text="Only this slice profile (one the offering prices).",
+    )
+    source = serializers.ChoiceField(
+        required=False, choices=PriceHistory.Source.choices, help_text="Only prices from this source."
+    )
+    since = BoundedDateTimeField(
+        required=False, help_text="Start of the range (default: `until` - 7 days); without a zone, UTC."
+    )
+    until = BoundedDateTimeField(
+        required=False, help_text="End of the range, excluded (default: now); without a zone, UTC."
+    )
+    # The range's order and length are the selector's rules (scheduling.selectors.price_history).
+
+
+class PricePointSerializer(serializers.ModelSerializer):
+    unit_price = serializers.SerializerMethodField(help_text="Price per grid unit, major units of `currency`.")
+
+    class Meta:
+        model = PriceHistory
+        fields = ["at", "profile", "source", "unit_price", "currency", "utilisation"]
+
+    def get_unit_price(self, p: PriceHistory) -> str | None:
+        return major(p.unit_price, p.currency)

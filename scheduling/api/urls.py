@@ -13,4 +13,9 @@ urlpatterns = [
     path("timeslots/<str:slice_id>/quote", views.TimeslotQuoteView.as_view(), name="timeslot-quote"),
     path("bookings", views.BookingListView.as_view(), name="bookings"),
     path("bookings/<int:booking_id>", views.BookingDetailView.as_view(), name="booking-detail"),
+    path(
+        "offerings/<int:offering_id>/price-history",
+        views.OfferingPriceHistoryView.as_view(),
+        name="offering-price-history",
+    ),
 ]

@@ -22,6 +22,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from marketplace.lib import clock
+from marketplace.lib.api import BoundedLimitOffsetPagination
 from marketplace.lib.apischema import error_response
 from marketplace.lib.client_ip import client_ip
 from marketplace.lib.idempotency import idempotent, is_preview
@@ -35,6 +36,8 @@ from scheduling.api.serializers import (
     ExtensionPreviewSerializer,
     ExtensionSerializer,
     PreviewSerializer,
+    PriceHistoryQuerySerializer,
+    PricePointSerializer,
     QuoteRequestSerializer,
     QuoteSerializer,
     SlicePageSerializer,
@@ -590,3 +593,92 @@ class BookingDetailView(_MarketView):
     def get(self, request: Request, booking_id: int) -> Response:
         booking = selectors.booking_for_renter(request.user, booking_id)  # type: ignore[arg-type]
         return Response(BookingSerializer(booking).data)
+
+
+class PricePointPagination(BoundedLimitOffsetPagination):
+    """Up to 1,000 points a page (a chart's worth), 500 when ``limit`` is absent."""
+
+    default_limit = 500
+    max_limit = 1000
+
+
+PRICE_HISTORY_EXAMPLES = [
+    OpenApiExample(
+        "A fixed price and a dynamic one",
+        value={
+            "count": 3,
+            "next": None,
+            "previous": None,
+            "results": [
+                {
+                    "at": "2026-11-20T08:00:00Z",
+                    "profile": 3,
+                    "source": "fixed",
+                    "unit_price": "1.00",
+                    "currency": "USD",
+                    "utilisation": None,
+                },
+                {
+                    "at": "2026-11-25T10:00:00Z",
+                    "profile": 3,
+                    "source": "dynamic",
+                    "unit_price": "1.25",
+                    "currency": "USD",
+                    "utilisation": 0.6,
+                },
+                {
+                    "at": "2026-11-25T10:07:12Z",
+                    "profile": 3,
+                    "source": "dynamic",
+                    "unit_price": "1.40",
+                    "currency": "USD",
+                    "utilisation": 0.75,
+                },
+            ],
+        },
+        response_only=True,
+        status_codes=["200"],
+    ),
+    OpenApiExample(
+        "Unknown profile",
+        value={
+            "error": "invalid",
+            "detail": "profile: Offering 12 has no price for profile 99.",
+            "fields": {"profile": ["Offering 12 has no price for profile 99."]},
+        },
+        response_only=True,
+        status_codes=["400"],
+    ),
+]
+
+
+class OfferingPriceHistoryView(_MarketView):
+    """The offering's price history: a point each time a price changed (fixed, dynamic quotes, auction
+    clearing), oldest first. Each (profile, source) series starts with its point in force at `since`
+    (which may be older), so a step chart starts at the right price. Anyone who may see the offering
+    may read it: published offerings, and an owner's own unpublished ones (404 otherwise)."""
+
+    serializer_class = PricePointSerializer
+    pagination_class = PricePointPagination
+
+    @extend_schema(
+        operation_id="offering_price_history",
+        parameters=[PriceHistoryQuerySerializer],
+        responses=PricePointSerializer(many=True),
+        examples=PRICE_HISTORY_EXAMPLES,
+    )
+    def get(self, request: Request, offering_id: int) -> Response:
+        params = PriceHistoryQuerySerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        d = params.validated_data
+        offering = selectors.offering_for_prices(request.user, offering_id)  # type: ignore[arg-type]
+        until = d.get("until") or clock.now()
+        points = selectors.price_history(
+            offering=offering,
+            since=d.get("since") or until - timedelta(days=7),
+            until=until,
+            profile_id=d.get("profile"),
+            source=d.get("source"),
+        )
+        page = self.paginate_queryset(points)
+        return self.get_paginated_response(PricePointSerializer(page, many=True).data)

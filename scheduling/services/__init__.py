@@ -10,7 +10,8 @@ One module per concern, each stating the rules it enforces:
 - ``profile_change``: moving a live booking to another profile (and undoing it);
 - ``extension``: moving a live booking's end later, at the price in force;
 - ``preemption``: owners taking capacity back after notice;
-- ``ending``: bookings whose slice is over end at its end (completed or failed).
+- ``ending``: bookings whose slice is over end at its end (completed or failed);
+- ``prices``: the price history, recorded when a price changes, and its retention.
 
 Every state change of a Booking goes through ``_move`` (a conditional
 ``UPDATE ... WHERE id = %s AND state = old`` whose row count says whether this
@@ -65,6 +66,7 @@ from scheduling.services.preemption import (
 from scheduling.services.preemption import _end_preempted as _end_preempted
 from scheduling.services.preemption import _give_notice as _give_notice
 from scheduling.services.preemption import _notify as _notify
+from scheduling.services.prices import PricePoint, price_history_prune, prices_record
 from scheduling.services.profile_change import (
     CHANGEABLE_STATES,
     PROFILE_CHANGE_UNDONE,
@@ -133,4 +135,7 @@ __all__ = [
     "preemptions_end_due",
     "price_schedule",
     "quote_create",
+    "PricePoint",
+    "price_history_prune",
+    "prices_record",
 ]

@@ -43,10 +43,11 @@ from marketplace.lib.staff import staff_may
 from owners.models import Offering, PricingPolicy
 from scheduling import catalogue, hooks
 from scheduling.errors import BiddingClosed, NobodyCouldLogIn, OfferingNotSelling, SliceTaken
-from scheduling.models import CLAIMING_STATES, AuctionRound, Booking, BookingState, PriceHistory, Quote
+from scheduling.models import CLAIMING_STATES, AuctionRound, Booking, BookingState, Quote
 from scheduling.pricing import dynamic_unit_price
 from scheduling.services.access import NO_LOGIN, check_access, has_ssh_key
 from scheduling.services.bids import _bid_place, _parse_bid
+from scheduling.services.prices import PricePoint, prices_record
 from scheduling.services.quotes import _quote_fields, _quote_for, _quote_seen
 from scheduling.services.resolve import _Request, _request_fields, _require_renter, _resolve
 from scheduling.services.state import _fits, _move, _need, is_capacity_violation, offering_peak
@@ -264,14 +265,8 @@ def _buy(*, actor: User, req: _Request, quote: Quote | None, now: datetime) -> B
                     data={"unit_price": unit, "total_price": total, "currency": policy.currency},
                 )
                 if quote is None:
-                    PriceHistory.objects.create(
-                        offering=offering,
-                        profile=profile,
-                        at=now,
-                        unit_price=unit,
-                        currency=policy.currency,
-                        utilisation=util,
-                        source=policy.model,
+                    prices_record(
+                        [PricePoint(offering.pk, profile.pk, policy.model, unit, policy.currency, util)], at=now
                     )
     except IntegrityError as exc:
         if not is_capacity_violation(exc):

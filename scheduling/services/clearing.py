@@ -27,7 +27,8 @@ from marketplace.lib import clock
 from marketplace.lib.errors import DomainError
 from owners.models import Offering, SliceProfile
 from scheduling import hooks
-from scheduling.models import CLAIMING_STATES, AuctionRound, Booking, BookingState, Notification, PriceHistory
+from scheduling.models import CLAIMING_STATES, AuctionRound, Booking, BookingState, Notification
+from scheduling.services.prices import PricePoint, prices_record
 from scheduling.services.state import _money, is_capacity_violation
 from scheduling.slices import RESOURCES, Timeline, resource_weight
 
@@ -357,23 +358,15 @@ def _clear_offerings(offering_ids: list[int], now: datetime) -> ClearingResult:
         for bid_id, (b, reason) in refused.items():
             refused_of[b.round_id].append([bid_id, reason])
         events: list[Event] = []
-        history: list[PriceHistory] = []
+        history: list[PricePoint] = []
         for r in rounds:
             won = round_winners[r.pk]
             if r.clearing_rule != "uniform":
                 r.clearing_price = min((p for _, p in won), default=None)
             r.winners_count, r.bids_count = len(won), len(won) + len(losers[r.pk]) + len(refused_of[r.pk])
-            for price in sorted({p for _, p in won}):
-                history.append(
-                    PriceHistory(
-                        offering_id=r.offering_id,
-                        profile_id=r.profile_id,
-                        at=now,
-                        unit_price=price,
-                        currency=r.currency,
-                        source=PriceHistory.Source.AUCTION,
-                    )
-                )
+            # The round's clearing price (uniform: the one price; otherwise the lowest winning bid).
+            if won and r.clearing_price is not None:
+                history.append(PricePoint(r.offering_id, r.profile_id, "auction", r.clearing_price, r.currency))
             # One audit record per round, naming every bid's move (requested -> confirmed / outbid).
             events.append(
                 Event(
@@ -441,7 +434,7 @@ def _clear_offerings(offering_ids: list[int], now: datetime) -> ClearingResult:
                 )
                 for bid_id, (b, reason) in refused.items()
             )
-        PriceHistory.objects.bulk_create(history)
+        prices_record(history, at=now)
         # Engine work (a beat task) unless a request or a task said who is acting.
         source = "task" if audit_context.current().source == "system" else None
         record_events(events, source=source, at=now)

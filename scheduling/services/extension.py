@@ -45,10 +45,11 @@ from owners.availability import window_intervals
 from owners.models import Offering, PricingPolicy
 from scheduling import catalogue, hooks
 from scheduling.errors import ExtensionUnavailable, NotExtendable, OfferingNotSelling
-from scheduling.models import Booking, BookingState, PriceHistory, PricingModel
+from scheduling.models import Booking, BookingState, PricingModel
 from scheduling.pricing import PricePeriod, dynamic_unit_price, price_schedule
 from scheduling.services.booking import CostPreview
 from scheduling.services.booking import dry_run as _rolled_back
+from scheduling.services.prices import PricePoint, prices_record
 from scheduling.services.state import _fits, is_capacity_violation, offering_peak
 from scheduling.slices import utilisation
 
@@ -382,15 +383,7 @@ def _extend(*, actor: Any, booking_id: int, seconds: int, now: datetime) -> Exte
             "price_schedule": [p.as_json() for p in after],
         },
     )
-    PriceHistory.objects.create(
-        offering=offering,
-        profile=locked.profile,
-        at=now,
-        unit_price=unit,
-        currency=locked.currency,
-        utilisation=util,
-        source=policy.model,
-    )
+    prices_record([PricePoint(offering.pk, locked.profile_id, policy.model, unit, locked.currency, util)], at=now)
     # In this transaction: the webhooks outbox tells the renter's endpoints "booking.extended".
     hooks.booking_event(
         locked.pk,

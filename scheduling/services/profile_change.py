@@ -34,9 +34,10 @@ from marketplace.lib.staff import staff_may
 from owners.models import Offering, PricingPolicy
 from scheduling import hooks
 from scheduling.errors import OfferingNotSelling, SliceTaken
-from scheduling.models import CLAIMING_STATES, Booking, BookingState, PriceHistory, PricingModel
+from scheduling.models import CLAIMING_STATES, Booking, BookingState, PricingModel
 from scheduling.pricing import _reprice, dynamic_unit_price, price_schedule
 from scheduling.services.booking import CostPreview, dry_run
+from scheduling.services.prices import PricePoint, prices_record
 from scheduling.services.state import _fits, _need, is_capacity_violation, offering_peak
 from scheduling.slices import RESOURCES, utilisation
 
@@ -227,15 +228,7 @@ def _change_profile(*, actor: Any, booking_id: int, policy: PricingPolicy, now: 
         "price_schedule_before": [p.as_json() for p in before],
     }
     Booking.objects.filter(pk=locked.pk).update(profile_change=locked.profile_change)
-    PriceHistory.objects.create(
-        offering=offering,
-        profile=profile,
-        at=now,
-        unit_price=unit,
-        currency=locked.currency,
-        utilisation=util,
-        source=policy.model,
-    )
+    prices_record([PricePoint(offering.pk, profile.pk, policy.model, unit, locked.currency, util)], at=now)
     hooks.fire_on_commit("on_booking_changed", locked.pk)
     return locked
 

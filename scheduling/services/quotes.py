@@ -22,8 +22,9 @@ from marketplace.lib.errors import ConflictError, DomainError, ValidationFailed
 from marketplace.lib.money import format_minor
 from owners.models import PricingPolicy
 from scheduling.errors import QuoteExpired
-from scheduling.models import PriceHistory, Quote
+from scheduling.models import Quote
 from scheduling.pricing import dynamic_unit_price
+from scheduling.services.prices import PricePoint, prices_record
 from scheduling.services.resolve import _Request, _resolve
 from scheduling.services.state import _money, offering_peak
 from scheduling.slices import SliceKey, utilisation
@@ -50,20 +51,15 @@ def _quote_fields(req: _Request, now: datetime) -> dict[str, Any]:
 
 @transaction.atomic
 def quote_create(*, actor: User, slice_id: str | SliceKey, duration: int | None = None) -> Quote:
-    """A dynamic price for this slice, valid for MARKETPLACE_QUOTE_TTL; recorded in the price history."""
+    """A dynamic price for this slice, valid for MARKETPLACE_QUOTE_TTL; recorded in the price history when it changed."""
     now = clock.now()
     req = _resolve(actor=actor, slice_id=slice_id, duration=duration, image=None, now=now)
     if req.policy.model != PricingPolicy.Model.DYNAMIC:
         raise DomainError("Quotes are for dynamically priced slices; this one has a fixed price or an auction.")
     quote = Quote.objects.create(renter=actor, **_quote_fields(req, now))
-    PriceHistory.objects.create(
-        offering=req.offering,
-        profile=req.profile,
+    prices_record(
+        [PricePoint(req.offering.pk, req.profile.pk, "dynamic", quote.unit_price, quote.currency, quote.utilisation)],
         at=now,
-        unit_price=quote.unit_price,
-        currency=quote.currency,
-        utilisation=quote.utilisation,
-        source=PriceHistory.Source.DYNAMIC,
     )
     record_event(
         actor=actor,

@@ -277,3 +277,17 @@ def test_the_package_installs_with_pip_and_its_console_script_runs(market, tmp_p
     )
     assert ran.returncode == 0, ran.stderr
     assert json.loads(ran.stdout) == []
+
+
+def test_price_history_lists_the_offerings_price_changes(market):  # type: ignore[no-untyped-def]
+    client = market["client"]
+    offer = market["offer"]
+    list(client.search(offering=offer.pk, duration=300))  # records the listed price once
+    list(client.search(offering=offer.pk, duration=300))
+    points = list(client.price_history(offer.pk, since=datetime.now(UTC) - timedelta(hours=1)))
+    assert [(p.source, p.unit_price, p.currency) for p in points] == [("fixed", "1.00", "USD")]
+    with pytest.raises(BadRequest) as refused:
+        list(client.price_history(offer.pk, profile=999_999))
+    assert "no price for profile" in str(refused.value)
+    with pytest.raises(NotFound):
+        list(client.price_history(999_999))

@@ -32,6 +32,8 @@ pytestmark = pytest.mark.django_db
 ROLES = world.ROLES
 # GETs that may write while answering, and what: a search records the prices it quoted (issue 15
 # bounds this table).
+# Searches record a price only when it changed since the series' latest point, so a search writes
+# only the first time it sees a new price (in this matrix: the first role's search).
 GET_WRITES = {
     "market/slices/": {"scheduling_pricehistory"},
     "api/v1/timeslots": {"scheduling_pricehistory"},
@@ -242,6 +244,10 @@ MATRIX: dict[str, str] = {
     "POST api/v1/bookings": "401 405 405 405 405 405 405",
     "GET api/v1/bookings/<int:booking_id>": "401 200 404 404 404 404 404",
     "POST api/v1/bookings/<int:booking_id>": "401 405 405 405 405 405 405",
+    # A published offering: anyone signed in reads its price history (an unpublished one: its owner only,
+    # tests/scheduling/test_price_history.py).
+    "GET api/v1/offerings/<int:offering_id>/price-history": "401 200 200 200 200 200 200",
+    "POST api/v1/offerings/<int:offering_id>/price-history": "401 405 405 405 405 405 405",
     "GET market/slices/": "L 200 200 200 200 200 200",
     "POST market/slices/": "L 200 200 200 200 200 200",
     "GET market/slices/<str:slice_id>/request": "L 200 200 302 302 200 200",

@@ -48,8 +48,9 @@ def test_quote_price_follows_utilisation_and_is_recorded(dyn, renter):
     q75 = services.quote_create(actor=renter, slice_id=sid)  # 75 % -> ×2.25 -> 225
     assert q75.unit_price == 225
     prices = list(PriceHistory.objects.filter(source="dynamic").order_by("id").values_list("unit_price", flat=True))
-    # quote at 0 % (the buy with it adds none), buy at 25 %, quote at 50 %, buy at 50 %, quote at 75 %
-    assert prices == [100, 125, 150, 150, 225]
+    # a point per change: quote at 0 % (the buy with it adds none), buy at 25 %, quote at 50 % (the
+    # buy at 50 % is the same price: no point), quote at 75 %
+    assert prices == [100, 125, 150, 225]
 
 
 def test_buying_with_a_valid_quote_pays_the_quoted_price_even_if_demand_rose(dyn, renter):

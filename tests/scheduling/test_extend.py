@@ -68,7 +68,8 @@ def test_fixed_price_charges_the_listed_price_for_the_added_units_and_is_audited
     assert event.data["from"]["ends_at"] == (T10 + 10 * MIN).isoformat()
     assert event.data["to"] == {"ends_at": (T10 + 15 * MIN).isoformat(), "unit_price": 100, "total_price": 1500}
     assert (event.data["seconds"], event.data["extra"]) == (300, 500)
-    assert PriceHistory.objects.filter(offering=offer, unit_price=100).count() == 2  # the buy and the extension
+    # The buy recorded the price; the extension at the same price records nothing (no change).
+    assert PriceHistory.objects.filter(offering=offer, unit_price=100).count() == 1
 
 
 def test_fixed_price_in_force_is_the_price_listed_now_and_the_schedule_keeps_both(owner, renter):

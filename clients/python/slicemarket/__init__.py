@@ -13,7 +13,7 @@ from .errors import (
     TransportError,
     Unauthorized,
 )
-from .types import Booking, Preview, Quote, Slice, Standby, Usage, WebhookDelivery, WebhookEndpoint
+from .types import Booking, Preview, PricePoint, Quote, Slice, Standby, Usage, WebhookDelivery, WebhookEndpoint
 from .webhooks import SignatureError, sign, verify_signature
 
 __version__ = "0.1.0"
@@ -26,6 +26,7 @@ __all__ = [
     "Forbidden",
     "NotFound",
     "Preview",
+    "PricePoint",
     "Quote",
     "RateLimited",
     "ServerError",

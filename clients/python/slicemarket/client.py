@@ -32,6 +32,7 @@ from .types import (
     Preemption,
     Preview,
     Price,
+    PricePoint,
     Profile,
     Quote,
     Revenue,
@@ -282,6 +283,21 @@ class Client:
     def booking(self, booking_id: int) -> Booking:
         """One of your bookings (NotFound when it is not yours)."""
         return Booking.from_dict(self.call("GET", f"bookings/{int(booking_id)}"))
+
+    def price_history(
+        self,
+        offering_id: int,
+        *,
+        profile: int | None = None,
+        source: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> Iterator[PricePoint]:
+        """An offering's price changes from ``since`` to ``until`` (default: the last 7 days), oldest
+        first, every page; each (profile, source) series starts with its price in force at ``since``."""
+        params = {"profile": profile, "source": source, "since": since, "until": until}
+        for item in self._pages(f"offerings/{int(offering_id)}/price-history", params):
+            yield PricePoint.from_dict(item)
 
     # ---- owners ----------------------------------------------------------------------------------
 

@@ -92,6 +92,19 @@ class Quote(_Result):
 
 
 @dataclass
+class PricePoint(_Result):
+    """A price an offering's profile took at ``at`` (a point each time it changed); ``unit_price`` is a
+    decimal string per grid unit in ``currency``; ``source`` is fixed, dynamic or auction."""
+
+    at: str | None = None
+    profile: int | None = None
+    source: str | None = None
+    unit_price: str | None = None
+    currency: str | None = None
+    utilisation: float | None = None
+
+
+@dataclass
 class Usage(_Result):
     booking: int = 0
     state: str = ""
