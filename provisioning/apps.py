@@ -29,3 +29,7 @@ class ProvisioningConfig(AppConfig):
         # The images a renter may pick on an offering that allows any image: its cloud's public ones.
         engine_hooks.register("public_images", access.public_images)
         register_standby_census(selectors.standby_counts)  # the owner API's servers per pool and state
+
+        from provisioning import dashboard
+
+        dashboard.register()  # utilisation today on the owner's landing dashboard (marketplace.dashboard)

@@ -1,5 +1,5 @@
 """The market's panels of the landing dashboard (marketplace.dashboard): a renter's bookings, an
-owner's utilisation today and the bookings about to start on their offerings."""
+owner's bookings about to start on their offerings (utilisation: provisioning.dashboard)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from django.http import HttpRequest
 from accounts.requests import actor
 from marketplace import dashboard
 from marketplace.lib import clock
-from owners import selectors as owner_selectors
 from scheduling import selectors
 
 SHOWN = 10  # rows per panel; each links to the full list
@@ -26,18 +25,6 @@ def renter_bookings(request: HttpRequest) -> dict[str, Any]:
     return {"running": running, "upcoming": upcoming, "more": len(live) > SHOWN}
 
 
-def _percent(share: float | None) -> float | None:
-    return None if share is None else round(share * 100, 1)
-
-
-def owner_utilisation(request: HttpRequest) -> dict[str, Any]:
-    start, end = clock.today_bounds()
-    offerings = list(owner_selectors.offerings_for_owner(actor(request)).prefetch_related("windows").order_by("name"))
-    shares = selectors.offerings_utilisation(offerings, start, end)
-    rows = [{"offering": o, "share": shares[o.pk], "percent": _percent(shares[o.pk])} for o in offerings]
-    return {"rows": rows, "since": start}
-
-
 def owner_starting_soon(request: HttpRequest) -> dict[str, Any]:
     soon = selectors.bookings_starting_soon_for_owner(actor(request), clock.now(), SOON)
     rows = list(soon[: SHOWN + 1])
@@ -47,13 +34,6 @@ def owner_starting_soon(request: HttpRequest) -> dict[str, Any]:
 def register() -> None:
     dashboard.register_panel(
         "scheduling.bookings", role="renter", order=10, template="dashboard/renter_bookings.html", build=renter_bookings
-    )
-    dashboard.register_panel(
-        "scheduling.utilisation",
-        role="owner",
-        order=20,
-        template="dashboard/owner_utilisation.html",
-        build=owner_utilisation,
     )
     dashboard.register_panel(
         "scheduling.starting_soon",

@@ -28,7 +28,7 @@ from marketplace.lib.db import fetch_prepared
 from marketplace.lib.durations import format_length
 from marketplace.lib.errors import NotFoundError, ValidationFailed
 from marketplace.lib.money import exponent, format_minor, prorate
-from owners.availability import covers, offering_intervals, window_intervals
+from owners.availability import covers, window_intervals
 from owners.models import Offering, PricingPolicy
 from owners.selectors import offerings_for_owner
 from renters.hooks import PriceChange
@@ -616,41 +616,6 @@ def bookings_starting_soon_for_owner(user: User, now: datetime, within: timedelt
         .filter(state=BookingState.CONFIRMED, starts_at__gte=now, starts_at__lt=now + within)
         .order_by("starts_at", "pk")
     )
-
-
-# States of a booking whose server held capacity for a while (up to ``ended_at`` when it ended early).
-_HELD_STATES = (*CLAIMING_STATES, BookingState.COMPLETED, BookingState.RELEASED, BookingState.PREEMPTED)
-
-
-def offerings_utilisation(offerings: Sequence[Offering], start: datetime, end: datetime) -> dict[int, float | None]:
-    """Per offering, the share of [start, end) it sold: booked unit-seconds over sellable unit-seconds.
-
-    Sellable: the offering's sellable capacity (less its standby servers) over the seconds its
-    availability windows are open in the range; booked: each booking's resources over the seconds it
-    held them in the range (an ended booking up to its end). Per resource, as ``slices.utilisation``
-    takes the busiest resource's share. None for an offering closed over the whole range. Pass the
-    offerings with ``prefetch_related("windows")``: one query for their bookings, none per offering.
-    """
-    booked: dict[int, list[float]] = {o.pk: [0.0] * len(RESOURCES) for o in offerings}
-    rows = Booking.objects.filter(
-        offering__in=[o.pk for o in offerings], state__in=_HELD_STATES, starts_at__lt=end, ends_at__gt=start
-    ).values_list("offering_id", "starts_at", "ends_at", "ended_at", *RESOURCES)
-    for offering_id, b_start, b_end, ended_at, *needs in rows:
-        stop = min(b_end, ended_at) if ended_at is not None else b_end
-        seconds = (min(stop, end) - max(b_start, start)).total_seconds()
-        if seconds > 0:
-            for i, need in enumerate(needs):
-                booked[offering_id][i] += need * seconds
-    out: dict[int, float | None] = {}
-    for o in offerings:
-        open_seconds = sum((hi - lo).total_seconds() for lo, hi in offering_intervals(o, start, end))
-        if open_seconds <= 0:
-            out[o.pk] = None
-            continue
-        capacity = o.sellable_capacity()
-        shares = [booked[o.pk][i] / (capacity[r] * open_seconds) for i, r in enumerate(RESOURCES) if capacity[r] > 0]
-        out[o.pk] = min(max(shares, default=0.0), 1.0)
-    return out
 
 
 def rounds_for_owner(user: User) -> QuerySet[AuctionRound]:
