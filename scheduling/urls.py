@@ -1,6 +1,6 @@
 from django.urls import path
 
-from scheduling import views
+from scheduling import calendar_views, views
 
 app_name = "scheduling"
 
@@ -15,4 +15,9 @@ urlpatterns = [
     path("owner/market/", views.owner_market, name="owner_market"),
     path("owner/market/bookings/<int:pk>/preempt", views.owner_preempt, name="owner_preempt"),
     path("owner/market/offerings/<int:pk>/preempt", views.owner_preempt_offering, name="owner_preempt_offering"),
+    path("offerings/<int:pk>/calendar", calendar_views.offering_calendar, name="offering_calendar"),
+    path("owner/offerings/<int:pk>/calendar", calendar_views.owner_offering_calendar, name="owner_offering_calendar"),
+    path("account/calendar-feed/", calendar_views.booking_feed, name="booking_feed"),
+    path("feeds/<str:token>/bookings.ics", calendar_views.feed_bookings, name="feed_bookings"),
+    path("feeds/<str:token>/offerings.ics", calendar_views.feed_offerings, name="feed_offerings"),
 ]

@@ -55,6 +55,7 @@ from scheduling.services.extension import (
     Extension,
     booking_extend,
 )
+from scheduling.services.feeds import booking_feed_rotate
 from scheduling.services.preemption import (
     NoticePlan,
     booking_preempt,
@@ -93,6 +94,7 @@ from scheduling.services.state import _move as _move
 from scheduling.services.state import _need as _need
 
 __all__ = [
+    "booking_feed_rotate",
     "AUCTION_REFUSAL",
     "EXTENDABLE_STATES",
     "EXTENDED",
