@@ -16,7 +16,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods
 
 from marketplace.lib import clock
 from marketplace.lib.staff import is_owner_or_superuser
@@ -49,6 +49,7 @@ def _calendar_page(request: HttpRequest, offering: Offering, *, owner: bool) -> 
     return render(request, "scheduling/calendar.html", context)
 
 
+@require_GET
 def offering_calendar(request: HttpRequest, pk: int) -> HttpResponse:
     """A published offering's free and taken capacity, for anyone who may browse it."""
     offering = get_object_or_404(owner_selectors.published_offerings(), pk=pk)
@@ -56,6 +57,7 @@ def offering_calendar(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
+@require_GET
 def owner_offering_calendar(request: HttpRequest, pk: int) -> HttpResponse:
     """One of the owner's offerings: who holds what, states, preemptions, auction rounds. Another
     owner's offering is a 404."""
@@ -97,9 +99,10 @@ def _ics(body: str) -> HttpResponse:
     return response
 
 
-def feed_bookings(request: HttpRequest, token: str) -> HttpResponse:
+@require_GET
+def feed_bookings(request: HttpRequest, feed_token: str) -> HttpResponse:
     """The iCal feed of the token's user's own bookings; a wrong or rotated token is a 404."""
-    user = ical.feed_user(token)
+    user = ical.feed_user(feed_token)
     if user is None:
         raise Http404("No such feed.")
     page = request.build_absolute_uri(reverse("scheduling:my_bookings"))
@@ -112,10 +115,11 @@ def feed_bookings(request: HttpRequest, token: str) -> HttpResponse:
     return _ics(body)
 
 
-def feed_offerings(request: HttpRequest, token: str) -> HttpResponse:
+@require_GET
+def feed_offerings(request: HttpRequest, feed_token: str) -> HttpResponse:
     """The iCal feed of the bookings on the token's user's offerings (renters by handle); 404 for a wrong
     token or a user who owns no offerings."""
-    user = ical.feed_user(token)
+    user = ical.feed_user(feed_token)
     if user is None or not is_owner_or_superuser(user):
         raise Http404("No such feed.")
     zone = ZoneInfo(user.time_zone_name)

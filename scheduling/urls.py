@@ -18,6 +18,6 @@ urlpatterns = [
     path("offerings/<int:pk>/calendar", calendar_views.offering_calendar, name="offering_calendar"),
     path("owner/offerings/<int:pk>/calendar", calendar_views.owner_offering_calendar, name="owner_offering_calendar"),
     path("account/calendar-feed/", calendar_views.booking_feed, name="booking_feed"),
-    path("feeds/<str:token>/bookings.ics", calendar_views.feed_bookings, name="feed_bookings"),
-    path("feeds/<str:token>/offerings.ics", calendar_views.feed_offerings, name="feed_offerings"),
+    path("feeds/<str:feed_token>/bookings.ics", calendar_views.feed_bookings, name="feed_bookings"),
+    path("feeds/<str:feed_token>/offerings.ics", calendar_views.feed_offerings, name="feed_offerings"),
 ]
