@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from django.db.models import QuerySet
+
 from accounts.models import User
 from owners.availability import offering_intervals
 from owners.models import Offering
@@ -26,6 +28,9 @@ SPANS = {"day": 1, "week": 7}
 SPOT = {"day": timedelta(hours=1), "week": timedelta(hours=6)}
 # Bookings that never held capacity are left off (a live bid shows in its round).
 NOT_SHOWN = (BookingState.REQUESTED, BookingState.REJECTED, BookingState.OUTBID)
+# An owner's week on a fine grid can hold thousands of bookings: the page draws the first this many
+# (by start) and says how many more there are.
+BOOKINGS_SHOWN = 500
 ENDED_EARLY = (BookingState.RELEASED, BookingState.PREEMPTED, BookingState.FAILED, BookingState.COMPLETED)
 
 
@@ -65,6 +70,7 @@ class Calendar:
     lanes: list[Lane]
     ticks: list[Tick]
     now_x: float | None  # where "now" falls, when inside the range
+    more: int = 0  # bookings in the range not drawn (beyond BOOKINGS_SHOWN)
 
     @property
     def previous_day(self) -> date:
@@ -153,8 +159,8 @@ def _shown_end(b: Booking) -> datetime:
     return b.ends_at
 
 
-def _bookings(offering: Offering, start: datetime, end: datetime) -> list[Booking]:
-    return list(
+def _bookings(offering: Offering, start: datetime, end: datetime) -> QuerySet[Booking]:
+    return (
         Booking.objects.filter(offering=offering, starts_at__lt=end, ends_at__gt=start)
         .exclude(state__in=NOT_SHOWN)
         .select_related("profile", "renter")
@@ -180,7 +186,10 @@ def owner_calendar(*, offering: Offering, day: date, span: str, tz: ZoneInfo, no
         label = f"{what}, slice {frame.period(r.starts_at, r.ends_at)}, bidding closes {frame.words(r.closes_at)}"
         round_items.append((r.starts_at, r.ends_at, [frame.bar("round", r.starts_at, r.ends_at, label, state=r.state)]))
     booking_items = []
-    for b in _bookings(offering, start, end):
+    found = _bookings(offering, start, end)
+    shown = list(found[: BOOKINGS_SHOWN + 1])
+    more = found.count() - BOOKINGS_SHOWN if len(shown) > BOOKINGS_SHOWN else 0
+    for b in shown[:BOOKINGS_SHOWN]:
         shown_end = _shown_end(b)
         state = b.get_state_display().lower()
         label = (
@@ -198,7 +207,7 @@ def owner_calendar(*, offering: Offering, day: date, span: str, tz: ZoneInfo, no
     lanes = [_open_lane(offering, frame)]
     lanes += [Lane("Auction rounds", bars) for bars in _pack(round_items)]
     lanes += [Lane(f"Bookings {i}", bars) for i, bars in enumerate(_pack(booking_items), start=1)]
-    return Calendar(offering, span, day, start, end, str(tz), lanes, frame.ticks(day), _now_x(frame, now))
+    return Calendar(offering, span, day, start, end, str(tz), lanes, frame.ticks(day), _now_x(frame, now), more)
 
 
 def _now_x(frame: _Frame, now: datetime) -> float | None:
@@ -214,7 +223,7 @@ def renter_calendar(
     day = first_day(day, span)
     start, end = local_range(day, span, tz)
     frame = _Frame(start, end, span, tz)
-    bookings = _bookings(offering, start, end)
+    bookings = list(_bookings(offering, start, end))
     claims = [
         {"starts_at": b.starts_at, "ends_at": b.ends_at, **b.resources()}
         for b in bookings

@@ -40,10 +40,10 @@ def _calendar_page(request: HttpRequest, offering: Offering, *, owner: bool) -> 
     day: date = data.get("date") or timezone.localtime(now, tz).date()
     span = data.get("span") or "day"
     if owner:
-        cal = calendar.owner_calendar(offering=offering, day=day, span=span, tz=tz, now=now)  # type: ignore[arg-type]
+        cal = calendar.owner_calendar(offering=offering, day=day, span=span, tz=tz, now=now)
     else:
         viewer: Any = request.user
-        cal = calendar.renter_calendar(offering=offering, day=day, span=span, tz=tz, now=now, viewer=viewer)  # type: ignore[arg-type]
+        cal = calendar.renter_calendar(offering=offering, day=day, span=span, tz=tz, now=now, viewer=viewer)
     context["cal"] = cal
     context["here"] = request.path
     return render(request, "scheduling/calendar.html", context)

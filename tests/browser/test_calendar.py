@@ -7,6 +7,7 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+
 from marketplace.lib import clock
 from tests import factories
 from tests.browser.test_portals import log_in

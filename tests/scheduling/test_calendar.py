@@ -52,7 +52,7 @@ def test_a_renter_sees_per_profile_free_spots_and_taken_time_placed_by_the_clock
     ]
     spots = [b for b in cal.lanes[1].bars if b.kind == "free"]
     assert spots[1].pick == T10 + timedelta(hours=1)
-    assert "Small: free 11:00–12:00; pick a start at 11:00" == spots[1].label
+    assert spots[1].label == "Small: free 11:00–12:00; pick a start at 11:00"
     assert [t.label for t in cal.ticks][:3] == ["00:00", "03:00", "06:00"]
     assert cal.now_x == round(8 * 100 / 24, 3)
 
@@ -93,7 +93,9 @@ def test_an_owner_sees_handles_states_rounds_and_preemption_notice(owner, offer,
     first.refresh_from_db()
     bookings = [(lane.name, b.kind, b.label) for lane in cal.lanes for b in lane.bars if b.kind != "open"]
     assert bookings[0][:2] == ("Bookings 1", "booking")
-    assert bookings[0][2].startswith(f"Booking {first.pk} by {renter.handle}: Small, {first.get_state_display().lower()}")
+    assert bookings[0][2].startswith(
+        f"Booking {first.pk} by {renter.handle}: Small, {first.get_state_display().lower()}"
+    )
     assert (f"Booking {second.pk} by {other.handle}: Small, confirmed, 12:00–12:30") in [b[2] for b in bookings]
     assert renter.email not in str(bookings) and other.email not in str(bookings)
     assert first.state == "notice"  # a future booking given notice: it ends at the deadline, unstarted
@@ -122,7 +124,10 @@ def test_the_renter_page_shows_no_identities_and_links_free_spots_to_the_slice_s
     assert "Small: taken (no room for this profile) 10:00–11:00" in html
     assert "Times in <strong>UTC</strong>, the offering's own zone too" in html
     link = re.search(r'data-testid="free-spot"[^>]*href="([^"]+)"', html).group(1).replace("&amp;", "&")  # type: ignore[union-attr]
-    assert link == f"/market/slices/?offering={offer.pk}&profile={offer.pricing_policies.get().profile_id}&start=2026-11-30T09:00:00&ordering=start"
+    assert (
+        link
+        == f"/market/slices/?offering={offer.pk}&profile={offer.pricing_policies.get().profile_id}&start=2026-11-30T09:00:00&ordering=start"
+    )
     search = login(renter).get(link)
     assert search.status_code == 200
     assert 'name="start" value="2026-11-30T09:00:00"' in search.content.decode()
@@ -160,7 +165,9 @@ def _feed_url(client):  # type: ignore[no-untyped-def]
 
 def test_the_ical_feed_lists_the_renters_bookings_and_parses_back(offer, renter):
     booking = services.booking_request(actor=renter, slice_id=factories.slice_id(offer, T10, 3600))
-    other = services.booking_request(actor=factories.renter(), slice_id=factories.slice_id(offer, T10 + timedelta(hours=2), 600))
+    other = services.booking_request(
+        actor=factories.renter(), slice_id=factories.slice_id(offer, T10 + timedelta(hours=2), 600)
+    )
     client = login(renter)
     urls = _feed_url(client)
     assert "offerings" not in urls  # a renter owns no offerings
@@ -198,7 +205,9 @@ def test_rotating_the_feed_kills_the_old_url_and_is_audited(renter):
     assert anonymous.get("/feeds/cal_not-a-token/bookings.ics").status_code == 404
     token = second.split("/")[2]
     assert BookingFeed.objects.get(user=renter).token_hash != token  # only its hash is kept
-    verbs = list(DomainEvent.objects.filter(actor=renter, verb__startswith="booking_feed.").values_list("verb", flat=True))
+    verbs = list(
+        DomainEvent.objects.filter(actor=renter, verb__startswith="booking_feed.").values_list("verb", flat=True)
+    )
     assert sorted(verbs) == ["booking_feed.created", "booking_feed.rotated"]
 
 
@@ -225,3 +234,13 @@ def test_long_lines_are_folded_at_75_octets():
     assert all(len(part.encode()) <= 75 for part in folded.split("\r\n"))
     assert folded.replace("\r\n ", "") == line
     assert "\\," in line and "\\;" in line and "\\n" in line
+
+
+def test_an_owners_crowded_range_draws_a_bounded_number_of_bookings(owner, offer, renter, monkeypatch):
+    monkeypatch.setattr(calendar, "BOOKINGS_SHOWN", 1)
+    for hour in (10, 12):
+        services.booking_request(actor=renter, slice_id=factories.slice_id(offer, T10.replace(hour=hour), 600))
+    cal = calendar.owner_calendar(offering=offer, day=TODAY, span="day", tz=UTC_ZONE, now=NOW)
+    assert [b.starts_at.hour for _, b in cal.bars if b.kind == "booking"] == [10] and cal.more == 1
+    page = login(owner).get(f"/owner/offerings/{offer.pk}/calendar?date=2026-11-30")
+    assert "Not drawn: 1 more booking in this range" in page.content.decode()
