@@ -141,6 +141,10 @@ def test_the_owner_page_is_the_owners_alone(owner, offer, renter, other_owner):
     html = page.content.decode()
     assert f"Booking {booking.pk} by {renter.handle}: Small, confirmed, Mon 30 10:00–Mon 30 11:00" in html
     assert renter.email not in html
+    assert (
+        f'href="/owner/offerings/{offer.pk}/calendar"'
+        in login(owner).get(f"/owner/offerings/{offer.pk}/").content.decode()
+    )
     assert login(other_owner).get(f"/owner/offerings/{offer.pk}/calendar").status_code == 404
     assert login(renter).get(f"/owner/offerings/{offer.pk}/calendar").status_code == 403
     draft = factories.offering(owner)
