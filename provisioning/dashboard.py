@@ -23,7 +23,8 @@ def owner_utilisation(request: HttpRequest) -> dict[str, Any]:
     start, end = clock.today_bounds()
     rows = []
     for offering in owner_selectors.offerings_for_owner(actor(request)).order_by("name"):
-        (today,) = selectors.offering_utilisation(offering, [(start, end)]) or [None]
+        shares = selectors.offering_utilisation(offering, [(start, end)])
+        today = shares[0] if shares else None
         rows.append(
             {
                 "offering": offering,

@@ -9,7 +9,7 @@ from django import forms
 from marketplace.lib.durations import HELP as LENGTH_HELP
 from marketplace.lib.durations import parse_length
 from marketplace.lib.forms import BoundedDateTimeField, check_range
-from marketplace.lib.inputs import BIGINT_MAX, INT_MAX
+from marketplace.lib.inputs import BIGINT_MAX, INT_MAX, year_error
 from marketplace.lib.money import CURRENCY_CHOICES, MoneyError, to_minor
 from scheduling.models import SSH_CIDRS_MAX, USER_DATA_MAX_BYTES
 from scheduling.selectors import ORDERINGS
@@ -122,3 +122,18 @@ class ExtendForm(forms.Form):
         if seconds > INT_MAX:
             raise forms.ValidationError("That is longer than any offering sells.")
         return seconds
+
+
+class CalendarForm(forms.Form):
+    """Which day or week of an offering's calendar to show (a local date in the viewer's zone)."""
+
+    date = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    span = forms.ChoiceField(choices=[("day", "Day"), ("week", "Week")], required=False)
+
+    def clean_date(self) -> Any:
+        value = self.cleaned_data.get("date")
+        if value is not None:
+            message = year_error(value.year)
+            if message:
+                raise forms.ValidationError(message)
+        return value

@@ -361,3 +361,17 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} for {self.user_id}: {self.message[:40]}"
+
+
+class BookingFeed(models.Model):
+    """A user's secret calendar-feed address (the iCal feed of their bookings, and of the bookings on
+    their offerings): calendar apps cannot log in, so the URL carries a random token. Only its SHA-256
+    is stored (the URL is shown once, when made); rotating replaces it, and the old URL stops at once."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="booking_feed")
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=clock.now)
+    rotated_at = models.DateTimeField(default=clock.now, help_text="When the current address was made.")
+
+    def __str__(self) -> str:
+        return f"booking feed of {self.user_id}"

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from scheduling import views
+from scheduling import calendar_views, views
 
 app_name = "scheduling"
 
@@ -16,4 +16,9 @@ urlpatterns = [
     path("owner/market/bookings/<int:pk>/preempt", views.owner_preempt, name="owner_preempt"),
     path("owner/market/offerings/<int:pk>/preempt", views.owner_preempt_offering, name="owner_preempt_offering"),
     path("market/bookings/<int:pk>/status", views.booking_status, name="booking_status"),
+    path("offerings/<int:pk>/calendar", calendar_views.offering_calendar, name="offering_calendar"),
+    path("owner/offerings/<int:pk>/calendar", calendar_views.owner_offering_calendar, name="owner_offering_calendar"),
+    path("account/calendar-feed/", calendar_views.booking_feed, name="booking_feed"),
+    path("feeds/<str:feed_token>/bookings.ics", calendar_views.feed_bookings, name="feed_bookings"),
+    path("feeds/<str:feed_token>/offerings.ics", calendar_views.feed_offerings, name="feed_offerings"),
 ]

@@ -56,6 +56,7 @@ from scheduling.services.extension import (
     Extension,
     booking_extend,
 )
+from scheduling.services.feeds import booking_feed_rotate
 from scheduling.services.preemption import (
     NoticePlan,
     booking_preempt,
@@ -95,6 +96,7 @@ from scheduling.services.state import _move as _move
 from scheduling.services.state import _need as _need
 
 __all__ = [
+    "booking_feed_rotate",
     "AUCTION_REFUSAL",
     "EXTENDABLE_STATES",
     "EXTENDED",

@@ -30,6 +30,7 @@ PARAMS = {
     "year": "year",
     "month": "month",
     "slice_id": "slice",
+    "feed_token": "feed",
 }
 PK_BY_PREFIX = [
     ("account/webhooks/", "endpoint"),

@@ -346,6 +346,19 @@ MATRIX: dict[str, str] = {
     "POST account/time-zone/detected": "L 400 400 400 400 400 400",
     "GET api/v1/docs": "L 200 200 200 200 200 200",
     "POST api/v1/docs": "405 405 405 405 405 405 405",
+    # The capacity calendar (issue 15 item 3): a published offering's for anyone who may browse it, an
+    # owner's for its owner; the feed page makes or rotates the secret address; the feeds answer to
+    # the token alone (calendar apps cannot sign in): the renter's token here, which opens no owner feed.
+    "GET offerings/<int:pk>/calendar": "200 200 200 200 200 200 200",
+    "POST offerings/<int:pk>/calendar": "405 405 405 405 405 405 405",
+    "GET owner/offerings/<int:pk>/calendar": "L 403 403 200 404 403 200",
+    "POST owner/offerings/<int:pk>/calendar": "L 405 405 405 405 405 405",
+    "GET account/calendar-feed/": "L 200 200 200 200 200 200",
+    "POST account/calendar-feed/": "L 200* 200* 200* 200* 200* 200*",
+    "GET feeds/<str:feed_token>/bookings.ics": "200 200 200 200 200 200 200",
+    "POST feeds/<str:feed_token>/bookings.ics": "405 405 405 405 405 405 405",
+    "GET feeds/<str:feed_token>/offerings.ics": "404 404 404 404 404 404 404",
+    "POST feeds/<str:feed_token>/offerings.ics": "405 405 405 405 405 405 405",
 }
 
 

@@ -102,5 +102,6 @@ def build() -> World:
         "year": NOW.year,
         "month": NOW.month,
         "small": SliceProfile.objects.get(owner=None, name="Small").pk,
+        "feed": market.booking_feed_rotate(actor=renter),  # the renter's calendar-feed token
     }
     return World(users=users, tokens=tokens, ids=ids)
