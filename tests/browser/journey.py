@@ -47,8 +47,6 @@ class ConsoleErrors:
     def _console(self, message: ConsoleMessage) -> None:
         if message.type == "error":
             where = message.location.get("url", "") if message.location else ""
-            if where.endswith("/favicon.ico"):
-                return  # the browser's own request (the site has no icon), not the page's doing
             self.messages.append(f"console.error {message.text}" + (f" ({where})" if where else ""))
 
     def _page_error(self, error: Error) -> None:

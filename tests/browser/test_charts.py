@@ -26,10 +26,9 @@ K = LedgerAccount.Kind
 
 def _watch_errors(page):  # type: ignore[no-untyped-def]
     errors: list[str] = []
-    # The browser's own request for /favicon.ico (the site has none) is not the page's error.
     page.on(
         "console",
-        lambda m: errors.append(m.text) if m.type == "error" and "favicon" not in m.location.get("url", "") else None,
+        lambda m: errors.append(m.text) if m.type == "error" else None,
     )
     page.on("pageerror", lambda e: errors.append(str(e)))
     return errors

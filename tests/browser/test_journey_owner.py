@@ -20,7 +20,7 @@ from owners.models import Offering
 from scheduling import services as engine
 from scheduling.models import Booking
 from tests import factories
-from tests.browser.journey import no_console_errors, screenshot
+from tests.browser.journey import assert_chart, no_console_errors, screenshot
 from tests.browser.test_portals import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -91,6 +91,18 @@ def step_bookings_on_the_market_page(page: Page, renter, bookings: list[Booking]
     screenshot(page, "02-market")
 
 
+def step_booking_on_the_calendar(page: Page, renter, offering: Offering, booking: Booking) -> None:  # type: ignore[no-untyped-def]
+    """The offering's calendar draws the booking in its lane, named by the renter's handle."""
+    page.goto(f"/owner/offerings/{offering.pk}/")
+    page.click("[data-testid=calendar-link]")
+    page.wait_for_url(f"**/owner/offerings/{offering.pk}/calendar**")
+    bar = page.locator(f"svg g.cal-booking[aria-label^='Booking {booking.pk} by ']")
+    expect(bar).to_have_count(1)
+    label = bar.get_attribute("aria-label") or ""
+    assert renter.handle in label and renter.email not in page.content(), label
+    screenshot(page, "02b-calendar")
+
+
 def step_revenue(page: Page, released: Booking) -> None:
     """The released booking's charge is the owner's revenue, less the platform's 10 %."""
     gross = released.total_price
@@ -107,6 +119,7 @@ def step_revenue(page: Page, released: Booking) -> None:
         format_minor(gross - fee, "USD"),
     ], cells
     expect(page.locator("[data-testid=payable-USD]")).to_have_text(format_minor(gross - fee, "USD"))
+    assert_chart(page, "[data-testid=revenue-chart-USD]")  # the day's earnings drawn, not only tabled
     screenshot(page, "03-revenue")
 
 
@@ -152,5 +165,6 @@ def test_owner_journey(page, settings):  # type: ignore[no-untyped-def]
         engine.booking_release(actor=renter, booking_id=released.pk)  # charged in full, as the price says
         noticed = renter_books(renter, offering, in_minutes=2, minutes=30)
         step_bookings_on_the_market_page(page, renter, [released, noticed])
+        step_booking_on_the_calendar(page, renter, offering, noticed)
         step_revenue(page, released)
         step_preempt_with_notice(page, noticed)

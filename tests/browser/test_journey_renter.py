@@ -1,9 +1,9 @@
-"""Real Chromium, a renter's whole journey (issue 15 item 8): search slices, pick a start, buy, be told the
+"""Real Chromium, a renter's whole journey (issue 15 item 8): search slices, pick a start on the calendar, buy, be told the
 server is ready (the engine delivers it: a real Celery worker on the simulator cloud), watch its usage,
 extend, release, and find the charge on the statement (the page, its CSV and its PDF).
 
-Each step is a function of its own, so one can be replaced (the start will be picked on the calendar)
-without touching the others. No page may log a console error. Screenshots of the run are kept under
+Each step is a function of its own; the start is picked on the offering's calendar, and the usage
+charts are checked for data points. No page may log a console error. Screenshots of the run are kept under
 ``test-results/screenshots/test_renter_journey/`` (git-ignored; CI keeps them as artefacts).
 """
 
@@ -25,7 +25,7 @@ from owners.models import Offering
 from provisioning.models import UsageSample
 from scheduling.models import Booking
 from tests import factories
-from tests.browser.journey import engine_worker, fast_delivery, no_console_errors, screenshot
+from tests.browser.journey import assert_chart, engine_worker, fast_delivery, no_console_errors, screenshot
 from tests.browser.test_portals import log_in
 from tests.provisioning.worker import wait_for
 
@@ -53,9 +53,19 @@ def step_search_slices(page: Page, offering: Offering) -> None:
     screenshot(page, "01-slices")
 
 
-def step_pick_start(page: Page) -> None:
-    """The renter picks the first start listed (to be replaced by a click on the calendar): the buy page."""
-    page.locator("tr.slice-row").first.locator("button:has-text('Buy')").click()
+def step_pick_start(page: Page, offering: Offering) -> None:
+    """On the offering's calendar the renter clicks the first free spot (today's, from the next grid
+    point on): the slice search opens at that start, and its first slice goes to the buy page."""
+    page.goto(f"/offerings/{offering.pk}/")
+    page.click("[data-testid=calendar-link]")
+    spot = page.locator("[data-testid=free-spot]").first
+    expect(spot).to_have_attribute("aria-label", re.compile(r"free .*; pick a start at "))
+    screenshot(page, "01b-calendar")
+    spot.click()
+    page.wait_for_url("**/market/slices/**")
+    first = page.locator("tr.slice-row").first
+    assert offering.name in first.inner_text()
+    first.locator("button:has-text('Buy')").click()
     page.wait_for_selector("h1:has-text('Buy this slice?')")
 
 
@@ -65,9 +75,10 @@ def step_buy(page: Page, renter) -> Bought:  # type: ignore[no-untyped-def]
     price = format_minor(total, "USD")
     assert f"This slice costs {price}." in page.inner_text("main")
     page.click(f"button:has-text('Buy for {price}')")
-    page.wait_for_url("**/market/bookings/")
+    page.wait_for_url("**/bookings/*/server/")  # the booking's own page, which follows it live
     booking = Booking.objects.get(renter=renter)
-    expect(page.locator(f"#booking-{booking.pk}")).to_contain_text(price)
+    assert page.url.endswith(f"/bookings/{booking.pk}/server/")
+    expect(page.locator("#booking-live")).to_contain_text(price)
     return Bought(booking, total)
 
 
@@ -114,6 +125,8 @@ def step_watch_usage(page: Page, bought: Bought, command: str) -> None:
     assert held_now > held >= 0 and readings_now > readings, (held, readings, held_now, readings_now)
     usage = page.locator("section[aria-labelledby=usage-heading]")
     expect(usage.locator("table tbody tr").first).to_be_visible()  # the per-interval table
+    for metric in ("cpu", "memory", "disk", "network"):  # and its charts, drawn from the same readings
+        assert_chart(page, f"[data-testid=usage-chart-{metric}]")
     screenshot(page, "03-usage")
 
 
@@ -188,7 +201,7 @@ def test_renter_journey(page, settings, tmp_path):  # type: ignore[no-untyped-de
     with no_console_errors(page), engine_worker(tmp_path / "worker.log"):
         log_in(page, renter.email)
         step_search_slices(page, offering)
-        step_pick_start(page)
+        step_pick_start(page, offering)
         bought = step_buy(page, renter)
         command = step_told_server_ready(page, bought)
         step_watch_usage(page, bought, command)

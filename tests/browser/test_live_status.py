@@ -29,15 +29,7 @@ def _watch(page):  # type: ignore[no-untyped-def]
     """Console errors, page errors, failed responses and CSP violations, and the htmx polls the page sends."""
     errors: list[str] = []
     polls: list[str] = []
-    # The site has no favicon (yet): Chromium's own request for it is not the page's error.
-    page.on(
-        "console",
-        lambda m: (
-            errors.append(m.text)
-            if m.type == "error" and not m.location.get("url", "").endswith("/favicon.ico")
-            else None
-        ),
-    )
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
     page.on("request", lambda r: polls.append(r.url) if r.headers.get("hx-request") else None)

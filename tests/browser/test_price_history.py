@@ -27,10 +27,9 @@ def test_offering_page_draws_the_price_history_and_lists_the_same_prices(page):
         prices_record([PricePoint(offer.pk, small.pk, "dynamic", price, "USD", 0.5)], at=at)
     renter = factories.renter(email="tomo@example.test", timezone="Asia/Tokyo")
     errors: list[str] = []
-    # The browser's own /favicon.ico request (the site has none) is not the page's error.
     page.on(
         "console",
-        lambda m: errors.append(m.text) if m.type == "error" and "favicon" not in m.location.get("url", "") else None,
+        lambda m: errors.append(m.text) if m.type == "error" else None,
     )
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     log_in(page, renter.email)
