@@ -182,6 +182,16 @@ def _renter_draft(e: engine_hooks.BookingEvent, b: Booking) -> Draft | None:
             _booking_link(b),
             b.pk,
         )
+    if to == S.REJECTED and b.auction_round_id:  # a purchase refused is answered at once; a bid at clearing
+        return Draft(
+            b.renter_id,
+            Kind.BID_REFUSED,
+            f"Winning bid refused: booking {b.pk} on {b.offering.name}",
+            f"Your bid of {_money(b.bid_amount, b.currency)} per grid unit won {_slice(b, zone)} but could not be "
+            "confirmed." + (f" {b.reason}" if b.reason else ""),
+            _booking_link(b),
+            b.pk,
+        )
     if to == S.PROVISIONING:
         return Draft(
             b.renter_id,

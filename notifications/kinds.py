@@ -12,6 +12,7 @@ class Kind(models.TextChoices):
     SLICE_ENDED = "slice_ended", "Slice ended (with its charge)"
     BID_OUTBID = "bid_outbid", "Bid outbid"
     BID_WON = "bid_won", "Auction won"
+    BID_REFUSED = "bid_refused", "Winning bid refused at clearing (with the reason)"
     PAYMENT_FAILED = "payment_failed", "Payment failed"
     BALANCE_LOW = "balance_low", "Prepaid balance low"
     SPEND_LIMIT_REACHED = "spend_limit_reached", "Monthly spend limit (nearly) reached"

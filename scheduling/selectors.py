@@ -33,7 +33,7 @@ from owners.models import Offering, PricingPolicy
 from owners.selectors import offerings_for_owner
 from renters.hooks import PriceChange
 from scheduling import catalogue, hooks
-from scheduling.models import CLAIMING_STATES, AuctionRound, Booking, BookingState, Notification, PriceHistory
+from scheduling.models import CLAIMING_STATES, AuctionRound, Booking, BookingState, PriceHistory
 from scheduling.pricing import dynamic_unit_price
 from scheduling.services.prices import PricePoint, prices_record
 from scheduling.services.state import ENDED
@@ -626,12 +626,6 @@ def rounds_for_owner(user: User) -> QuerySet[AuctionRound]:
         return qs
     offerings = get_objects_for_user(user, "owners.change_offering", klass=Offering, accept_global_perms=False)
     return qs.filter(offering__in=offerings)
-
-
-def notifications_for(user: User) -> QuerySet[Notification]:
-    if not user.is_authenticated:
-        return Notification.objects.none()
-    return Notification.objects.filter(user=user).select_related("booking")
 
 
 def booking_usage(user: User, booking_id: int) -> dict[str, Any]:

@@ -317,7 +317,6 @@ def my_bookings(request: HttpRequest) -> HttpResponse:
         {
             "bookings": _with_cost(mine.filter(auction_round__isnull=True)[:200]),
             "bids": _with_cost(mine.filter(auction_round__isnull=False)[:200]),
-            "notifications": selectors.notifications_for(request.user)[:50],  # type: ignore[arg-type]
             "final_states": FINAL_STATES,
         },
     )

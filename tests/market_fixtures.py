@@ -34,6 +34,14 @@ def _engine_only():  # type: ignore[no-untyped-def]
         yield
 
 
+@pytest.fixture
+def notified():  # type: ignore[no-untyped-def]
+    """The engine with the notifications app's receiver only: what a renter is told of a change."""
+    from notifications import events
+
+    hooks.register("booking_events", events.on_booking_events)
+
+
 def commit_elsewhere(sql: str, params: list[Any]) -> None:
     """Run ``sql`` on a connection of its own (another thread) and commit it, as another process
     would: raw SQL that bypasses every Python path. Needs a transaction=True test."""

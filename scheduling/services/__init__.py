@@ -66,7 +66,6 @@ from scheduling.services.preemption import (
 )
 from scheduling.services.preemption import _end_preempted as _end_preempted
 from scheduling.services.preemption import _give_notice as _give_notice
-from scheduling.services.preemption import _notify as _notify
 from scheduling.services.prices import PricePoint, price_history_prune, prices_record
 from scheduling.services.profile_change import (
     CHANGEABLE_STATES,

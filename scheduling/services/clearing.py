@@ -27,9 +27,9 @@ from marketplace.lib import clock
 from marketplace.lib.errors import DomainError
 from owners.models import Offering, SliceProfile
 from scheduling import hooks
-from scheduling.models import CLAIMING_STATES, AuctionRound, Booking, BookingState, Notification
+from scheduling.models import CLAIMING_STATES, AuctionRound, Booking, BookingState
 from scheduling.services.prices import PricePoint, prices_record
-from scheduling.services.state import _money, is_capacity_violation
+from scheduling.services.state import is_capacity_violation
 from scheduling.slices import RESOURCES, Timeline, resource_weight
 
 log = logging.getLogger(__name__)
@@ -140,20 +140,9 @@ WHERE b.auction_round_id = ANY(%s) AND b.state = 'requested'
 """
 OUTBID_REASON = "Outbid: other bids took the capacity of this slice."  # the reason _OUTBID_SQL writes
 _OUTBID_SQL = """
-WITH lost AS (
-    UPDATE scheduling_booking SET state = 'outbid', updated_at = %s,
-           reason = 'Outbid: other bids took the capacity of this slice.'
-    WHERE id = ANY(%s) AND state = 'requested'
-    RETURNING id, renter_id, offering_id, bid_amount, currency, starts_at
-)
-INSERT INTO scheduling_notification (user_id, booking_id, kind, message, created_at)
-SELECT lost.renter_id, lost.id, 'outbid',
-       format('Your bid of %%s %%s on %%s (%%s UTC) was outbid.',
-              CASE WHEN lost.currency = 'JPY' THEN lost.bid_amount::text
-                   ELSE to_char(lost.bid_amount / 100.0, 'FM999999999999990.00') END,
-              lost.currency, o.name, to_char(lost.starts_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI')),
-       %s
-FROM lost JOIN owners_offering o ON o.id = lost.offering_id
+UPDATE scheduling_booking SET state = 'outbid', updated_at = %s,
+       reason = 'Outbid: other bids took the capacity of this slice.'
+WHERE id = ANY(%s) AND state = 'requested'
 """
 # The claiming states spelled from the Python constant (the same text as the partial index's predicate).
 _CLAIMS_SQL = f"""
@@ -253,13 +242,6 @@ class _ClearingFunds:
 
 def _refusal_reason(reason: str) -> str:
     return f"Refused at clearing: {reason} The capacity went to the next bid."[:300]
-
-
-def _refusal_message(b: Bid, r: AuctionRound, offering: Offering, reason: str) -> str:
-    return (
-        f"Your bid of {_money(b.amount, r.currency)} on {offering.name} ({r.starts_at:%Y-%m-%d %H:%M} UTC) won capacity "
-        f"but could not be confirmed: {reason} The capacity went to the next bid."
-    )
 
 
 def _refusal_events(refused: dict[int, tuple[Bid, str]], by_round: dict[int, AuctionRound]) -> list[Event]:
@@ -399,8 +381,8 @@ def _clear_offerings(offering_ids: list[int], now: datetime) -> ClearingResult:
                     [now, now, win_ids, win_prices, win_totals],
                 )
             if lose_ids:
-                # Losers become outbid and are told, in one statement.
-                cur.execute(_OUTBID_SQL, [now, lose_ids, now])
+                # Losers become outbid in one statement (notifications tells them, from booking_events).
+                cur.execute(_OUTBID_SQL, [now, lose_ids])
             if refused:
                 cur.execute(
                     "UPDATE scheduling_booking AS b SET state = 'rejected', reason = v.reason, updated_at = %s "
@@ -424,16 +406,6 @@ def _clear_offerings(offering_ids: list[int], now: datetime) -> ClearingResult:
             r.state, r.cleared_at = AuctionRound.State.CLEARED, now
         if refused:
             events.extend(_refusal_events(refused, by_round))
-            Notification.objects.bulk_create(
-                Notification(
-                    user_id=b.renter_id,
-                    booking_id=bid_id,
-                    kind=Notification.Kind.INFO,
-                    message=_refusal_message(b, by_round[b.round_id], offerings[b.offering_id], reason)[:500],
-                    created_at=now,
-                )
-                for bid_id, (b, reason) in refused.items()
-            )
         prices_record(history, at=now)
         # Engine work (a beat task) unless a request or a task said who is acting.
         source = "task" if audit_context.current().source == "system" else None

@@ -25,7 +25,7 @@ from marketplace.lib.errors import ConflictError, InvalidTransition, PermissionD
 from marketplace.lib.staff import staff_may
 from owners.bounds import human_seconds, notice_max_seconds
 from owners.models import Offering
-from scheduling.models import CLAIMING_STATES, Booking, BookingState, Notification
+from scheduling.models import CLAIMING_STATES, Booking, BookingState
 from scheduling.services.state import _move
 
 S = BookingState
@@ -104,10 +104,6 @@ def preemption_preview(
     return [_plan(b, notice, now) for b in _live(target, now)]
 
 
-def _notify(user_id: int, booking: Booking | None, kind: str, message: str, now: datetime) -> None:
-    Notification.objects.create(user_id=user_id, booking=booking, kind=kind, message=message[:500], created_at=now)
-
-
 def _give_notice(*, actor: Any, booking: Booking, notice: int, reason: str, now: datetime) -> Booking:
     plan = _plan(booking, notice, now)
     notice, deadline = plan.notice_seconds, plan.deadline
@@ -123,14 +119,6 @@ def _give_notice(*, actor: Any, booking: Booking, notice: int, reason: str, now:
         data={"deadline": deadline.isoformat(), "notice_seconds": notice},
         verb="booking.notice",
     )
-    told = (
-        f"Booking {booking.pk} on {booking.offering.name} was given notice of preemption; it runs to its "
-        f"scheduled end at {deadline:%Y-%m-%d %H:%M:%S} UTC. {reason}"
-        if plan.runs_to_end and notice > 0
-        else f"Booking {booking.pk} on {booking.offering.name} will be preempted at "
-        f"{deadline:%Y-%m-%d %H:%M:%S} UTC ({notice} s notice). {reason}"
-    )
-    _notify(booking.renter_id, booking, Notification.Kind.PREEMPTION_NOTICE, told.strip(), now)
     if deadline <= now:
         _end_preempted(booking, actor=actor, now=now)
     return booking
@@ -138,13 +126,6 @@ def _give_notice(*, actor: Any, booking: Booking, notice: int, reason: str, now:
 
 def _end_preempted(booking: Booking, *, actor: Any, now: datetime) -> None:
     _move(booking, S.PREEMPTED, actor=actor, now=now, reason=booking.reason or "Preempted by the owner.")
-    _notify(
-        booking.renter_id,
-        booking,
-        Notification.Kind.PREEMPTED,
-        f"Booking {booking.pk} on {booking.offering.name} was preempted; its capacity was taken back.",
-        now,
-    )
 
 
 def booking_preempt(*, actor: Any, booking: Booking, notice_seconds: int | None = None, reason: str = "") -> Booking:

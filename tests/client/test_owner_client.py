@@ -12,9 +12,10 @@ from slicemarket import BadRequest, Client, Conflict, Forbidden, NotFound
 from slicemarket.types import Offering, Preemption
 
 from accounts.services import api_token_create
+from notifications.models import Notification
 from owners.models import Offering as OfferingRow
 from scheduling import services as engine
-from scheduling.models import Booking, Notification
+from scheduling.models import Booking
 from tests import factories
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -80,7 +81,7 @@ def test_an_owner_builds_prices_publishes_and_preempts_through_the_client(live_s
     deadline = datetime.fromisoformat(notice["deadline"].replace("Z", "+00:00"))
     assert Booking.objects.get(pk=booking.pk).preempt_deadline == deadline
     told = Notification.objects.get(user=renter, kind="preemption_notice")
-    assert f"{deadline:%Y-%m-%d %H:%M:%S} UTC" in told.message
+    assert f"{deadline:%Y-%m-%d %H:%M:%S} UTC" in told.body
     assert c.owner_booking(booking.pk).preempt_deadline == notice["deadline"]
     with pytest.raises(Conflict):
         c.preempt(booking.pk)

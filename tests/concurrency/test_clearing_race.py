@@ -10,8 +10,9 @@ import time_machine
 from django.db import connection
 
 from audit.models import DomainEvent
+from notifications.models import Notification
 from scheduling import services
-from scheduling.models import AuctionRound, Booking, Notification
+from scheduling.models import AuctionRound, Booking
 from tests import factories
 from tests.concurrency.invariant import overbooked_offerings
 
@@ -20,7 +21,7 @@ pytestmark = [pytest.mark.django_db(transaction=True, serialized_rollback=True),
 T10 = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
 
 
-def test_two_workers_clear_at_once_and_the_outcome_is_single(owner):
+def test_two_workers_clear_at_once_and_the_outcome_is_single(owner, notified):
     offers = [factories.auction_offering(owner, reserve=10, closes=600) for _ in range(6)]
     renters = [factories.renter() for _ in range(8)]
     for offer in offers:
@@ -52,7 +53,7 @@ def test_two_workers_clear_at_once_and_the_outcome_is_single(owner):
     assert DomainEvent.objects.filter(verb="auction.cleared").count() == 6
     assert Booking.objects.filter(state="confirmed").count() == 24
     assert Booking.objects.filter(state="outbid").count() == 24
-    assert Notification.objects.filter(kind="outbid").count() == 24
+    assert Notification.objects.filter(kind="bid_outbid").count() == 24
     # The four highest bids won everywhere, each paying its bid.
     assert sorted(set(Booking.objects.filter(state="confirmed").values_list("unit_price", flat=True))) == [
         14,

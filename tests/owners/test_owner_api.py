@@ -15,10 +15,11 @@ from django.test import Client
 
 from accounts.services import api_token_create
 from audit.models import DomainEvent
+from notifications.models import Notification
 from owners import services as owner_services
 from owners.models import AvailabilityWindow, Offering, PricingPolicy, SliceProfile
 from scheduling import services as engine
-from scheduling.models import Booking, Notification
+from scheduling.models import Booking
 from tests import factories
 from tests.billing.test_portal_and_statements import history  # noqa: F401 - a fixture
 
@@ -589,7 +590,7 @@ def test_preview_then_preempt_a_booking_the_renter_is_told_the_deadline(owner, o
     b = Booking.objects.get(pk=booked.pk)
     assert (b.state, b.preempt_deadline, b.reason) == ("notice", NOW + timedelta(seconds=60), "Disk swap.")
     told = Notification.objects.get(user=renter, kind="preemption_notice")
-    assert "2026-11-30 08:01:00 UTC" in told.message and "Disk swap." in told.message
+    assert "2026-11-30 08:01:00 UTC" in told.body and "Disk swap." in told.body
     assert audited("booking.notice", owner, done).data["deadline"] == "2026-11-30T08:01:00+00:00"
     assert client.get(f"{API}/bookings/{booked.pk}").json()["preempt_deadline"] == "2026-11-30T08:01:00Z"
 
@@ -638,8 +639,8 @@ def test_preempting_a_whole_offering_tells_every_renter_their_deadline(owner, of
         (later.pk, "notice", "2026-11-30T08:00:30Z"),
     ]
     for b in (booked, later):
-        note = Notification.objects.get(booking=b, kind="preemption_notice")
-        assert "2026-11-30 08:00:30 UTC" in note.message and note.user_id == b.renter_id
+        note = Notification.objects.get(booking_id=b.pk, kind="preemption_notice")
+        assert "2026-11-30 08:00:30 UTC" in note.body and note.user_id == b.renter_id
     assert audited("offering.preempted", owner, done).data == {
         "bookings": 2,
         "notice_seconds": 30,

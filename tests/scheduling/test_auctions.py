@@ -9,10 +9,11 @@ import time_machine
 
 from audit.models import DomainEvent
 from marketplace.lib.errors import ValidationFailed
+from notifications.models import Notification
 from renters.models import RenterSettings
 from scheduling import services
 from scheduling.errors import BiddingClosed
-from scheduling.models import AuctionRound, Booking, Notification, PriceHistory
+from scheduling.models import AuctionRound, Booking, PriceHistory
 from tests import factories
 from tests.concurrency.invariant import overbooked_offerings
 
@@ -40,7 +41,7 @@ def states(bookings):  # type: ignore[no-untyped-def]
     return [(Booking.objects.get(pk=b.pk).state, Booking.objects.get(pk=b.pk).unit_price) for b in bookings]
 
 
-def test_pay_as_bid_serves_the_highest_bids_and_each_pays_its_bid(owner):
+def test_pay_as_bid_serves_the_highest_bids_and_each_pays_its_bid(owner, notified):
     offer = offer_for(owner)
     renters = [factories.renter() for _ in range(6)]
     bids = [
@@ -61,9 +62,9 @@ def test_pay_as_bid_serves_the_highest_bids_and_each_pays_its_bid(owner):
     assert Booking.objects.get(pk=bids[5].pk).total_price == 600  # 60 per minute × 10 minutes
     rnd = AuctionRound.objects.get()
     assert (rnd.state, rnd.clearing_price, rnd.winners_count, rnd.bids_count) == ("cleared", 30, 4, 6)
-    told = Notification.objects.filter(kind="outbid").order_by("user_id")
+    told = Notification.objects.filter(kind="bid_outbid").order_by("user_id")
     assert [n.user_id for n in told] == [renters[0].pk, renters[1].pk]
-    assert "was outbid" in told[0].message
+    assert "was outbid" in told[0].body
     # The price history records the round's clearing price (pay-as-bid: the lowest winning bid).
     assert list(PriceHistory.objects.filter(source="auction").values_list("unit_price", flat=True)) == [30]
     event = DomainEvent.objects.get(verb="auction.cleared")

@@ -11,8 +11,9 @@ import time_machine
 from audit.models import DomainEvent
 from billing.models import BookingCharge, LedgerTransaction
 from marketplace.lib.errors import DomainError
+from notifications.models import Notification
 from scheduling import hooks, services
-from scheduling.models import AuctionRound, Booking, Notification
+from scheduling.models import AuctionRound, Booking
 from tests import factories
 from tests.concurrency.invariant import overbooked_offerings
 
@@ -101,7 +102,7 @@ def test_a_refused_winner_takes_no_capacity_and_the_next_bid_wins(owner, budget,
     assert overbooked_offerings() == []
 
 
-def test_the_refused_renter_is_told_why_and_the_refusal_is_audited(owner, budget):
+def test_the_refused_renter_is_told_why_and_the_refusal_is_audited(owner, budget, notified):
     offer = factories.auction_offering(owner, reserve=10, closes=600, bandwidth_mbps=250)  # one Small fits
     poor, next_best = factories.renter(), factories.renter()
     mine = bid(poor, offer, "0.90")
@@ -111,12 +112,13 @@ def test_the_refused_renter_is_told_why_and_the_refusal_is_audited(owner, budget
 
     assert outcome([mine, theirs]) == [("rejected", None), ("confirmed", 15)]
     (note,) = Notification.objects.filter(user=poor)
-    assert note.booking_id == mine.pk and note.kind == "info"
-    assert note.message == (
-        f"Your bid of 0.90 USD on {offer.name} (2026-12-01 10:00 UTC) won capacity but could not be confirmed: "
-        "Your budget is 0; this needs 900. The capacity went to the next bid."
+    assert note.booking_id == mine.pk and note.kind == "bid_refused"
+    assert note.body.startswith(f"Your bid of 0.90 USD per grid unit won {offer.name} (")
+    assert note.body.endswith(
+        "could not be confirmed. Refused at clearing: Your budget is 0; this needs 900. The capacity went to the next bid."
     )
-    assert not Notification.objects.filter(user=next_best).exists()
+    # The next bid, served the capacity, hears only that it won.
+    assert list(Notification.objects.filter(user=next_best).values_list("kind", flat=True)) == ["bid_won"]
     event = DomainEvent.objects.get(verb="booking.rejected", target_id=str(mine.pk))
     assert event.data["from"] == "requested" and event.data["to"] == "rejected"
     assert "Your budget is 0" in event.data["reason"]
@@ -180,7 +182,7 @@ def test_without_a_funds_check_clearing_asks_nobody_and_serves_by_rank(owner):
 
 
 def test_with_billing_a_prepaid_balance_too_small_loses_the_win_and_nothing_is_posted(
-    owner, settings, django_capture_on_commit_callbacks
+    owner, settings, django_capture_on_commit_callbacks, notified
 ):
     from billing import integration
 
@@ -203,7 +205,7 @@ def test_with_billing_a_prepaid_balance_too_small_loses_the_win_and_nothing_is_p
     assert outcome([high, low]) == [("rejected", None), ("confirmed", 30)]
     reason = Booking.objects.get(pk=high.pk).reason
     assert "Your balance is 1.00 USD; this booking needs 6.00 USD" in reason
-    assert Notification.objects.get(user=spender, booking_id=high.pk).message.endswith(
+    assert Notification.objects.get(user=spender, booking_id=high.pk).body.endswith(
         "The capacity went to the next bid."
     )
     # Billing held the winner's price; nothing was held, charged or refunded for the refused bid.

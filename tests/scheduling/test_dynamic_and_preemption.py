@@ -8,9 +8,10 @@ import pytest
 import time_machine
 
 from marketplace.lib.errors import ConflictError, PermissionDeniedError, ValidationFailed
+from notifications.models import Notification
 from scheduling import services, tasks
 from scheduling.errors import QuoteExpired, SliceTaken
-from scheduling.models import Booking, Notification, PriceHistory, Quote
+from scheduling.models import Booking, PriceHistory, Quote
 from scheduling.pricing import surge_multiplier
 from tests import factories
 from tests.scheduling.conftest import NOW
@@ -98,7 +99,7 @@ def fixed(owner):  # type: ignore[no-untyped-def]
     return factories.offering(owner, publish=True, preemption_notice_seconds=120)
 
 
-def test_owner_preempts_with_notice_and_the_beat_task_ends_it_at_the_deadline(owner, renter, fixed):
+def test_owner_preempts_with_notice_and_the_beat_task_ends_it_at_the_deadline(owner, renter, fixed, notified):
     sid = factories.slice_id(fixed, T10, 600)
     bookings = [services.booking_request(actor=factories.renter(), slice_id=sid) for _ in range(4)]
     with pytest.raises(SliceTaken):
@@ -108,7 +109,7 @@ def test_owner_preempts_with_notice_and_the_beat_task_ends_it_at_the_deadline(ow
     assert noticed.state == "notice"
     assert noticed.preempt_deadline == pytest.approx(NOW + timedelta(seconds=120), abs=timedelta(seconds=2))
     note = Notification.objects.get(user=target.renter, kind="preemption_notice")
-    assert "will be preempted" in note.message
+    assert f"ends at {noticed.preempt_deadline:%Y-%m-%d %H:%M:%S} UTC" in note.body
     # Under notice the capacity is still held.
     with pytest.raises(SliceTaken):
         services.booking_request(actor=renter, slice_id=sid)
@@ -118,7 +119,7 @@ def test_owner_preempts_with_notice_and_the_beat_task_ends_it_at_the_deadline(ow
         assert tasks.end_due_preemptions() == 0  # idempotent
         ended = Booking.objects.get(pk=target.pk)
         assert (ended.state, ended.ended_at) == ("preempted", NOW + timedelta(seconds=125))
-        assert Notification.objects.filter(user=target.renter, kind="preempted").count() == 1
+        assert Notification.objects.filter(user=target.renter, kind="slice_ended").count() == 1
         # The capacity reopened.
         assert services.booking_request(actor=renter, slice_id=sid).state == "confirmed"
 
@@ -186,18 +187,18 @@ def test_a_notice_above_the_operators_maximum_is_refused_in_words_and_changes_no
             "The notice can be at most 24 h (86,400 s); 99,999,999,999 s is longer."
         ]
     assert Booking.objects.get(pk=b.pk).state == "confirmed"
-    assert not Notification.objects.filter(booking=b).exists()
+    assert not Notification.objects.filter(booking_id=b.pk).exists()
 
 
-def test_a_notice_never_outlasts_the_booking_which_then_completes_at_its_end(owner, fixed):
+def test_a_notice_never_outlasts_the_booking_which_then_completes_at_its_end(owner, fixed, notified):
     start = NOW.replace(minute=0, second=0, microsecond=0)
     with time_machine.travel(start, tick=False):
         b = services.booking_request(actor=factories.renter(), slice_id=factories.slice_id(fixed, start, 300))
     with time_machine.travel(start + timedelta(seconds=60), tick=False):
         noticed = services.booking_preempt(actor=owner, booking=b, notice_seconds=3600)
         assert (noticed.preempt_deadline, noticed.notice_seconds) == (b.ends_at, 240)
-        note = Notification.objects.get(booking=b, kind="preemption_notice")
-        assert f"runs to its scheduled end at {b.ends_at:%Y-%m-%d %H:%M:%S} UTC" in note.message
+        note = Notification.objects.get(booking_id=b.pk, kind="preemption_notice")
+        assert f"ends at {b.ends_at:%Y-%m-%d %H:%M:%S} UTC" in note.body  # its own end: the notice outlasts it
     with time_machine.travel(b.ends_at + timedelta(seconds=1), tick=False):
         services.bookings_end_due()
         assert Booking.objects.get(pk=b.pk).state == "completed"
@@ -237,4 +238,4 @@ def test_an_unbounded_notice_in_the_portal_is_shown_in_words_with_the_typed_valu
     assert "The notice can be at most 24 h (86,400 s); 99,999,999,999 s is longer." in page
     assert 'value="99999999999"' in page
     assert Booking.objects.get(pk=b.pk).state == "confirmed"
-    assert not Notification.objects.filter(booking=b).exists()
+    assert not Notification.objects.filter(booking_id=b.pk).exists()
