@@ -15,4 +15,6 @@ urlpatterns = [
     path("owner/market/", views.owner_market, name="owner_market"),
     path("owner/market/bookings/<int:pk>/preempt", views.owner_preempt, name="owner_preempt"),
     path("owner/market/offerings/<int:pk>/preempt", views.owner_preempt_offering, name="owner_preempt_offering"),
+    path("market/bookings/<int:pk>/next", views.booking_buy_next, name="booking_buy_next"),
+    path("market/slices/<str:slice_id>/bid-preview", views.slice_bid_preview, name="slice_bid_preview"),
 ]
