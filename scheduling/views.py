@@ -17,7 +17,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from marketplace.lib import clock
 from marketplace.lib.client_ip import client_address
@@ -592,6 +592,7 @@ NEXT_SLICE_STATES = ("confirmed", "provisioning", "running")  # a booking whose 
 
 
 @login_required
+@require_GET
 def booking_buy_next(request: HttpRequest, pk: int) -> HttpResponse:
     """The slice that starts when this booking ends (same offering, profile and length): its buy page,
     the one a search leads to, at the price in force (an auction's starts with the booking's own bid)."""
@@ -611,6 +612,7 @@ def booking_buy_next(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
+@require_GET
 def slice_bid_preview(request: HttpRequest, slice_id: str) -> HttpResponse:
     """The bid form's preview (an htmx fragment): how the typed bid would have fared in recent rounds."""
     try:
