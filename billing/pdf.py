@@ -1,63 +1,63 @@
-"""A minimal, dependency-free PDF writer for statements: pages of monospaced text lines.
+"""Statements as PDF documents, drawn with fpdf2: a title, lines under it, a table, and totals.
 
-PDF 1.4 with the standard Courier font (no embedding needed), A4 pages,
-text encoded as Latin-1 (anything else becomes '?').
+The standard Helvetica font needs no embedding; it covers Latin-1, so text outside it is shown as '?'
+(descriptions and amounts are Latin text; a user's handle may not be).
 """
 
 from __future__ import annotations
 
-LINES_PER_PAGE = 60
-PAGE_W, PAGE_H = 595, 842  # A4 in points
+from collections.abc import Sequence
+
+from fpdf import FPDF
+from fpdf.fonts import FontFace
+
+RIGHT_ALIGNED = ("Amount", "Balance")  # money columns line up on the right
 
 
-def _escape(text: str) -> str:
-    raw = text.encode("latin-1", "replace").decode("latin-1")
-    return raw.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+def _latin(text: str) -> str:
+    return text.replace("\u2013", "-").replace("\u2014", "-").encode("latin-1", "replace").decode("latin-1")
 
 
-def text_pdf(lines: list[str], *, title: str = "") -> bytes:
-    pages = [lines[i : i + LINES_PER_PAGE] for i in range(0, max(len(lines), 1), LINES_PER_PAGE)] or [[]]
-    objects: list[bytes] = []
-
-    def add(body: bytes) -> int:
-        objects.append(body)
-        return len(objects)
-
-    catalog = add(b"")  # filled in below
-    pages_obj = add(b"")
-    font = add(b"<< /Type /Font /Subtype /Type1 /BaseFont /Courier /Encoding /WinAnsiEncoding >>")
-    info = add(f"<< /Title ({_escape(title)}) /Producer (time-slice marketplace) >>".encode("latin-1", "replace"))
-    page_ids = []
-    for page_lines in pages:
-        ops = ["BT", "/F1 9 Tf", "11 TL", f"40 {PAGE_H - 50} Td"]
-        for line in page_lines:
-            ops.append(f"({_escape(line)}) Tj T*")
-        ops.append("ET")
-        stream = "\n".join(ops).encode("latin-1")
-        content = add(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
-        page_ids.append(
-            add(
-                f"<< /Type /Page /Parent {pages_obj} 0 R /MediaBox [0 0 {PAGE_W} {PAGE_H}] "
-                f"/Resources << /Font << /F1 {font} 0 R >> >> /Contents {content} 0 R >>".encode()
-            )
-        )
-    objects[catalog - 1] = f"<< /Type /Catalog /Pages {pages_obj} 0 R >>".encode()
-    kids = " ".join(f"{p} 0 R" for p in page_ids)
-    objects[pages_obj - 1] = f"<< /Type /Pages /Kids [{kids}] /Count {len(page_ids)} >>".encode()
-
-    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    for off in offsets:
-        out += b"%010d 00000 n \n" % off
-    out += b"trailer\n<< /Size %d /Root %d 0 R /Info %d 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(objects) + 1,
-        catalog,
-        info,
-        xref,
-    )
-    return bytes(out)
+def table_pdf(
+    *,
+    title: str,
+    lines: Sequence[str],
+    header: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    totals: Sequence[tuple[str, str]],
+    empty: str = "Nothing this month.",
+    widths: Sequence[int] | None = None,
+) -> bytes:
+    """An A4 document: ``title``, the ``lines`` under it, a table of ``rows`` under ``header`` (repeated on
+    every page; ``widths`` in relative units), then ``totals`` as label/value pairs."""
+    pdf = FPDF(format="A4")
+    pdf.set_title(_latin(title))
+    pdf.set_creator("time-slice marketplace")
+    pdf.set_auto_page_break(auto=True, margin=15)
+    pdf.add_page()
+    pdf.set_font("Helvetica", "B", 16)
+    pdf.cell(text=_latin(title), new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", size=10)
+    for line in lines:
+        pdf.cell(text=_latin(line), new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(4)
+    pdf.set_font("Helvetica", size=9)
+    align = tuple("RIGHT" if name in RIGHT_ALIGNED else "LEFT" for name in header)
+    with pdf.table(
+        col_widths=tuple(widths) if widths else None,
+        text_align=align,
+        headings_style=FontFace(emphasis="BOLD", fill_color=(230, 230, 230)),
+        line_height=5,
+        repeat_headings=1,
+    ) as table:
+        table.row([_latin(name) for name in header])
+        for values in rows:
+            table.row([_latin(value) for value in values])
+        if not rows:
+            table.row([_latin(empty), *([""] * (len(header) - 1))])
+    pdf.ln(4)
+    pdf.set_font("Helvetica", "B", 10)
+    for label, value in totals:
+        pdf.cell(w=120, text=_latin(label))
+        pdf.cell(w=0, text=_latin(value), align="R", new_x="LMARGIN", new_y="NEXT")
+    return bytes(pdf.output())

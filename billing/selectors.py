@@ -439,3 +439,8 @@ def offering_terms(offering: Any) -> dict[str, Any]:
             for p in offering.pricing_policies.select_related("profile").order_by("profile__vcpus", "profile__name")
         ],
     }
+
+
+def statement_period(year: int, month: int) -> tuple[datetime, datetime]:
+    """The instants a month's statement covers, [start, end): the calendar month in UTC."""
+    return _month_bounds(year, month)

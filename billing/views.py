@@ -190,26 +190,54 @@ def statement(request: HttpRequest) -> HttpResponse:
         response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
         return response
     if fmt == "pdf":
-        text = [f"Statement {year}-{month:02d} for {request.user.email}", ""]  # type: ignore[union-attr]
-        text.append(f"{'Date (UTC)':<20} {'Description':<52} {'Amount':>16}")
-        totals: dict[str, int] = {}
-        for line in lines:
-            totals[line.currency] = totals.get(line.currency, 0) + line.amount
-            text.append(
-                f"{line.at:%Y-%m-%d %H:%M:%S}  {line.description[:52]:<52} {format_minor(line.amount, line.currency):>16}"
-            )
-        text.append("")
-        for cur, total in sorted(totals.items()):
-            text.append(f"{'Net for the month':<73} {format_minor(total, cur):>16}")
-        for b in selectors.renter_statement_balances(request.user, year, month, lines):
-            text.append(f"{'Available at month end':<73} {format_minor(b.available, b.currency):>16}")
-            text.append(f"{'Held for bookings at month end':<73} {format_minor(b.held, b.currency):>16}")
-        response = HttpResponse(pdf.text_pdf(text, title=name), content_type="application/pdf")
+        response = HttpResponse(_statement_pdf(request, year, month, lines, name), content_type="application/pdf")
         response["Content-Disposition"] = f'attachment; filename="{name}.pdf"'
         return response
     balances = selectors.renter_statement_balances(request.user, year, month, lines)
     return render(
         request, "billing/statement.html", {"lines": lines, "year": year, "month": month, "balances": balances}
+    )
+
+
+def _statement_pdf(
+    request: HttpRequest, year: int, month: int, lines: list[selectors.StatementLine], name: str
+) -> bytes:
+    """The statement as a PDF: the month's movements in the viewer's zone, each with the renter's funds
+    (available plus held) after it, per currency, then the month's totals."""
+    zone = timezone.get_current_timezone_name()
+    start, end = selectors.statement_period(year, month)
+    balances = selectors.renter_statement_balances(request.user, year, month, lines)
+    funds = {b.currency: b.available + b.held - b.net for b in balances}  # at the month's start
+    rows = []
+    for line in lines:
+        funds[line.currency] = funds.get(line.currency, 0) + line.amount
+        rows.append(
+            (
+                f"{timezone.localtime(line.at):%Y-%m-%d %H:%M}",
+                line.description,
+                format_minor(line.amount, line.currency),
+                format_minor(funds[line.currency], line.currency),
+            )
+        )
+    totals = []
+    for b in balances:
+        totals += [
+            (f"Funds at the start ({b.currency})", format_minor(b.available + b.held - b.net, b.currency)),
+            (f"Net for the month ({b.currency})", format_minor(b.net, b.currency)),
+            (f"Available at month end ({b.currency})", format_minor(b.available, b.currency)),
+            (f"Held for bookings at month end ({b.currency})", format_minor(b.held, b.currency)),
+        ]
+    return pdf.table_pdf(
+        title=f"Statement {year}-{month:02d}",
+        lines=[
+            f"For {request.user.email}",  # type: ignore[union-attr]
+            f"Period: {timezone.localtime(start):%Y-%m-%d %H:%M} to {timezone.localtime(end):%Y-%m-%d %H:%M} ({zone})",
+            "Balance: your funds after each line, available plus held for bookings.",
+        ],
+        header=(f"Date ({zone})", "Description", "Amount", "Balance"),
+        rows=rows,
+        totals=totals,
+        widths=(24, 52, 22, 22),
     )
 
 

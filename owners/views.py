@@ -244,11 +244,20 @@ def offering_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def offering_status(request: HttpRequest, pk: int) -> HttpResponse:
     offering = _offering(request, pk)
-    if (
-        request.POST.get("status") == Offering.Status.RETIRED
-        and Offering.Status.RETIRED in services.OFFERING_TRANSITIONS[offering.status]
-        and not confirmed(request)
-    ):
+    wanted = request.POST.get("status")
+    allowed = services.OFFERING_TRANSITIONS[offering.status]
+    if wanted == Offering.Status.PAUSED and wanted in allowed and not confirmed(request):
+        return confirm_page(
+            request,
+            title=f"Pause sales of {offering.name}?",
+            lines=[
+                "While paused, the offering sells nothing new: renters can neither buy nor bid on its slices.",
+                "Bookings already made are not cancelled; they run to their end. Resume sales at any time.",
+            ],
+            cancel_url=reverse("owners:offering_detail", args=[offering.pk]),
+            confirm_label="Pause sales",
+        )
+    if wanted == Offering.Status.RETIRED and wanted in allowed and not confirmed(request):
         return confirm_page(
             request,
             title=f"Retire {offering.name}?",

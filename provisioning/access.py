@@ -1,7 +1,7 @@
 """What a renter's server must carry, and what the renter may read back from it.
 
 ``renter_access(booking)`` is the one place launch (and rebuild, when control of a standby server
-passes to the renter) learns what the server gets: the renter's newest SSH public key, their
+passes to the renter) learns what the server gets: the renter's default SSH public key (else newest), their
 cloud-init user-data (decrypted here, for the driver only: never log, audit or render it), the
 source ranges allowed to reach SSH, and the image.
 
@@ -20,7 +20,7 @@ from marketplace.lib.crypto import SecretUnreadable
 from owners.models import Offering
 from provisioning.drivers import CloudError, driver_for
 from provisioning.selectors import server_for_booking
-from renters.models import SSHPublicKey
+from renters.selectors import login_key
 from scheduling.models import Booking
 
 CONSOLE_LINES_DEFAULT = 200
@@ -52,7 +52,7 @@ class RenterAccess:
 def renter_access(booking: Booking) -> RenterAccess:
     """What the booking's server must carry. Raises CloudError (not transient) when the stored user-data
     cannot be decrypted with the configured keys: the server is then not started."""
-    key = SSHPublicKey.objects.filter(user_id=booking.renter_id).order_by("-created_at", "-id").first()
+    key = login_key(booking.renter_id)
     try:
         user_data = booking.reveal_user_data()
     except SecretUnreadable:

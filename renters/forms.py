@@ -89,3 +89,26 @@ class PriceRangeForm(forms.Form):
         else:
             check_range(self, "since", "until")
         return data
+
+
+class DefaultsForm(forms.Form):
+    """What new bookings start with; the choices come from the view, the service checks them again."""
+
+    image = forms.ChoiceField(label="Default image", required=False)
+    ssh_key = forms.TypedChoiceField(label="Default SSH key", required=False, coerce=int, empty_value=None)
+    ssh_cidrs = forms.CharField(
+        label="Who may reach SSH",
+        required=False,
+        max_length=1000,
+        help_text="Addresses or CIDR ranges, separated by commas, e.g. 203.0.113.0/24. "
+        "Empty: only the address you book from.",
+    )
+
+    def __init__(self, *args: object, images: list[str], keys: list[tuple[int, str]], **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        image_field = self.fields["image"]
+        assert isinstance(image_field, forms.ChoiceField)
+        image_field.choices = [("", "each offering's first image"), *((name, name) for name in images)]
+        key_field = self.fields["ssh_key"]
+        assert isinstance(key_field, forms.ChoiceField)
+        key_field.choices = [("", "my newest key"), *((str(pk), label) for pk, label in keys)]

@@ -1,4 +1,4 @@
-"""Renter settings: SSH keys, priority tier, spend limit."""
+"""Renter settings: SSH keys, priority tier, spend limit, and the defaults of a new booking (image, key, SSH range)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import binascii
 import hashlib
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
@@ -54,6 +55,22 @@ class RenterSettings(models.Model):
     )
     spend_limit = models.BigIntegerField(null=True, blank=True, help_text="Monthly limit in minor units; empty = none.")
     currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES, default="USD")
+    # What the buy form starts with (the renter may change it there) and what the server carries.
+    default_image = models.CharField(max_length=200, blank=True, default="", help_text="Empty: each offering's first.")
+    default_ssh_key = models.ForeignKey(
+        "renters.SSHPublicKey",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The key put on new servers; empty: the newest key.",
+    )
+    default_ssh_cidrs = ArrayField(
+        models.CharField(max_length=64),
+        default=list,
+        blank=True,
+        help_text="Who may reach SSH on new servers; empty: the address the booking is made from.",
+    )
     updated_at = models.DateTimeField(default=clock.now)
 
     class Meta:

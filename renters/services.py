@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -12,6 +15,10 @@ from marketplace.lib import clock
 from marketplace.lib.errors import ConflictError, NotFoundError, ValidationFailed
 from marketplace.lib.money import format_minor, to_minor
 from renters.models import RenterSettings, SSHPublicKey
+from renters.selectors import offered_images
+
+# As many SSH source ranges as a booking takes (scheduling.models.SSH_CIDRS_MAX; a test keeps them equal).
+SSH_CIDRS_MAX = 10
 
 
 @transaction.atomic
@@ -61,5 +68,58 @@ def renter_settings_update(*, actor: User, spend_limit: int | None, currency: st
         verb="renter_settings.updated",
         target=row,
         data={"before": before, "after": {"spend_limit": spend_limit, "currency": currency}},
+    )
+    return row
+
+
+def parse_default_cidrs(text: str) -> list[str]:
+    """Addresses or CIDR ranges separated by commas or spaces, normalised (``203.0.113.7`` ->
+    ``203.0.113.7/32``, duplicates dropped), or ValidationFailed on ``ssh_cidrs`` naming the bad one."""
+    out: list[str] = []
+    for part in (p for p in re.split(r"[\s,;]+", text or "") if p):
+        try:
+            if len(part) > 64 or "%" in part:
+                raise ValueError(part)
+            normal = str(ipaddress.ip_network(part, strict=False))
+        except ValueError:
+            raise ValidationFailed(
+                {
+                    "ssh_cidrs": [
+                        f"{part[:64]!r} is not an address or CIDR range (e.g. 203.0.113.7/32 or 2001:db8::/64)."
+                    ]
+                }
+            ) from None
+        if normal not in out:
+            out.append(normal)
+    if len(out) > SSH_CIDRS_MAX:
+        raise ValidationFailed({"ssh_cidrs": [f"At most {SSH_CIDRS_MAX} SSH source ranges, {len(out)} given."]})
+    return out
+
+
+@transaction.atomic
+def renter_defaults_update(*, actor: User, image: str, ssh_key_id: int | None, ssh_cidrs: str) -> RenterSettings:
+    """Set what the renter's new bookings start with: an image that a published offering allows ('' =
+    each offering's first), one of the renter's own SSH keys (None = the newest), SSH source ranges
+    ('' = the address the booking is made from). Checked whole before anything is written."""
+    errors: dict[str, list[str]] = {}
+    image = (image or "").strip()
+    if image and image not in offered_images():
+        errors["image"] = [f"No offering allows the image {image!r}; choose one from the list."]
+    if ssh_key_id is not None and not SSHPublicKey.objects.filter(pk=ssh_key_id, user=actor).exists():
+        errors["ssh_key"] = ["Choose one of your own SSH keys."]
+    try:
+        cidrs = parse_default_cidrs(ssh_cidrs)
+    except ValidationFailed as exc:
+        errors.update(exc.errors)
+    if errors:
+        raise ValidationFailed(errors)
+    row = RenterSettings.objects.select_for_update().get_or_create(user=actor)[0]
+    before = {"image": row.default_image, "ssh_key": row.default_ssh_key_id, "ssh_cidrs": list(row.default_ssh_cidrs)}
+    after = {"image": image, "ssh_key": ssh_key_id, "ssh_cidrs": cidrs}
+    row.default_image, row.default_ssh_key_id, row.default_ssh_cidrs = image, ssh_key_id, cidrs
+    row.updated_at = clock.now()
+    row.save(update_fields=["default_image", "default_ssh_key", "default_ssh_cidrs", "updated_at"])
+    record_event(
+        actor=actor, verb="renter_settings.defaults_updated", target=row, data={"before": before, "after": after}
     )
     return row

@@ -1,4 +1,4 @@
-"""The user portal: browse published offerings, manage SSH keys and the spend limit."""
+"""The user portal: browse published offerings, manage SSH keys, the spend limit and booking defaults."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from accounts.models import User
 from accounts.requests import actor
 from marketplace.lib import clock, inputs
 from marketplace.lib.durations import format_length
@@ -25,7 +26,7 @@ from marketplace.lib.money import Money, MoneyError, format_minor, to_minor
 from owners import selectors as catalogue
 from owners.models import Offering
 from renters import hooks, selectors, services
-from renters.forms import OfferingFilterForm, PriceRangeForm, SpendLimitForm, SSHKeyForm
+from renters.forms import DefaultsForm, OfferingFilterForm, PriceRangeForm, SpendLimitForm, SSHKeyForm
 
 
 def offering_browse(request: HttpRequest) -> HttpResponse:
@@ -212,16 +213,29 @@ def ssh_key_remove(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("renters:ssh_keys")
 
 
+def _defaults_form(user: User, data: object = None) -> DefaultsForm:
+    current = selectors.renter_defaults(user)
+    images = selectors.offered_images()
+    if current.image and current.image not in images:  # no longer offered: still shown, as it is saved
+        images.insert(0, current.image)
+    keys = [(k.pk, f"{k.name} ({k.fingerprint})") for k in user.ssh_keys.order_by("name")]
+    initial = {"image": current.image, "ssh_key": current.ssh_key_id or "", "ssh_cidrs": ", ".join(current.ssh_cidrs)}
+    return DefaultsForm(data, images=images, keys=keys, initial=initial)
+
+
 @login_required
 def renter_settings(request: HttpRequest) -> HttpResponse:
-    """The renter's spend limit, set through renters.services.renter_settings_update."""
+    """The renter's spend limit (renters.services.renter_settings_update) and the defaults of their new
+    bookings (renters.services.renter_defaults_update): two forms, each with its own button."""
     user = actor(request)
     current = selectors.renter_settings_of(user)
     initial: dict[str, object] = {"currency": current.currency if current else "USD"}
     if current is not None and current.spend_limit is not None:
         initial["spend_limit"] = Money(current.spend_limit, current.currency).major()
-    form = SpendLimitForm(request.POST or None, initial=initial)
-    if request.method == "POST" and form.is_valid():
+    posted = (request.POST.get("section") or "limit") if request.method == "POST" else None
+    form = SpendLimitForm(request.POST if posted == "limit" else None, initial=initial)
+    defaults = _defaults_form(user, request.POST if posted == "defaults" else None)
+    if posted == "limit" and form.is_valid():
         data = form.cleaned_data
         try:
             limit = None if data["spend_limit"] is None else to_minor(data["spend_limit"], data["currency"])
@@ -235,7 +249,22 @@ def renter_settings(request: HttpRequest) -> HttpResponse:
             else:
                 messages.success(request, "Spend limit saved.")
                 return redirect("renters:settings")
+    if posted == "defaults" and defaults.is_valid():
+        data = defaults.cleaned_data
+        try:
+            services.renter_defaults_update(
+                actor=user, image=data["image"], ssh_key_id=data["ssh_key"], ssh_cidrs=data["ssh_cidrs"]
+            )
+        except DomainError as exc:
+            apply_domain_error(defaults, exc)
+        else:
+            messages.success(request, "Defaults for new bookings saved.")
+            return redirect("renters:settings")
     limit_text = None
     if current is not None and current.spend_limit is not None:
         limit_text = str(Money(current.spend_limit, current.currency))
-    return render(request, "renters/settings.html", {"form": form, "limit": limit_text})
+    return render(
+        request,
+        "renters/settings.html",
+        {"form": form, "defaults": defaults, "limit": limit_text, "has_keys": user.ssh_keys.exists()},
+    )

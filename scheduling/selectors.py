@@ -12,6 +12,7 @@ When nothing matches, ``explain_empty`` says why from the cached catalogue (no q
 from __future__ import annotations
 
 import difflib
+import statistics
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -698,3 +699,56 @@ def booking_running_cost(booking: Booking, at: datetime | None = None) -> Runnin
     left = (stop - since).total_seconds()
     rate = max(end.amount - now.amount, 0) / left if left > 0 else 0.0
     return RunningCost(now.amount, now.currency, since, rate, end.amount, True, False)
+
+
+# ---- bid preview: what a bid would have done in recent rounds -----------------------------------
+
+BID_PREVIEW_ROUNDS = 10
+
+
+@dataclass(frozen=True)
+class BidPreview:
+    """How a bid of ``bid`` (minor units per grid unit) would have fared in the last ``rounds`` cleared
+    rounds of one offering and profile: ``would_win`` of them had a threshold at or under it (their
+    clearing price; their reserve when nobody won), and the clearing prices' spread."""
+
+    currency: str
+    rounds: int
+    bid: int | None = None
+    would_win: int = 0
+    low: int | None = None
+    median: int | None = None
+    high: int | None = None
+
+
+def bid_preview(*, offering_id: int, profile_id: int, bid: int | None, rounds: int = BID_PREVIEW_ROUNDS) -> BidPreview:
+    """What ``bid`` would have cleared at in the latest cleared auction rounds of this offering and
+    profile (any renter's: clearing prices are the market's, not a bidder's). A round whose clearing
+    price is set was won by bids at or above it; one nobody won, by any bid at or above its reserve."""
+    latest = list(
+        AuctionRound.objects.filter(offering_id=offering_id, profile_id=profile_id, state=AuctionRound.State.CLEARED)
+        .order_by("-cleared_at", "-id")
+        .values_list("clearing_price", "reserve_price", "currency")[:rounds]
+    )
+    if not latest:
+        currency = PricingPolicy.objects.filter(offering_id=offering_id, profile_id=profile_id).values_list(
+            "currency", flat=True
+        )
+        return BidPreview(currency=currency.first() or "", rounds=0, bid=bid)
+    thresholds = [price if price is not None else reserve for price, reserve, _ in latest]
+    prices = sorted(price for price, _, _ in latest if price is not None)
+    return BidPreview(
+        currency=latest[0][2],
+        rounds=len(latest),
+        bid=bid,
+        would_win=sum(1 for t in thresholds if bid is not None and bid >= t),
+        low=prices[0] if prices else None,
+        median=round(statistics.median(prices)) if prices else None,
+        high=prices[-1] if prices else None,
+    )
+
+
+def next_slice_id(booking: Booking) -> str:
+    """The slice after ``booking``: the same offering, profile and length, starting when it ends."""
+    length = int((booking.ends_at - booking.starts_at).total_seconds())
+    return SliceKey(booking.offering_id, booking.profile_id, int(booking.ends_at.timestamp()), length).encode()

@@ -21,4 +21,6 @@ urlpatterns = [
     path("account/calendar-feed/", calendar_views.booking_feed, name="booking_feed"),
     path("feeds/<str:feed_token>/bookings.ics", calendar_views.feed_bookings, name="feed_bookings"),
     path("feeds/<str:feed_token>/offerings.ics", calendar_views.feed_offerings, name="feed_offerings"),
+    path("market/bookings/<int:pk>/next", views.booking_buy_next, name="booking_buy_next"),
+    path("market/slices/<str:slice_id>/bid-preview", views.slice_bid_preview, name="slice_bid_preview"),
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -26,10 +27,11 @@ from marketplace.lib.errors import DomainError, ValidationFailed
 from marketplace.lib.forms import apply_domain_error
 from marketplace.lib.idempotency import idempotent_view
 from marketplace.lib.inputs import local_next
-from marketplace.lib.money import format_minor
+from marketplace.lib.money import Money, MoneyError, format_minor, to_minor
 from marketplace.lib.staff import is_owner_or_superuser
 from owners import selectors as owner_selectors
-from owners.models import Offering
+from owners.models import Offering, PricingPolicy
+from renters import selectors as renter_selectors
 from scheduling import hooks, selectors, services
 from scheduling.errors import ExtensionUnavailable, NobodyCouldLogIn, QuoteExpired
 from scheduling.forms import ExtendForm, PreemptForm, SliceRequestForm, SliceSearchForm
@@ -44,7 +46,7 @@ from scheduling.services import (
     release_cost,
 )
 from scheduling.services.access import has_ssh_key
-from scheduling.slices import decode_slice_id
+from scheduling.slices import SliceKey, decode_slice_id
 
 
 def _utc(value):  # type: ignore[no-untyped-def]
@@ -110,13 +112,22 @@ def _default_range(request: HttpRequest) -> str:
     return f"{address}/{address.max_prefixlen}" if address is not None else ""
 
 
+def _buy_defaults(request: HttpRequest, images: list[str]) -> dict[str, str]:
+    """What the buy form starts with: the renter's default image (when this offering allows it, else its
+    first) and SSH ranges (else the address they browse from), from their settings."""
+    mine = renter_selectors.renter_defaults(request.user)  # type: ignore[arg-type]
+    image = mine.image if mine.image in images or (mine.image and not images) else (images[0] if images else "")
+    return {"ssh_cidrs": ", ".join(mine.ssh_cidrs) or _default_range(request), "image": image}
+
+
 def _buy_page(
     request: HttpRequest, slice_id: str, form: SliceRequestForm, preview: CostPreview, *, status: int = 200
 ) -> HttpResponse:
     """The buy form: the price (from the service's preview), the image, user-data and SSH ranges."""
     back = local_next(request.POST.get("next") or request.GET.get("next"), request.get_host()) or ""
     lines = [f"This slice costs {_amount(preview.charge, preview.currency)}.", preview.note]
-    if preview.action == "bid":
+    bidding = preview.action == "bid"
+    if bidding:
         button = "Place the bid"
     else:
         button = f"Buy for {_amount(preview.charge, preview.currency)}"
@@ -134,7 +145,7 @@ def _buy_page(
                 for k, v in (
                     ("duration", form["duration"].value()),
                     ("quote", form["quote"].value()),
-                    ("bid", form["bid"].value()),
+                    ("bid", None if bidding else form["bid"].value()),
                     ("next", back),
                 )
                 if v
@@ -142,6 +153,9 @@ def _buy_page(
             "button": button,
             "cancel": back or reverse("scheduling:slices"),
             "has_key": has_ssh_key(request.user),  # type: ignore[arg-type]
+            # An auction's bid is typed on the form, with how it would have fared in recent rounds.
+            "bid_preview": _bid_preview(decode_slice_id(slice_id), form["bid"].value()) if bidding else None,
+            "bid_preview_url": reverse("scheduling:slice_bid_preview", args=[slice_id]) if bidding else "",
         },
         status=status,
     )
@@ -184,7 +198,7 @@ def slice_request(request: HttpRequest, slice_id: str) -> HttpResponse:
     """GET: what buying the slice costs, and the buy form (image, user-data, SSH ranges); POST: buy (or bid).
     A refusal the renter can fix (no login possible, a bad image, user-data or range) shows on the form."""
     images = _image_choices(slice_id)
-    initial = {"ssh_cidrs": _default_range(request), "image": images[0] if images else ""}
+    initial = _buy_defaults(request, images)
     if request.method == "GET":
         given = SliceRequestForm(request.GET)
         if not given.is_valid():
@@ -211,9 +225,9 @@ def slice_request(request: HttpRequest, slice_id: str) -> HttpResponse:
             duration=d.get("duration"),
             bid=d.get("bid"),
             quote_id=d.get("quote") or None,
-            image=d.get("image") or None,
+            image=d.get("image") or initial["image"] or None,
             user_data=d.get("user_data") or None,
-            ssh_cidrs=d.get("ssh_cidrs") or _default_range(request) or None,
+            ssh_cidrs=d.get("ssh_cidrs") or initial["ssh_cidrs"] or None,
         )
     except QuoteExpired as exc:
         # The engine has issued a fresh quote: show it, with one click to buy at it.
@@ -592,3 +606,53 @@ def owner_preempt_offering(request: HttpRequest, pk: int) -> HttpResponse:
     offerings = Offering.objects.all() if user.is_superuser else owner_selectors.offerings_for_owner(user)
     offering = get_object_or_404(offerings, pk=pk)
     return _preempt(request, offering=offering)
+
+
+# ---- buy the next slice, and the bid preview --------------------------------------------------------
+
+NEXT_SLICE_STATES = ("confirmed", "provisioning", "running")  # a booking whose end is still ahead
+
+
+@login_required
+@require_GET
+def booking_buy_next(request: HttpRequest, pk: int) -> HttpResponse:
+    """The slice that starts when this booking ends (same offering, profile and length): its buy page,
+    the one a search leads to, at the price in force (an auction's starts with the booking's own bid)."""
+    try:
+        booking = selectors.booking_for_renter(request.user, pk)  # type: ignore[arg-type]
+    except DomainError as exc:
+        raise Http404(exc.message) from exc
+    if booking.state not in NEXT_SLICE_STATES:
+        messages.error(request, f"Booking {pk} is {booking.state}: there is no next slice to buy after it.")
+        return redirect("scheduling:my_bookings")
+    query = {"next": reverse("scheduling:my_bookings")}
+    if booking.pricing_model == "auction":
+        unit = booking.bid_amount or booking.unit_price or 0
+        query["bid"] = str(Money(int(unit), booking.currency).major())
+    target = reverse("scheduling:slice_request", args=[selectors.next_slice_id(booking)])
+    return redirect(f"{target}?{urlencode(query)}")
+
+
+@login_required
+@require_GET
+def slice_bid_preview(request: HttpRequest, slice_id: str) -> HttpResponse:
+    """The bid form's preview (an htmx fragment): how the typed bid would have fared in recent rounds."""
+    try:
+        key = decode_slice_id(slice_id)
+    except DomainError as exc:
+        raise Http404(exc.message) from exc
+    return render(request, "scheduling/_bid_preview.html", {"bid_preview": _bid_preview(key, request.GET.get("bid"))})
+
+
+def _bid_preview(key: SliceKey, bid: object) -> selectors.BidPreview:
+    """The selector's answer for a bid typed in major units (None when it is not an amount)."""
+    currency = (
+        PricingPolicy.objects.filter(offering_id=key.offering_id, profile_id=key.profile_id)
+        .values_list("currency", flat=True)
+        .first()
+    )
+    try:
+        minor = to_minor(str(bid), currency) if bid not in (None, "") and currency else None
+    except MoneyError:
+        minor = None
+    return selectors.bid_preview(offering_id=key.offering_id, profile_id=key.profile_id, bid=minor)

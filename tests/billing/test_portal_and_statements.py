@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
+from pypdf import PdfReader
 
 from audit.models import DomainEvent
 from billing import integration, ledger
@@ -85,17 +85,39 @@ def test_statement_csv_lists_the_months_money(history, renter):
     ]
 
 
-def test_statement_pdf_is_a_wellformed_pdf(history, renter):
+def test_statement_pdf_is_a_table_a_person_can_read(history, renter):
+    """Parsed back: a title, the period in the viewer's zone, a row per movement with its running balance."""
+    renter.timezone = "Europe/Paris"
+    renter.save(update_fields=["timezone"])
     response = login(renter).get("/billing/statement", {"year": 2026, "month": 12, "format": "pdf"})
     assert response.status_code == 200 and response["Content-Type"] == "application/pdf"
-    data = response.content
-    assert data.startswith(b"%PDF-1.4") and data.rstrip().endswith(b"%%EOF")
-    xref_at = int(re.search(rb"startxref\n(\d+)", data).group(1))
-    assert data[xref_at : xref_at + 4] == b"xref"
-    offsets = [int(m) for m in re.findall(rb"(\d{10}) 00000 n", data)]
-    for number, offset in enumerate(offsets, start=1):
-        assert data[offset:].startswith(b"%d 0 obj" % number)
-    assert b"(Net for the month" in data and b"43.50 USD) Tj" in data
+    assert response["Content-Disposition"] == 'attachment; filename="statement-2026-12.pdf"'
+    reader = PdfReader(io.BytesIO(response.content))
+    assert reader.metadata.title == "Statement 2026-12"
+    text = "\n".join(page.extract_text() for page in reader.pages)
+    assert "Statement 2026-12" in text and f"For {renter.email}" in text
+    assert "Period: 2026-12-01 01:00 to 2027-01-01 01:00 (Europe/Paris)" in text
+    assert "Date (Europe/Paris)" in text and "Description" in text and "Amount" in text and "Balance" in text
+    first, second = history["first"].pk, history["second"].pk
+    # date (Paris), amount and the funds after it: 50.00, -2.50, +2.00 credit, -6.00.
+    for row in (
+        "2026-12-01 10:00",
+        f"Booking #{first}",
+        "50.00 USD 50.00 USD",
+        "-2.50 USD 47.50 USD",
+        "2.00 USD 49.50 USD",
+        f"Booking #{second}",
+        "-6.00 USD 43.50 USD",
+    ):
+        assert row in text, row
+    assert "Net for the month (USD) 43.50 USD" in text
+    assert "Available at month end (USD) 43.50 USD" in text
+
+
+def test_statement_pdf_of_an_empty_month_says_so(renter):
+    response = login(renter).get("/billing/statement", {"year": 2026, "month": 6, "format": "pdf"})
+    text = PdfReader(io.BytesIO(response.content)).pages[0].extract_text()
+    assert "Nothing this month." in text and "Net for the month" not in text
 
 
 def test_statement_of_another_renter_is_empty(history):
