@@ -47,10 +47,12 @@ def test_buy_the_next_slice_from_my_bookings(page, live_server):
     buy = preview.get_by_role("button", name="Buy for 1.00 USD")
     buy.scroll_into_view_if_needed()
     buy.click()
-    expect(page).to_have_url(re.compile(r"/market/bookings/$"))
+    expect(page).to_have_url(re.compile(r"/bookings/\d+/server/$"))  # the new booking's own page
     expect(page.locator("main")).to_contain_text("is confirmed: 1.00 USD is held for it")
     after = Booking.objects.exclude(pk=first.pk).get()
+    assert page.url.endswith(f"/bookings/{after.pk}/server/")
     assert (after.starts_at, after.ends_at - after.starts_at) == (first.ends_at, timedelta(seconds=600))
+    page.goto("/market/bookings/")
     expect(page.locator(f"#booking-{after.pk}")).to_contain_text("Next")
     assert errors == []
 
