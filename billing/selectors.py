@@ -148,9 +148,11 @@ class StatementBalance:
     held: int  # held for bookings at month end
 
 
-def renter_statement_balances(user: Any, year: int, month: int, lines: list[StatementLine]) -> list[StatementBalance]:
-    """Per currency: the month's net and the available and held balances at its end, from the ledger."""
-    _, end = _month_bounds(year, month)
+def renter_statement_balances(
+    user: Any, year: int, month: int, lines: list[StatementLine], tz: tzinfo = UTC
+) -> list[StatementBalance]:
+    """Per currency: the month's net and the available and held balances at its end (in ``tz``), from the ledger."""
+    _, end = _month_bounds(year, month, tz)
     rows = (
         LedgerEntry.objects.filter(
             account__user=user,
@@ -257,15 +259,17 @@ class StatementLine:
     currency: str
 
 
-def _month_bounds(year: int, month: int) -> tuple[datetime, datetime]:
-    start = datetime(year, month, 1, tzinfo=clock.now().tzinfo)
-    end = datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=start.tzinfo)
-    return start, end
+def _month_bounds(year: int, month: int, tz: tzinfo = UTC) -> tuple[datetime, datetime]:
+    """[the month's first midnight, the next month's) in ``tz``, as UTC instants."""
+    start = datetime(year, month, 1, tzinfo=tz)
+    end = datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=tz)
+    return start.astimezone(UTC), end.astimezone(UTC)
 
 
-def renter_statement(user: Any, year: int, month: int) -> list[StatementLine]:
-    """The month's money movements of a renter, from the ledger (holds are left out: not money spent)."""
-    start, end = _month_bounds(year, month)
+def renter_statement(user: Any, year: int, month: int, tz: tzinfo = UTC) -> list[StatementLine]:
+    """The month's money movements of a renter, from the ledger (holds are left out: not money spent):
+    the calendar month in ``tz`` (the portal passes the viewer's zone; the API keeps UTC)."""
+    start, end = _month_bounds(year, month, tz)
     txns = (
         LedgerTransaction.objects.filter(created_at__gte=start, created_at__lt=end)
         .filter(entries__account__user=user, entries__account__kind__in=RENTER_KINDS)
@@ -441,6 +445,6 @@ def offering_terms(offering: Any) -> dict[str, Any]:
     }
 
 
-def statement_period(year: int, month: int) -> tuple[datetime, datetime]:
-    """The instants a month's statement covers, [start, end): the calendar month in UTC."""
-    return _month_bounds(year, month)
+def statement_period(year: int, month: int, tz: tzinfo = UTC) -> tuple[datetime, datetime]:
+    """The instants a month's statement covers, [start, end): the calendar month in ``tz``."""
+    return _month_bounds(year, month, tz)

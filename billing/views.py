@@ -163,12 +163,13 @@ def topup(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def statement(request: HttpRequest) -> HttpResponse:
-    today = clock.now().date()
+    today = timezone.localdate(clock.now())  # the viewer's month: a statement is read in the viewer's zone
     form = StatementForm(request.GET or {"year": today.year, "month": today.month})
     if not form.is_valid():
         return HttpResponseBadRequest("Choose a year and a month.")
     year, month, fmt = form.cleaned_data["year"], form.cleaned_data["month"], form.cleaned_data.get("format") or "html"
-    lines = selectors.renter_statement(request.user, year, month)
+    zone = timezone.get_current_timezone()
+    lines = selectors.renter_statement(request.user, year, month, zone)
     name = f"statement-{year}-{month:02d}"
     if fmt == "csv":
         buf = io.StringIO()
@@ -193,7 +194,7 @@ def statement(request: HttpRequest) -> HttpResponse:
         response = HttpResponse(_statement_pdf(request, year, month, lines, name), content_type="application/pdf")
         response["Content-Disposition"] = f'attachment; filename="{name}.pdf"'
         return response
-    balances = selectors.renter_statement_balances(request.user, year, month, lines)
+    balances = selectors.renter_statement_balances(request.user, year, month, lines, zone)
     return render(
         request, "billing/statement.html", {"lines": lines, "year": year, "month": month, "balances": balances}
     )
@@ -205,8 +206,8 @@ def _statement_pdf(
     """The statement as a PDF: the month's movements in the viewer's zone, each with the renter's funds
     (available plus held) after it, per currency, then the month's totals."""
     zone = timezone.get_current_timezone_name()
-    start, end = selectors.statement_period(year, month)
-    balances = selectors.renter_statement_balances(request.user, year, month, lines)
+    start, end = selectors.statement_period(year, month, timezone.get_current_timezone())
+    balances = selectors.renter_statement_balances(request.user, year, month, lines, timezone.get_current_timezone())
     funds = {b.currency: b.available + b.held - b.net for b in balances}  # at the month's start
     rows = []
     for line in lines:

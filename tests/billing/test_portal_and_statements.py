@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 from pypdf import PdfReader
+from rest_framework.test import APIClient
 
 from audit.models import DomainEvent
 from billing import integration, ledger
@@ -96,7 +97,7 @@ def test_statement_pdf_is_a_table_a_person_can_read(history, renter):
     assert reader.metadata.title == "Statement 2026-12"
     text = "\n".join(page.extract_text() for page in reader.pages)
     assert "Statement 2026-12" in text and f"For {renter.email}" in text
-    assert "Period: 2026-12-01 01:00 to 2027-01-01 01:00 (Europe/Paris)" in text
+    assert "Period: 2026-12-01 00:00 to 2027-01-01 00:00 (Europe/Paris)" in text  # the viewer's month
     assert "Date (Europe/Paris)" in text and "Description" in text and "Amount" in text and "Balance" in text
     first, second = history["first"].pk, history["second"].pk
     # date (Paris), amount and the funds after it: 50.00, -2.50, +2.00 credit, -6.00.
@@ -112,6 +113,32 @@ def test_statement_pdf_is_a_table_a_person_can_read(history, renter):
         assert row in text, row
     assert "Net for the month (USD) 43.50 USD" in text
     assert "Available at month end (USD) 43.50 USD" in text
+
+
+def test_a_statement_is_the_viewers_calendar_month_and_the_api_keeps_utc(history, renter):
+    """Funded at 09:00 UTC on December 1st, which is 23:00 on November 30th in Honolulu (UTC-10): the
+    top-up is on a Honolulu renter's November statement, the bookings' money (from 10:00 UTC) on
+    December's; the API's statement is the UTC month, where all of it is December's."""
+    renter.timezone = "Pacific/Honolulu"
+    renter.save(update_fields=["timezone"])
+    client = login(renter)
+
+    def kinds(year: int, month: int) -> list[str]:
+        response = client.get("/billing/statement", {"year": year, "month": month, "format": "csv"})
+        return [row[1] for row in list(csv.reader(io.StringIO(response.content.decode())))[1:]]
+
+    assert kinds(2026, 11) == ["adjustment"]
+    assert kinds(2026, 12) == ["charge", "short_notice_credit", "charge"]
+    page = client.get("/billing/statement", {"year": 2026, "month": 11}).content.decode()
+    assert '<tr data-testid="statement-USD"><td>USD</td><td>50.00 USD</td>' in page  # November's net: the top-up
+    api = APIClient()
+    api.force_authenticate(renter)
+    assert [line["kind"] for line in api.get("/api/v1/billing/statements/2026/12").json()] == [
+        "adjustment",
+        "charge",
+        "short_notice_credit",
+        "charge",
+    ]
 
 
 def test_statement_pdf_of_an_empty_month_says_so(renter):
