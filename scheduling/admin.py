@@ -5,7 +5,7 @@ from django.http import HttpRequest
 from marketplace.lib.admin import RecordAdmin, money
 from marketplace.lib.errors import DomainError
 from scheduling import services
-from scheduling.models import AuctionRound, Booking, Notification, PriceHistory, Quote
+from scheduling.models import AuctionRound, Booking, BookingFeed, Notification, PriceHistory, Quote
 
 
 @admin.register(Booking)
@@ -101,3 +101,12 @@ class NotificationAdmin(admin.ModelAdmin):
     list_filter = ("kind",)
     search_fields = ("user__email", "message")
     raw_id_fields = ("user", "booking")
+
+
+@admin.register(BookingFeed)
+class BookingFeedAdmin(RecordAdmin, admin.ModelAdmin):
+    """Who has a calendar feed and when its address was made; the token's hash is never shown."""
+
+    list_display = ("user", "created_at", "rotated_at")
+    search_fields = ("user__email",)
+    exclude = ("token_hash",)

@@ -17,6 +17,7 @@ class SchedulingConfig(AppConfig):
         auditlog.register(models.Booking, exclude_fields=["user_data_encrypted"])
         for model in (models.AuctionRound, models.Quote, models.PriceHistory, models.Notification):
             auditlog.register(model)
+        auditlog.register(models.BookingFeed, exclude_fields=["token_hash"])  # a secret's hash: not in the history
         # The renters' offering page shows the price history (renters may not import scheduling).
         register_price_history(selectors.price_changes)
 
