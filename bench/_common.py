@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -148,3 +150,71 @@ def renters(n: int) -> list:
         [SSHPublicKey(user=u, name="bench", public_key=key, fingerprint=f"SHA256:bench-{u.pk}") for u in users]
     )
     return users
+
+
+# A benchmark whose own process signs or encrypts what its server reads (slice ids, tokens, secrets)
+# puts these in its environment first: every process then shares them.
+BENCH_KEYS = {
+    "DJANGO_SECRET_KEY": "bench-only-secret-key-0123456789-0123456789-0123456789",
+    "MARKETPLACE_SECRETS_KEY": "YmVuY2gtb25seS1rZXktMDEyMzQ1Njc4OS0wMTIzNDU=",
+}
+
+
+def production_env() -> dict[str, str]:
+    """The environment of a production deployment on the bench database: DEBUG off, persistent database
+    connections (``BENCH_CONN_MAX_AGE``, default 60 as deploy/run.sh), keys the production checks want."""
+    return {
+        **os.environ,
+        "DJANGO_DEBUG": "0",
+        "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY", BENCH_KEYS["DJANGO_SECRET_KEY"]),
+        "MARKETPLACE_SECRETS_KEY": os.environ.get("MARKETPLACE_SECRETS_KEY", BENCH_KEYS["MARKETPLACE_SECRETS_KEY"]),
+        "STRIPE_SECRET_KEY": "sk_test_bench",
+        "STRIPE_PUBLISHABLE_KEY": "pk_test_bench",
+        "STRIPE_WEBHOOK_SECRET": "whsec_bench",
+        "DATABASE_ALLOW_INSECURE": "true",  # the bench's PostgreSQL and Redis are plain TCP on loopback
+        "REDIS_ALLOW_INSECURE": "true",
+        # Production settings want named hosts and a mail backend; TLS is the front's (deploy/nginx),
+        # so the app behind it is measured without the https redirect.
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
+        "DJANGO_SECURE_SSL_REDIRECT": "false",
+        "DATABASE_CONN_MAX_AGE": os.environ.get("BENCH_CONN_MAX_AGE", "60"),
+        "PYTHONWARNINGS": "ignore:No directory at",  # whitenoise: the bench serves no static files
+    }
+
+
+def start_gunicorn(
+    workers: str, threads: str = "1", worker_class: str = "", extra_args: str = ""
+) -> tuple[subprocess.Popen, int]:
+    """The app as deploy/run.sh serves it (gunicorn, its config file), with ``production_env()``."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [
+        str(ROOT / ".venv" / "bin" / "gunicorn"),
+        "marketplace.wsgi:application",
+        "--config",
+        "deploy/gunicorn.conf.py",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        workers,
+        "--threads",
+        threads,
+        "--log-level",
+        "warning",
+    ]
+    if worker_class:  # e.g. sync (one request at a time per worker, no keep-alive)
+        cmd += ["--worker-class", worker_class]
+    cmd += extra_args.split()
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=production_env())
+    for _ in range(300):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return proc, port
+        except OSError:
+            if proc.poll() is not None:
+                raise RuntimeError("gunicorn did not start") from None
+            time.sleep(0.1)
+    proc.terminate()
+    raise RuntimeError("gunicorn did not open its port")

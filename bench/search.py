@@ -163,51 +163,10 @@ def _client(i: int, token: str, stop_at: float, seconds: float, out, port: int |
 
 
 def _gunicorn() -> tuple[subprocess.Popen, int]:
-    """The app as deploy/run.sh serves it (gunicorn, its config file, sync workers), DEBUG off, on the bench database."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {
-        **os.environ,
-        "DJANGO_DEBUG": "0",
-        "DJANGO_SECRET_KEY": "bench-only-secret-key-0123456789-0123456789-0123456789",
-        "MARKETPLACE_SECRETS_KEY": "YmVuY2gtb25seS1rZXktMDEyMzQ1Njc4OS0wMTIzNDU=",
-        "STRIPE_SECRET_KEY": "sk_test_bench",
-        "STRIPE_PUBLISHABLE_KEY": "pk_test_bench",
-        "STRIPE_WEBHOOK_SECRET": "whsec_bench",
-        "DATABASE_ALLOW_INSECURE": "true",  # the bench's PostgreSQL and Redis are plain TCP on loopback
-        "REDIS_ALLOW_INSECURE": "true",
-        # Production settings want named hosts and a mail backend; TLS is the front's (deploy/nginx),
-        # so the app behind it is measured without the https redirect.
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
-        "DJANGO_SECURE_SSL_REDIRECT": "false",
-        "DATABASE_CONN_MAX_AGE": os.environ.get("BENCH_CONN_MAX_AGE", "60"),
-    }
-    gunicorn = str(_common.ROOT / ".venv" / "bin" / "gunicorn")
-    cmd = [
-        gunicorn,
-        "marketplace.wsgi:application",
-        "--config",
-        "deploy/gunicorn.conf.py",
-        "--bind",
-        f"127.0.0.1:{port}",
-    ]
-    cmd += ["--workers", WORKERS, "--threads", THREADS, "--log-level", "warning"]
-    if os.environ.get("BENCH_WORKER_CLASS"):  # e.g. sync (one request at a time per worker, no keep-alive)
-        cmd += ["--worker-class", os.environ["BENCH_WORKER_CLASS"]]
-    cmd += os.environ.get("BENCH_GUNICORN_ARGS", "").split()
-    proc = subprocess.Popen(cmd, cwd=_common.ROOT, env=env)
-    for _ in range(300):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return proc, port
-        except OSError:
-            if proc.poll() is not None:
-                raise RuntimeError("gunicorn did not start") from None
-            time.sleep(0.1)
-    proc.terminate()
-    raise RuntimeError("gunicorn did not open its port")
+    """The app as deploy/run.sh serves it (sync workers unless told), DEBUG off, on the bench database."""
+    return _common.start_gunicorn(
+        WORKERS, THREADS, os.environ.get("BENCH_WORKER_CLASS", ""), os.environ.get("BENCH_GUNICORN_ARGS", "")
+    )
 
 
 def _run(clients: int, seconds: float, token: str, port: int | None) -> tuple[list[float], int, float, float]:

@@ -32,6 +32,7 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import os
+import socket
 import sys
 import threading
 import time
@@ -60,11 +61,18 @@ os.environ.update({k: v for k, v in WORKER_ENV.items() if k not in os.environ})
 
 import _common  # noqa: E402
 
+os.environ.setdefault("EMAIL_BACKEND", "django.core.mail.backends.locmem.EmailBackend")  # token-created mails
+for _name, _value in _common.BENCH_KEYS.items():  # the web server checks the slice ids and tokens made here
+    os.environ.setdefault(_name, _value)
+
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "16"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "20"))
 PAUSE = float(os.environ.get("BENCH_PAUSE", "0.05"))
 DRAIN = float(os.environ.get("BENCH_DRAIN", "60"))
-CONCURRENCY = int(os.environ.get("BENCH_WORKER_CONCURRENCY", "4"))
+CONCURRENCY = int(os.environ.get("BENCH_WORKER_CONCURRENCY", "2"))  # the worker on every queue
+HOOK_WORKERS = int(os.environ.get("BENCH_WEBHOOK_WORKERS", "2"))  # the webhooks-only worker (0: none)
+SERVER = os.environ.get("BENCH_SERVER", "gunicorn")  # or inprocess: each client process runs the engine itself
+WEB_WORKERS = os.environ.get("BENCH_WEB_WORKERS", str(os.cpu_count() or 2))  # as deploy/run.sh: one per core
 percentile = _common.percentile
 
 
@@ -138,16 +146,22 @@ def _client(i: int, offer_id: int, renter_id: int, small_id: int, base: int, sto
     from scheduling.slices import SliceKey
 
     connection.close()
+    commits: list[float] = []  # when each of this client's transactions committed (its changes' events)
+    real_commit = connection.commit
+
+    def commit() -> None:
+        real_commit()
+        commits.append(time.time())
+
+    connection.commit = commit  # type: ignore[method-assign]
     actor = User.objects.get(pk=renter_id)
     booked = released = refused = 0
-    commits: list[tuple[int, float]] = []  # (booking, when the client saw its change committed)
     n = 0
     while time.time() < stop_at:
         key = SliceKey(offer_id, small_id, base + 60 * n, 60).encode()
         n += 1
         t = time.perf_counter()
         b = engine.booking_request(actor=actor, slice_id=key)
-        commits.append((b.pk, time.time()))
         if os.environ.get("BENCH_TRACE"):
             print(i, n, b.state, f"{time.perf_counter() - t:.3f}", flush=True)
         if b.state != "confirmed":
@@ -156,12 +170,64 @@ def _client(i: int, offer_id: int, renter_id: int, small_id: int, base: int, sto
         booked += 1
         if n % 2 == 0:
             engine.booking_release(actor=actor, booking_id=b.pk)
-            commits.append((b.pk, time.time()))
             released += 1
         if PAUSE:
             time.sleep(PAUSE)
     connection.close()
-    out.put((booked, released, refused, commits))
+    out.put((booked, released, refused, renter_id, commits, []))
+
+
+def _post(port: int, token: str, path: str) -> tuple[int, dict[str, Any]]:
+    """POST /api/v1/<path> with an empty JSON body: (status, the JSON answer)."""
+    head = (
+        f"Host: 127.0.0.1\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\n"
+        "Content-Length: 2\r\nConnection: close\r\n\r\n{}"
+    )
+    with socket.create_connection(("127.0.0.1", port), timeout=120) as sock:
+        sock.sendall(f"POST /api/v1/{path} HTTP/1.1\r\n{head}".encode())
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    status_line, _, rest = b"".join(chunks).partition(b"\r\n")
+    body = rest.partition(b"\r\n\r\n")[2]
+    return int(status_line.split()[1]), (json.loads(body) if body else {})
+
+
+def _http_client(
+    i: int, port: int, token: str, offer_id: int, renter_id: int, small_id: int, base: int, stop_at: float, out: Any
+) -> None:
+    """One API client: the same loop as ``_client`` over HTTP (POST .../request, POST .../release) to the
+    web server deploy/run.sh runs, with a Bearer token: authentication, DRF, JSON, every hook, and the
+    web workers' own queueing. Sync workers answer one request per connection (Connection: close)."""
+    from scheduling.slices import SliceKey
+
+    def post(path: str) -> tuple[int, dict[str, Any]]:
+        return _post(port, token, path)
+
+    answers: list[float] = []  # seconds from sending a booking request to its answer
+
+    booked = released = refused = 0
+    n = 0
+    while time.time() < stop_at:
+        key = SliceKey(offer_id, small_id, base + 60 * n, 60).encode()
+        n += 1
+        t = time.perf_counter()
+        status, b = post(f"timeslots/{key}/request")
+        answers.append(time.perf_counter() - t)
+        if status not in (200, 201) or b.get("state") != "confirmed":
+            refused += 1
+            if os.environ.get("BENCH_TRACE"):
+                print(i, n, status, b, flush=True)
+            continue
+        booked += 1
+        if n % 2 == 0:
+            status, answer = post(f"timeslots/{b['id']}/release")
+            released += status == 200
+            if status != 200 and os.environ.get("BENCH_TRACE"):
+                print(i, n, "release", status, answer, flush=True)
+        if PAUSE:
+            time.sleep(PAUSE)
+    out.put((booked, released, refused, renter_id, [], answers))  # commits happen in the web server: not seen here
 
 
 def baselines(worker_app: Any, healthy: Receiver) -> dict[str, float]:
@@ -196,12 +262,11 @@ def baselines(worker_app: Any, healthy: Receiver) -> dict[str, float]:
 
 def check(receiver: Receiver, endpoints: dict[str, Any], commits: dict[int, list[float]]) -> dict[str, Any]:
     """Per endpoint: received distinct ids vs the outbox; latencies of the first 2xx receipt per event,
-    from the Event row's created_at and from the commit its client saw (the first one at or after it)."""
+    from the Event row's created_at and from the commit of the transaction that wrote it (its user's
+    client's first commit at or after it: each client is one thread doing one thing at a time)."""
     from webhooks.models import Delivery, Event
 
-    created = {
-        str(k): (b, t.timestamp()) for k, b, t in Event.objects.values_list("event_id", "booking_id", "created_at")
-    }
+    created = {str(k): (u, t.timestamp()) for k, u, t in Event.objects.values_list("event_id", "user_id", "created_at")}
     lost = extra = dups = pending = failed = outbox = 0
     latencies: list[float] = []
     from_commit: list[float] = []
@@ -223,9 +288,9 @@ def check(receiver: Receiver, endpoints: dict[str, Any], commits: dict[int, list
         failed += Delivery.objects.filter(endpoint=ep, state="failed").count()
     for (path, event_id), arrived in first.items():
         if path in endpoints and event_id in created:
-            booking, at = created[event_id]
+            user, at = created[event_id]
             latencies.append(arrived - at)
-            seen = [c for c in commits.get(booking, ()) if c >= at]
+            seen = [c for c in commits.get(user, ()) if c >= at]
             if seen:
                 from_commit.append(arrived - min(seen))
     return {
@@ -250,6 +315,7 @@ def main() -> int:
     from django.conf import settings
     from django.db import connections
 
+    from accounts.services import api_token_create
     from marketplace.celery import app
     from marketplace.lib import clock
     from owners.models import SliceProfile
@@ -261,7 +327,7 @@ def main() -> int:
     from webhooks.models import Delivery, Event, EventType
 
     assert settings.WEBHOOK_ALLOW_HTTP and settings.WEBHOOK_ALLOWED_NETWORKS  # read from WORKER_ENV above
-    worker = None
+    worker = hook_worker = web = None
     healthy, flaky = Receiver("healthy", flaky=False), Receiver("flaky", flaky=True)
     try:
         tps = _common.pgbench(clients=16, seconds=5)
@@ -281,11 +347,19 @@ def main() -> int:
         # Funding wrote billing events (balance changes) before the endpoints existed: the outbox starts empty.
         assert not Event.objects.exists()
         purge_queue()
+        # As deploy/run.sh runs them: a worker on every queue, and one on the webhooks queue only.
+        # As deploy/run.sh runs them: DEBUG off, database connections kept between tasks (CONN_MAX_AGE 60).
+        worker_env = {**_common.production_env(), **WORKER_ENV, "DATABASE_URL": os.environ["DATABASE_URL"]}
         worker = Worker(
-            env={**WORKER_ENV, "DATABASE_URL": os.environ["DATABASE_URL"]},
-            concurrency=CONCURRENCY,
-            log=Path("/tmp") / f"bench-webhooks-worker-{os.getpid()}.log",
+            env=worker_env, concurrency=CONCURRENCY, log=Path("/tmp") / f"bench-webhooks-worker-{os.getpid()}.log"
         ).start()
+        if HOOK_WORKERS:
+            hook_worker = Worker(
+                env=worker_env,
+                concurrency=HOOK_WORKERS,
+                queues="webhooks",
+                log=Path("/tmp") / f"bench-webhooks-hookworker-{os.getpid()}.log",
+            ).start()
         base = baselines(app, healthy)
         # Warm up, unmeasured: one booking in this process (the forked clients inherit its imports and
         # caches) whose event the worker delivers to a path the figures leave out.
@@ -298,6 +372,14 @@ def main() -> int:
             engine.booking_request(
                 actor=warm, slice_id=SliceKey(offers[0].pk, small_id, warm_start + 60 * n, 60).encode()
             )
+        if SERVER == "gunicorn":
+            tokens = [api_token_create(actor=person, name="bench", scopes=["read", "market"])[1] for person in people]
+            warm_token = api_token_create(actor=warm, name="bench", scopes=["read", "market"])[1]
+            web, port = _common.start_gunicorn(WEB_WORKERS)
+            for n in range(3, 3 + 2 * int(WEB_WORKERS)):  # every web worker's first requests, unmeasured
+                key = SliceKey(offers[0].pk, small_id, warm_start + 60 * n, 60).encode()
+                status, answer = _post(port, warm_token, f"timeslots/{key}/request")
+                assert status == 201 and answer["state"] == "confirmed", (status, answer)
         wait_for(lambda: not Delivery.objects.filter(state="pending").exists(), 30, "the warm-up deliveries", 0.2)
         connections.close_all()  # the children open their own
         ctx = mp.get_context("fork")
@@ -305,10 +387,19 @@ def main() -> int:
         start_at = int((clock.now() + timedelta(days=2)).timestamp()) // 60 * 60
         t0 = time.time()
         stop_at = t0 + SECONDS
-        procs = [
-            ctx.Process(target=_client, args=(i, offers[i].pk, people[i].pk, small_id, start_at, stop_at, out))
-            for i in range(CLIENTS)
-        ]
+        if SERVER == "gunicorn":
+            procs = [
+                ctx.Process(
+                    target=_http_client,
+                    args=(i, port, tokens[i], offers[i].pk, people[i].pk, small_id, start_at, stop_at, out),
+                )
+                for i in range(CLIENTS)
+            ]
+        else:
+            procs = [
+                ctx.Process(target=_client, args=(i, offers[i].pk, people[i].pk, small_id, start_at, stop_at, out))
+                for i in range(CLIENTS)
+            ]
         for p in procs:
             p.start()
         totals = [out.get(timeout=SECONDS + 120) for _ in procs]
@@ -317,10 +408,9 @@ def main() -> int:
         booked = sum(t[0] for t in totals)
         released = sum(t[1] for t in totals)
         refused = sum(t[2] for t in totals)
-        commits: dict[int, list[float]] = {}
-        for t in totals:
-            for booking_id, at in t[3]:
-                commits.setdefault(booking_id, []).append(at)
+        commits: dict[int, list[float]] = {t[3]: t[4] for t in totals}
+        commits_seen = any(commits.values())  # in-process clients see their commits; API clients do not
+        answers = [a for t in totals for a in t[5]]
         t_end = time.time()
         waited = 0.0
         try:
@@ -341,6 +431,11 @@ def main() -> int:
     finally:
         if worker is not None:
             worker.stop()
+        if hook_worker is not None:
+            hook_worker.stop()
+        if web is not None:
+            web.terminate()
+            web.wait(timeout=30)
         healthy.stop()
         flaky.stop()
         _common.teardown()
@@ -351,14 +446,20 @@ def main() -> int:
     )
     print(
         f"load: {CLIENTS} clients x {SECONDS:.0f} s: {booked} bookings confirmed ({released} released, "
-        f"{refused} refused), {events} events, worker -c {CONCURRENCY}; outbox drained "
+        f"{refused} refused), {events} events, workers -c {CONCURRENCY} + webhooks -c {HOOK_WORKERS}; outbox drained "
         f"{waited:.1f} s after the last booking (bound {DRAIN:.0f} s)"
     )
+    if answers:
+        print(
+            f"  API: {len(answers)} booking requests, answered in p50 {percentile(answers, 50):.3f} s "
+            f"p99 {percentile(answers, 99):.3f} s (each client waits its turn at the {WEB_WORKERS} web workers)"
+        )
     for name, r in ((healthy.name, healthy), (flaky.name, flaky)):
         f = figures[name]
+        since_commit = f", from its commit p50 {f['c50']:.3f} s p99 {f['c99']:.3f} s" if commits_seen else ""
         print(
-            f"  {name:<8} latency from the event p50 {f['p50']:.3f} s p99 {f['p99']:.3f} s max {f['max']:.3f} s, "
-            f"from the client's commit p50 {f['c50']:.3f} s p99 {f['c99']:.3f} s\n           "
+            f"  {name:<8} latency from the event p50 {f['p50']:.3f} s p99 {f['p99']:.3f} s max {f['max']:.3f} s"
+            f"{since_commit}\n           "
             f"outbox {f['outbox']}, received distinct {f['received']}, lost {f['lost']}, unknown {f['extra']}, "
             f"duplicates {f['duplicates']}, still pending {f['pending']}, given up {f['failed']}, "
             f"500s given {r.refused}, bad signatures {r.bad_signatures}"

@@ -126,6 +126,15 @@ WEB_THREADS="${WEB_THREADS:-1}"
 PIDS+=($!)
 "$VENV/bin/celery" -A marketplace worker --loglevel=INFO --concurrency=2 -n "worker-$PORT@%h" >"$DATA/logs/worker.log" 2>&1 &
 PIDS+=($!)
+# Webhook deliveries have their own queue and workers (marketplace/settings.py CELERY_TASK_QUEUES): an
+# event never waits behind provisioning, billing or e-mail tasks. The worker above takes both queues,
+# this one only "webhooks" (bench/webhooks.py measures the pair). WEBHOOK_WORKERS=0 leaves it out.
+WEBHOOK_WORKERS="${WEBHOOK_WORKERS:-2}"
+if [ "$WEBHOOK_WORKERS" -gt 0 ]; then
+    "$VENV/bin/celery" -A marketplace worker --loglevel=INFO --concurrency="$WEBHOOK_WORKERS" -Q webhooks \
+        -n "webhooks-$PORT@%h" >"$DATA/logs/webhooks-worker.log" 2>&1 &
+    PIDS+=($!)
+fi
 "$VENV/bin/celery" -A marketplace beat --loglevel=INFO --schedule "$DATA/celerybeat-schedule" >"$DATA/logs/beat.log" 2>&1 &
 PIDS+=($!)
 

@@ -15,6 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from celery.schedules import crontab
+from kombu import Queue
 
 from marketplace.env import (
     database_from_url,
@@ -246,6 +247,12 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+# Two queues. Webhook deliveries (small, latency-bound: an integrator waits for them) have their own, so
+# they never queue behind provisioning, billing or e-mail work; a worker started without -Q consumes
+# both, and deploy/run.sh adds one that consumes only "webhooks" (WEBHOOK_WORKERS processes).
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = (Queue("celery", routing_key="celery"), Queue("webhooks", routing_key="webhooks"))
+CELERY_TASK_ROUTES = {"webhooks.*": {"queue": "webhooks"}}
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
 # Idempotency keys (marketplace.lib.idempotency) are kept 24 hours; a double-clicked portal form waits
 # this long for the first submission's answer.

@@ -43,6 +43,7 @@ from webhooks.services import endpoint_secret
 log = logging.getLogger(__name__)
 D = Delivery.State
 RESPONSE_KEEP = 1000  # characters of an answer kept in the log
+DRAIN_LIMIT = 65536  # bytes of an answer read to keep its connection alive; a longer one is closed
 
 
 def _setting(name: str, default: int) -> int:
@@ -72,7 +73,14 @@ def _due(endpoint_id: int, now: datetime) -> Q:
 
 
 def _claim(endpoint_id: int) -> Delivery | None:
-    now = clock.now()
+    with transaction.atomic():
+        if not Endpoint.objects.filter(pk=endpoint_id, is_active=True).exists():
+            return None
+        return _claim_locked(endpoint_id, clock.now())
+
+
+def _claim_locked(endpoint_id: int, now: datetime) -> Delivery | None:
+    """The next due delivery of an active endpoint, claimed (inside the caller's transaction)."""
     earlier = Delivery.objects.filter(
         endpoint_id=OuterRef("endpoint_id"),
         booking_id=OuterRef("booking_id"),
@@ -80,23 +88,19 @@ def _claim(endpoint_id: int) -> Delivery | None:
         ordered=True,
         id__lt=OuterRef("id"),
     )
-    with transaction.atomic():
-        endpoint = Endpoint.objects.filter(pk=endpoint_id, is_active=True).first()
-        if endpoint is None:
-            return None
-        d = (
-            Delivery.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(_due(endpoint_id, now))
-            .filter(Q(ordered=False) | Q(booking_id__isnull=True) | ~Exists(earlier))
-            .select_related("event", "endpoint")
-            .order_by("id")
-            .first()
-        )
-        if d is None:
-            return None
-        timeout = _setting("WEBHOOK_TIMEOUT_SECONDS", 10)
-        d.claimed_until = now + timedelta(seconds=timeout * 2 + 30)
-        d.save(update_fields=["claimed_until"])
+    d = (
+        Delivery.objects.select_for_update(skip_locked=True, of=("self",))
+        .filter(_due(endpoint_id, now))
+        .filter(Q(ordered=False) | Q(booking_id__isnull=True) | ~Exists(earlier))
+        .select_related("event", "endpoint")
+        .order_by("id")
+        .first()
+    )
+    if d is None:
+        return None
+    timeout = _setting("WEBHOOK_TIMEOUT_SECONDS", 10)
+    d.claimed_until = now + timedelta(seconds=timeout * 2 + 30)
+    Delivery.objects.filter(pk=d.pk).update(claimed_until=d.claimed_until)
     return d
 
 
@@ -122,20 +126,7 @@ def _post(d: Delivery) -> Outcome:
     }
     started = time.monotonic()
     try:
-        with netguard.session() as s:
-            resp = s.post(
-                d.endpoint.url,
-                data=body,
-                headers=headers,
-                timeout=_setting("WEBHOOK_TIMEOUT_SECONDS", 10),
-                allow_redirects=False,
-                stream=True,
-            )
-            try:
-                raw = next(resp.iter_content(RESPONSE_KEEP), b"")
-            except requests.RequestException:
-                raw = b""
-            resp.close()
+        resp, raw = _send(d.endpoint.url, body, headers)
     except netguard.Refused as exc:
         return Outcome(False, error=f"Refused: {exc}"[:300])
     except requests.Timeout:
@@ -150,8 +141,49 @@ def _post(d: Delivery) -> Outcome:
     return Outcome(ok, resp.status_code, error, text, latency)
 
 
-def _record(d: Delivery, outcome: Outcome) -> datetime | None:
-    """The attempt and its consequences, in one transaction; returns when to run again (None: no need)."""
+def _send(url: str, body: bytes, headers: dict[str, str]) -> tuple[requests.Response, bytes]:
+    """POST over this process's kept-alive session; the answer's first RESPONSE_KEEP bytes.
+
+    A connection the receiver closed while it sat idle fails at once (reset, or closed before an
+    answer): that one is retried on a new connection, once. The event may then arrive twice, which
+    at-least-once delivery allows (the event id tells). Timeouts are never retried here.
+    """
+    for attempt in (1, 2):
+        try:
+            resp = netguard.shared_session().post(
+                url,
+                data=body,
+                headers=headers,
+                timeout=_setting("WEBHOOK_TIMEOUT_SECONDS", 10),
+                allow_redirects=False,
+                stream=True,
+            )
+        except requests.Timeout:
+            raise
+        except requests.ConnectionError:
+            if attempt == 2:
+                raise
+            netguard.drop_shared_session()
+            continue
+        try:
+            raw = next(resp.iter_content(RESPONSE_KEEP), b"")
+            # Read the rest of a short answer so the connection goes back to the pool; a long one is cut.
+            drained = 0
+            for chunk in resp.iter_content(16384):
+                drained += len(chunk)
+                if drained > DRAIN_LIMIT:
+                    break
+        except requests.RequestException:
+            raw = b""
+        resp.close()
+        return resp, raw
+    raise AssertionError("unreachable")
+
+
+def _record(d: Delivery, outcome: Outcome, *, claim_next: bool = False) -> tuple[datetime | None, Delivery | None]:
+    """The attempt and its consequences, in one transaction. Returns when to run again (None: no need)
+    and, after a success when ``claim_next``, the endpoint's next due delivery claimed in the same
+    transaction (one round of BEGIN/COMMIT and the endpoint's check fewer per event)."""
     now = clock.now()
     with transaction.atomic():
         ep = Endpoint.objects.select_for_update().get(pk=d.endpoint_id)
@@ -184,9 +216,11 @@ def _record(d: Delivery, outcome: Outcome) -> datetime | None:
         d.save(
             update_fields=["attempts", "claimed_until", "last_status_code", "state", "delivered_at", "next_attempt_at"]
         )
-        if not outcome.succeeded and d.state == D.PENDING and ep.is_active:
-            return d.next_attempt_at
-    return None
+        if not outcome.succeeded:
+            return (d.next_attempt_at if d.state == D.PENDING and ep.is_active else None), None
+        if claim_next and ep.is_active:
+            return None, _claim_locked(ep.pk, now)
+    return None, None
 
 
 def _disable(ep: Endpoint, now: datetime) -> None:
@@ -226,19 +260,18 @@ def _mail(user_id: int, url: str, message: str) -> None:
 def deliver_endpoint(endpoint_id: int, *, limit: int = 100) -> int:
     """Send up to ``limit`` due deliveries of one endpoint, oldest first; returns how many were delivered."""
     delivered = 0
-    for _ in range(limit):
-        d = _claim(endpoint_id)
-        if d is None:
-            break
+    d = _claim(endpoint_id)
+    while d is not None:
         outcome = _post(d)
-        again = _record(d, outcome)
+        again, d = _record(d, outcome, claim_next=delivered + 1 < limit)
         if not outcome.succeeded:
             if again is not None:
                 enqueue.send_at(DELIVER_TASK, endpoint_id, at=again, key=f"webhook-endpoint-{endpoint_id}")
-            break
+            return delivered
         delivered += 1
-    else:
-        enqueue.send(DELIVER_TASK, endpoint_id)  # more than one run's worth: go on in a new task
+        if delivered >= limit:
+            enqueue.send(DELIVER_TASK, endpoint_id)  # more than one run's worth: go on in a new task
+            break
     return delivered
 
 

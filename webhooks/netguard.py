@@ -13,6 +13,7 @@ followed and proxies from the environment are ignored.
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 from typing import Any
 from urllib.parse import urlsplit
@@ -162,3 +163,23 @@ def session() -> requests.Session:
     s.mount("https://", adapter)
     s.mount("http://", adapter)
     return s
+
+
+_shared: dict[int, requests.Session] = {}
+
+
+def shared_session() -> requests.Session:
+    """This process's kept-alive ``session()``: a delivery reuses the connection of the one before to the
+    same host (no TCP or TLS handshake per event). Every request is still checked by ``check_url``, a new
+    connection by ``resolve``; one per process (a forked worker child makes its own)."""
+    s = _shared.get(os.getpid())
+    if s is None:
+        _shared.clear()  # a parent's session, inherited over fork, is never used by the child
+        s = _shared[os.getpid()] = session()
+    return s
+
+
+def drop_shared_session() -> None:
+    s = _shared.pop(os.getpid(), None)
+    if s is not None:
+        s.close()

@@ -25,7 +25,13 @@ def database_url() -> str:
 
 
 class Worker:
-    def __init__(self, env: dict[str, str] | None = None, log: Path | None = None, concurrency: int = 2):
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        log: Path | None = None,
+        concurrency: int = 2,
+        queues: str | None = None,
+    ):
         self.env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "marketplace.settings",
@@ -38,6 +44,7 @@ class Worker:
         }
         self.log = log or Path("/tmp") / f"prov-worker-{os.getpid()}-{time.monotonic_ns()}.log"
         self.concurrency = concurrency
+        self.queues = queues  # None: every queue (marketplace/settings.py CELERY_TASK_QUEUES)
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Worker:
@@ -60,6 +67,7 @@ class Worker:
                 "--without-heartbeat",
                 "-n",
                 f"prov-{time.monotonic_ns()}@test",
+                *(["-Q", self.queues] if self.queues else []),
             ],
             cwd=ROOT,
             env=self.env,
