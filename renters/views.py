@@ -30,7 +30,7 @@ from renters.forms import DefaultsForm, OfferingFilterForm, PriceRangeForm, Spen
 
 
 def offering_browse(request: HttpRequest) -> HttpResponse:
-    form = OfferingFilterForm(request.GET or None)
+    form = OfferingFilterForm(request.GET or None, regions=catalogue.regions())
     offerings: Iterable[Offering] = catalogue.published_offerings()
     if form.is_bound and form.is_valid():
         data = form.cleaned_data
@@ -56,8 +56,9 @@ def offering_browse(request: HttpRequest) -> HttpResponse:
                     for o in offerings
                     if catalogue.offering_open_during(o, data["available_from"], data["available_to"])
                 ]
-    template = "renters/_offering_results.html" if request.headers.get("HX-Request") else "renters/offering_browse.html"
-    return render(request, template, {"form": form, "offerings": offerings, "regions": catalogue.regions()})
+    # htmx swaps the filters and the results together, so each refusal shows beside its field.
+    template = "renters/_offering_search.html" if request.headers.get("HX-Request") else "renters/offering_browse.html"
+    return render(request, template, {"form": form, "offerings": offerings})
 
 
 def offering_detail(request: HttpRequest, pk: int) -> HttpResponse:

@@ -72,3 +72,16 @@ def window_in_viewer_zone(window: Any, zone_name: str) -> str:
     hours = f"{lo:%H:%M}–{hi:%H:%M}" + (" (into the next day)" if hi.date() > lo.date() else "")
     when = "" if len(days) == 1 or not shift else (" of the next day" if shift > 0 else " of the day before")
     return f"= {day}{hours}{when} in {viewer_name}"
+
+
+@register.filter
+def visible_error_count(form: Any) -> int:
+    """How many of the form's shown fields are refused (those an error sits beside, _field.html)."""
+    return sum(1 for field in form.visible_fields() if field.errors)
+
+
+@register.filter
+def hidden_field_errors(form: Any) -> list[str]:
+    """The refusals of the form's hidden fields, named: they have no place beside a field, so the
+    summary at the top of the form (_form_errors.html) shows them."""
+    return [f"{field.label}: {' '.join(field.errors)}" for field in form.hidden_fields() if field.errors]
