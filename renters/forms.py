@@ -77,7 +77,7 @@ PRICE_RANGES = {"24h": "Last 24 hours", "7d": "Last 7 days", "30d": "Last 30 day
 class PriceRangeForm(forms.Form):
     """The price history's range on the offering page; custom ends are typed in the viewer's zone."""
 
-    range = forms.ChoiceField(choices=list(PRICE_RANGES.items()), required=False, label="Range")
+    range = forms.ChoiceField(choices=list(PRICE_RANGES.items()), required=False, label="Range", initial="7d")
     since = BoundedDateTimeField(
         required=False, label="From", widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
     )

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django import template
+from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
 
 from marketplace.lib.money import MoneyError, format_minor
@@ -72,6 +74,14 @@ def window_in_viewer_zone(window: Any, zone_name: str) -> str:
     hours = f"{lo:%H:%M}–{hi:%H:%M}" + (" (into the next day)" if hi.date() > lo.date() else "")
     when = "" if len(days) == 1 or not shift else (" of the next day" if shift > 0 else " of the day before")
     return f"= {day}{hours}{when} in {viewer_name}"
+
+
+@register.filter
+def json_attr(value: Any) -> str:
+    """``value`` as JSON for an HTML attribute (autoescaping quotes it), e.g. a chart's spec in
+    ``data-chart-spec``: unlike json_script's <script> it survives an htmx swap, which drops every
+    script element under the CSP settings (allowScriptTags false)."""
+    return json.dumps(value, cls=DjangoJSONEncoder, separators=(",", ":"))
 
 
 @register.filter
