@@ -18,13 +18,24 @@ class OfferingFilterForm(forms.Form):
     )
     disk = forms.IntegerField(required=False, min_value=0, max_value=INT_MAX, label="Disk (GB) at least")
     bandwidth = forms.IntegerField(required=False, min_value=0, max_value=INT_MAX, label="Bandwidth (Mbit/s) at least")
-    region = forms.CharField(required=False, max_length=100)
+    region = forms.CharField(required=False, max_length=100, widget=forms.Select)
     max_price = forms.DecimalField(required=False, min_value=Decimal(0), max_digits=14, label="Max price per grid unit")
     currency = forms.ChoiceField(
         choices=[("", "any currency"), *CURRENCY_CHOICES], required=False, label="Currency of the max price"
     )
-    available_from = BoundedDateTimeField(required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
-    available_to = BoundedDateTimeField(required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+    available_from = BoundedDateTimeField(
+        required=False, label="Available from", widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+    )
+    available_to = BoundedDateTimeField(
+        required=False, label="until", widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+    )
+
+    def __init__(self, *args: object, regions: list[str] | None = None, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        # A list of the regions offered; the field stays free text (a region no longer offered finds nothing).
+        region = self.fields["region"].widget
+        assert isinstance(region, forms.Select)
+        region.choices = [("", "any"), *((r, r) for r in regions or [])]
 
     def clean(self) -> dict:
         super().clean()
@@ -66,7 +77,7 @@ PRICE_RANGES = {"24h": "Last 24 hours", "7d": "Last 7 days", "30d": "Last 30 day
 class PriceRangeForm(forms.Form):
     """The price history's range on the offering page; custom ends are typed in the viewer's zone."""
 
-    range = forms.ChoiceField(choices=list(PRICE_RANGES.items()), required=False, label="Range")
+    range = forms.ChoiceField(choices=list(PRICE_RANGES.items()), required=False, label="Range", initial="7d")
     since = BoundedDateTimeField(
         required=False, label="From", widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
     )

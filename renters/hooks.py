@@ -27,9 +27,12 @@ class PriceChange:
 
 class PriceHistoryReader(Protocol):
     """The offering's price changes in [since, until), oldest first, each series led by its price in
-    force at ``since``; at most ``limit`` (the latest ones)."""
+    force at ``since``; at most ``limit`` (the latest ones); only ``profile_id``'s when given (a
+    profile the offering prices)."""
 
-    def __call__(self, offering: Offering, since: datetime, until: datetime, limit: int, /) -> list[PriceChange]: ...
+    def __call__(
+        self, offering: Offering, since: datetime, until: datetime, limit: int, /, profile_id: int | None = None
+    ) -> list[PriceChange]: ...
 
 
 _readers: list[PriceHistoryReader] = []
@@ -39,6 +42,8 @@ def register_price_history(reader: PriceHistoryReader) -> None:
     _readers[:] = [reader]
 
 
-def price_history(offering: Offering, since: datetime, until: datetime, limit: int) -> list[PriceChange]:
+def price_history(
+    offering: Offering, since: datetime, until: datetime, limit: int, *, profile_id: int | None = None
+) -> list[PriceChange]:
     """The registered reader's answer, or no changes when scheduling is not installed."""
-    return _readers[0](offering, since, until, limit) if _readers else []
+    return _readers[0](offering, since, until, limit, profile_id=profile_id) if _readers else []

@@ -11,26 +11,27 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_POST
+from django.utils.text import slugify
+from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import User
 from accounts.requests import actor
 from marketplace.lib import clock, inputs
 from marketplace.lib.durations import format_length
-from marketplace.lib.errors import DomainError
+from marketplace.lib.errors import DomainError, ValidationFailed
 from marketplace.lib.forms import apply_domain_error
 from marketplace.lib.money import Money, MoneyError, format_minor, to_minor
 from owners import selectors as catalogue
-from owners.models import Offering
+from owners.models import Offering, PricingPolicy
 from renters import hooks, selectors, services
 from renters.forms import DefaultsForm, OfferingFilterForm, PriceRangeForm, SpendLimitForm, SSHKeyForm
 
 
 def offering_browse(request: HttpRequest) -> HttpResponse:
-    form = OfferingFilterForm(request.GET or None)
+    form = OfferingFilterForm(request.GET or None, regions=catalogue.regions())
     offerings: Iterable[Offering] = catalogue.published_offerings()
     if form.is_bound and form.is_valid():
         data = form.cleaned_data
@@ -56,13 +57,14 @@ def offering_browse(request: HttpRequest) -> HttpResponse:
                     for o in offerings
                     if catalogue.offering_open_during(o, data["available_from"], data["available_to"])
                 ]
-    template = "renters/_offering_results.html" if request.headers.get("HX-Request") else "renters/offering_browse.html"
-    return render(request, template, {"form": form, "offerings": offerings, "regions": catalogue.regions()})
+    # htmx swaps the filters and the results together, so each refusal shows beside its field.
+    template = "renters/_offering_search.html" if request.headers.get("HX-Request") else "renters/offering_browse.html"
+    return render(request, template, {"form": form, "offerings": offerings})
 
 
 def offering_detail(request: HttpRequest, pk: int) -> HttpResponse:
     offering = get_object_or_404(catalogue.published_offerings(), pk=pk)
-    prices = PriceRangeForm(request.GET or None)
+    prices = _price_form(request)
     since, until = _price_range(prices)
     changes = hooks.price_history(offering, since, until, MAX_PRICE_POINTS)
     if request.GET.get("format") == "csv":
@@ -84,11 +86,66 @@ def offering_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-# ---- the price history on the offering page -----------------------------------------------------
+# ---- the price history on the offering page and in the slice search ----------------------------
 
 MAX_PRICE_POINTS = 2000  # the latest ones of the range: a chart's worth
 PRICE_SPANS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
+DEFAULT_PRICE_SPAN = "7d"
 SOURCES = {"fixed": "Fixed price", "dynamic": "Dynamic quotes", "auction": "Auction clearing"}
+
+
+@require_GET
+def offering_price_history(request: HttpRequest, pk: int, profile_id: int) -> HttpResponse:
+    """One profile's price history as a fragment (its chart, range form, table and CSV), which the
+    slice search loads into a result when the renter opens it: nothing is read until then. The same
+    range form and chart as the offering page; a refused range is shown beside its field (answered
+    200 so that htmx swaps it in) and the last 7 days are drawn meanwhile. ``row`` (the result's
+    number) keeps the ids of several open charts apart."""
+    offering = get_object_or_404(catalogue.published_offerings(), pk=pk)
+    policy = offering.pricing_policies.filter(profile_id=profile_id).select_related("profile").first()
+    if policy is None:
+        raise Http404("This offering has no price for that profile.")
+    row = _row_number(request.GET.get("row"))
+    scope = f"r{row}-{offering.pk}-{profile_id}"
+    prices = _price_form(request, auto_id=f"{scope}-%s")
+    since, until = _price_range(prices)
+    try:
+        changes = hooks.price_history(offering, since, until, MAX_PRICE_POINTS, profile_id=profile_id)
+    except ValidationFailed as exc:  # the selector's own range rules, should the form's ever differ
+        apply_domain_error(prices, exc)
+        changes = []
+    if request.GET.get("format") == "csv":
+        return _price_csv(offering, changes, suffix=f"-{policy.profile.name}")
+    (chart,) = _price_charts(offering, changes, since, until, policies=[policy], scope=f"r{row}-{offering.pk}-")
+    return render(
+        request,
+        "renters/_price_history.html",
+        {
+            "offering": offering,
+            "profile": policy.profile,
+            "row": row,
+            "scope": scope,
+            "prices": prices,
+            "chart": chart,
+            "price_range": (_local(since), _local(until)),
+            "price_points_capped": len(changes) >= MAX_PRICE_POINTS,
+        },
+    )
+
+
+def _row_number(text: str | None) -> int:
+    """The result's number the slice search sends (0 when missing or not a small number)."""
+    return int(text) if text and text.isdigit() and len(text) <= 4 else 0
+
+
+def _price_form(request: HttpRequest, **kwargs: Any) -> PriceRangeForm:
+    """The range form, bound to the query when it has one; a query without a range (the slice search's
+    toggle, a CSV link) shows the 7 days it draws, not the list's first choice."""
+    if not request.GET:
+        return PriceRangeForm(**kwargs)
+    data = request.GET.copy()
+    data.setdefault("range", DEFAULT_PRICE_SPAN)
+    return PriceRangeForm(data, **kwargs)
 
 
 def _price_range(form: PriceRangeForm) -> tuple[datetime, datetime]:
@@ -98,9 +155,9 @@ def _price_range(form: PriceRangeForm) -> tuple[datetime, datetime]:
         data = form.cleaned_data
         if data.get("range") == "custom":
             return data["since"], data["until"]
-        span = PRICE_SPANS[data.get("range") or "7d"]
+        span = PRICE_SPANS[data.get("range") or DEFAULT_PRICE_SPAN]
     else:
-        span = PRICE_SPANS["7d"]
+        span = PRICE_SPANS[DEFAULT_PRICE_SPAN]
     return now - min(span, inputs.max_range()), now  # an operator's shorter maximum range wins
 
 
@@ -109,15 +166,23 @@ def _local(at: datetime) -> str:
 
 
 def _price_charts(
-    offering: Offering, changes: list[hooks.PriceChange], since: datetime, until: datetime
+    offering: Offering,
+    changes: list[hooks.PriceChange],
+    since: datetime,
+    until: datetime,
+    *,
+    policies: Iterable[PricingPolicy] | None = None,
+    scope: str = "",
 ) -> list[dict[str, Any]]:
-    """Per priced profile: a step chart spec (a line per source; labels in the viewer's zone, a price
-    older than the range drawn from its start) and the table of the same changes."""
+    """Per priced profile (``policies``, default the offering's): a step chart spec (a line per
+    source; labels in the viewer's zone, a price older than the range drawn from its start) and the
+    table of the same changes; ``scope`` keeps chart ids apart where several offerings' charts share
+    a page (the slice search)."""
     by_profile: dict[int, list[hooks.PriceChange]] = defaultdict(list)
     for change in changes:
         by_profile[change.profile_id].append(change)
     charts = []
-    for policy in offering.pricing_policies.all():
+    for policy in offering.pricing_policies.all() if policies is None else policies:
         rows = by_profile.get(policy.profile_id, [])
         instants = sorted({max(c.at, since) for c in rows} | {until}) if rows else []
         datasets = []
@@ -137,7 +202,7 @@ def _price_charts(
         currency = rows[-1].currency if rows else policy.currency
         charts.append(
             {
-                "id": f"price-chart-{policy.profile_id}",
+                "id": f"price-chart-{scope}{policy.profile_id}",
                 "profile": policy.profile,
                 "spec": {
                     "type": "line",
@@ -174,7 +239,7 @@ def _steps(
     return out
 
 
-def _price_csv(offering: Offering, changes: list[hooks.PriceChange]) -> HttpResponse:
+def _price_csv(offering: Offering, changes: list[hooks.PriceChange], *, suffix: str = "") -> HttpResponse:
     names = {p.profile_id: p.profile.name for p in offering.pricing_policies.all()}
     buf = io.StringIO()
     out = csv.writer(buf)
@@ -185,7 +250,8 @@ def _price_csv(offering: Offering, changes: list[hooks.PriceChange]) -> HttpResp
             [at, names.get(c.profile_id, c.profile_id), c.source, Money(c.unit_price, c.currency).major(), c.currency]
         )
     response = HttpResponse(buf.getvalue(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="price-history-{offering.pk}.csv"'
+    name = slugify(f"price-history-{offering.pk}{suffix}")
+    response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
     return response
 
 

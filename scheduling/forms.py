@@ -36,7 +36,7 @@ class SliceSearchForm(forms.Form):
     region = forms.CharField(required=False, max_length=100)
     max_price = forms.DecimalField(label="Max price per grid unit", required=False, min_value=0, max_digits=14)
     currency = forms.ChoiceField(label="in", choices=[("", "any currency"), *CURRENCY_CHOICES], required=False)
-    ordering = forms.ChoiceField(choices=[(k, k) for k in ORDERINGS], required=False, initial="price")
+    ordering = forms.ChoiceField(label="Order by", choices=[(k, k) for k in ORDERINGS], required=False, initial="price")
     per_offering = forms.TypedChoiceField(
         label="Start times per offering",
         choices=[(3, "3"), (10, "10"), (20, "20")],

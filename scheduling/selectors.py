@@ -571,9 +571,13 @@ def price_history(
     return points.filter(Q(at__gte=since, at__lt=until) | Q(pk__in=in_force)).order_by("at", "id")
 
 
-def price_changes(offering: Offering, since: datetime, until: datetime, limit: int) -> list[PriceChange]:
-    """``price_history`` for the renters' offering page (renters.hooks): its latest ``limit`` points."""
-    points = price_history(offering=offering, since=since, until=until).order_by("-at", "-id")[:limit]
+def price_changes(
+    offering: Offering, since: datetime, until: datetime, limit: int, /, profile_id: int | None = None
+) -> list[PriceChange]:
+    """``price_history`` for the renters' offering page and the slice search's inline charts
+    (renters.hooks): its latest ``limit`` points, of one profile when ``profile_id`` is given."""
+    points = price_history(offering=offering, since=since, until=until, profile_id=profile_id)
+    points = points.order_by("-at", "-id")[:limit]
     rows = points.values_list("profile_id", "source", "at", "unit_price", "currency")
     return [PriceChange(*row) for row in reversed(rows)]
 

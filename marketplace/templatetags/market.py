@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django import template
+from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
 
 from marketplace.lib.money import MoneyError, format_minor
@@ -72,3 +74,24 @@ def window_in_viewer_zone(window: Any, zone_name: str) -> str:
     hours = f"{lo:%H:%M}–{hi:%H:%M}" + (" (into the next day)" if hi.date() > lo.date() else "")
     when = "" if len(days) == 1 or not shift else (" of the next day" if shift > 0 else " of the day before")
     return f"= {day}{hours}{when} in {viewer_name}"
+
+
+@register.filter
+def json_attr(value: Any) -> str:
+    """``value`` as JSON for an HTML attribute (autoescaping quotes it), e.g. a chart's spec in
+    ``data-chart-spec``: unlike json_script's <script> it survives an htmx swap, which drops every
+    script element under the CSP settings (allowScriptTags false)."""
+    return json.dumps(value, cls=DjangoJSONEncoder, separators=(",", ":"))
+
+
+@register.filter
+def visible_error_count(form: Any) -> int:
+    """How many of the form's shown fields are refused (those an error sits beside, _field.html)."""
+    return sum(1 for field in form.visible_fields() if field.errors)
+
+
+@register.filter
+def hidden_field_errors(form: Any) -> list[str]:
+    """The refusals of the form's hidden fields, named: they have no place beside a field, so the
+    summary at the top of the form (_form_errors.html) shows them."""
+    return [f"{field.label}: {' '.join(field.errors)}" for field in form.hidden_fields() if field.errors]

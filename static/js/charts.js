@@ -1,5 +1,6 @@
-// Draws every <canvas data-chart="ID"> with Chart.js (static/vendor/chartjs), from the JSON in the
-// element with that id (Django's json_script), so no inline script is needed under the CSP:
+// Draws every <canvas data-chart="ID"> with Chart.js (static/vendor/chartjs), from the JSON in its
+// data-chart-spec attribute, else in the element with that id (Django's json_script), so no inline
+// script is needed under the CSP:
 //
 //   {"type": "line" | "bar", "labels": [...], "datasets": [{"label": "...", "data": [...],
 //    "step": true, "dashed": true, "fill": false}], "y_label": "EUR", "stacked": false}
@@ -12,6 +13,11 @@
 //
 // After each draw the canvas carries data-points="N" (data points across its datasets) and
 // data-rendered="true", which the browser tests read to prove a chart really has data.
+//
+// Charts that arrive later (htmx swaps a fragment in: the slice search's price history) are drawn
+// on htmx:load, which htmx fires for every element it adds; htmx drops <script> elements it swaps
+// in (allowScriptTags is false), so such a fragment carries its spec in data-chart-spec. A canvas
+// is set up once; its refresh stops when it leaves the page.
 (function () {
   "use strict";
 
@@ -103,28 +109,60 @@
       .catch(function () {});
   }
 
-  function start() {
-    if (!window.Chart) {
+  function specOf(canvas) {
+    if (canvas.hasAttribute("data-chart-spec")) {
+      return JSON.parse(canvas.getAttribute("data-chart-spec"));
+    }
+    var source = document.getElementById(canvas.getAttribute("data-chart"));
+    return source ? JSON.parse(source.textContent) : null;
+  }
+
+  function setUp(canvas) {
+    if (canvas.chartSetUp) {
       return;
     }
-    document.querySelectorAll("canvas[data-chart]").forEach(function (canvas) {
-      var source = document.getElementById(canvas.getAttribute("data-chart"));
-      if (!source) {
-        return;
-      }
-      draw(canvas, JSON.parse(source.textContent));
-      if (canvas.hasAttribute("data-chart-url")) {
-        var every = parseInt(canvas.getAttribute("data-chart-refresh") || "5", 10);
-        window.setInterval(function () {
-          refresh(canvas);
-        }, Math.max(every, 1) * 1000);
-      }
-    });
+    var spec = specOf(canvas);
+    if (!spec) {
+      return;
+    }
+    canvas.chartSetUp = true;
+    draw(canvas, spec);
+    if (canvas.hasAttribute("data-chart-url")) {
+      var every = parseInt(canvas.getAttribute("data-chart-refresh") || "5", 10);
+      var timer = window.setInterval(function () {
+        if (!canvas.isConnected) {
+          window.clearInterval(timer);
+          var gone = window.Chart.getChart(canvas);
+          if (gone) {
+            gone.destroy();
+          }
+          return;
+        }
+        refresh(canvas);
+      }, Math.max(every, 1) * 1000);
+    }
+  }
+
+  function start(root) {
+    if (!window.Chart || !root || !root.querySelectorAll) {
+      return;
+    }
+    if (root.matches && root.matches("canvas[data-chart]")) {
+      setUp(root);
+    }
+    root.querySelectorAll("canvas[data-chart]").forEach(setUp);
+  }
+
+  function startAll() {
+    start(document);
   }
 
   if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", start);
+    document.addEventListener("DOMContentLoaded", startAll);
   } else {
-    start();
+    startAll();
   }
+  document.addEventListener("htmx:load", function (event) {
+    start(event.detail && event.detail.elt);
+  });
 })();

@@ -100,6 +100,15 @@ def test_renter_pages_have_no_serious_accessibility_violation(axe_page, demo):
     page.wait_for_selector("#id_spend_limit[aria-invalid=true]")
     assert "negative" in page.inner_text("#" + error_id_of(page, "#id_spend_limit"))
     assert serious_violations(page) == []
+    # The slice search too: each refused filter's message is the one its control names, beside it.
+    page.goto("/market/slices/?cpu=-1&duration=soon")
+    assert "greater than or equal to 1" in page.inner_text("label[for=id_cpu] #" + error_id_of(page, "#id_cpu"))
+    assert "not a length" in page.inner_text("label[for=id_duration] #" + error_id_of(page, "#id_duration"))
+    # A result's price history opened in place (its range form, chart and table) keeps the page clean.
+    page.goto("/market/slices/?cpu=1&ram=1&duration=1h")
+    page.locator("tr.price-history-row summary").first.click()
+    page.locator("[data-testid=price-history-panel]").first.wait_for()
+    assert serious_violations(page) == []
     # Pico follows the system's dark scheme: the same pages keep their contrast there.
     page.emulate_media(color_scheme="dark")
     assert check_pages(page, RENTER_PAGES) == {}

@@ -86,6 +86,17 @@ def test_owner_builds_and_publishes_an_offering_that_a_renter_finds(page, browse
     renter_page.fill("input[name=cpu]", "1")
     renter_page.click("button:has-text('Filter')")
     renter_page.wait_for_selector("#results a:has-text('Night shift')")
+    # A refused filter, in place too: its error beside it, the one its control names.
+    renter_page.fill("input[name=cpu]", "0")
+    renter_page.click("button:has-text('Filter')")
+    renter_page.wait_for_selector("#id_cpu[aria-invalid=true]")
+    assert renter_page.get_attribute("#id_cpu", "aria-describedby") == "id_cpu_error"
+    assert "greater than or equal to 1" in renter_page.inner_text("label[for=id_cpu] #id_cpu_error")
+    renter_page.fill("input[name=cpu]", "1")
+    renter_page.click("button:has-text('Filter')")
+    renter_page.wait_for_selector("#id_cpu_error", state="detached")  # accepted: the error is gone
+    assert renter_page.get_attribute("#id_cpu", "aria-invalid") is None
+    assert "Night shift" in renter_page.inner_text("#results")
     renter_page.screenshot(path=str(SHOTS / "renter-browse.png"), full_page=True)
     # The renter is refused in the owner portal.
     response = renter_page.goto("/owner/")

@@ -97,8 +97,8 @@ def fill(route: Route, world: World) -> str:
     def value(match: re.Match[str]) -> str:
         name = match.group(1)
         key = PARAMS.get(name)
-        if name == "profile_id":  # a priced profile in an offering's pricing, else the owner's own profile
-            key = "small" if "/pricing/" in pattern else "profile"
+        if name == "profile_id":  # a priced profile in an offering's pricing or prices, else the owner's own profile
+            key = "small" if "/pricing/" in pattern or "/prices/" in pattern else "profile"
         if key is None:
             key = next((k for prefix, k in PK_BY_PREFIX if pattern.startswith(prefix)), None)
         if key is None:

@@ -160,6 +160,9 @@ MATRIX: dict[str, str] = {
     "POST offerings/": "200 200 200 200 200 200 200",
     "GET offerings/<int:pk>/": "200 200 200 200 200 200 200",
     "POST offerings/<int:pk>/": "200 200 200 200 200 200 200",
+    # One profile's price history, the fragment the slice search opens inline: public, as the page is.
+    "GET offerings/<int:pk>/prices/<int:profile_id>": "200 200 200 200 200 200 200",
+    "POST offerings/<int:pk>/prices/<int:profile_id>": "405 405 405 405 405 405 405",
     "GET account/settings/": "L 200 200 200 200 200 200",
     "POST account/settings/": "L 200 200 200 200 200 200",
     "GET account/keys/": "L 200 200 200 200 200 200",

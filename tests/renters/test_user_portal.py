@@ -12,6 +12,7 @@ from owners import services as owner_services
 from renters.models import SSHPublicKey
 from tests import factories
 from tests.conftest import login
+from tests.form_markup import error_beside, summary
 
 pytestmark = pytest.mark.django_db
 ED25519 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl rita@laptop"
@@ -91,10 +92,11 @@ def test_bad_filter_input_is_explained_not_a_500(catalogue):
     assert "more than 2 decimal places" in response.content.decode()
 
 
-def test_htmx_filter_returns_only_the_results_fragment(catalogue):
+def test_htmx_filter_returns_only_the_filters_and_results_fragment(catalogue):
     response = Client().get(reverse("renters:offering_browse"), {"cpu": 4}, HTTP_HX_REQUEST="true")
     body = response.content.decode()
-    assert body.lstrip().startswith('<section id="results">') and "Big iron" in body and "<html" not in body
+    assert body.lstrip().startswith('<div id="offering-search">') and "<html" not in body
+    assert '<section id="results">' in body and "Big iron" in body and 'id="filters"' in body
 
 
 def test_draft_offering_detail_is_not_public(catalogue, owner):
@@ -123,3 +125,16 @@ def test_ssh_key_add_validate_and_remove():
     assert SSHPublicKey.objects.filter(pk=key.pk).exists()
     client.post(reverse("renters:ssh_key_remove", args=[key.pk]))
     assert not SSHPublicKey.objects.filter(pk=key.pk).exists()
+
+
+@pytest.mark.parametrize("htmx", [False, True])
+def test_bad_filters_are_refused_beside_their_fields(catalogue, htmx):
+    query = {"available_from": "2026-12-01T12:00", "available_to": "2026-12-01T10:00", "cpu": "0"}
+    headers = {"HTTP_HX_REQUEST": "true"} if htmx else {}
+    html = Client().get(reverse("renters:offering_browse"), query, **headers).content.decode()
+    assert error_beside(html, "id_available_to") == "The end must be after the start."
+    assert "greater than or equal to 1" in error_beside(html, "id_cpu")
+    assert summary(html) == "Please correct the 2 fields marked below."
+    assert html.count("The end must be after the start.") == 1
+    html = Client().get(reverse("renters:offering_browse"), {"max_price": "1"}, **headers).content.decode()
+    assert "Choose the currency" in error_beside(html, "id_currency")

@@ -10,6 +10,7 @@ from scheduling import services
 from scheduling.models import Booking
 from tests import factories
 from tests.conftest import login
+from tests.form_markup import error_beside, summary
 
 pytestmark = pytest.mark.django_db
 
@@ -87,3 +88,26 @@ def test_admin_can_preempt_from_the_admin(staff, owner, renter):
     assert r.status_code == 302
     b.refresh_from_db()
     assert b.state == "notice" and b.reason == "Preempted by an admin."
+
+
+def test_search_shows_each_refusal_beside_its_field(owner, renter):
+    factories.offering(owner, publish=True)
+    c = login(renter)
+    page = c.get("/market/slices/", {"cpu": "-1", "duration": "soon", "max_price": "1.001", "currency": "USD"})
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "greater than or equal to 1" in error_beside(html, "id_cpu")
+    assert "'soon' is not a length" in error_beside(html, "id_duration")
+    assert "decimal places" in error_beside(html, "id_max_price")
+    # The summary counts them and repeats none; no results are listed for a refused search.
+    assert summary(html) == "Please correct the 3 fields marked below."
+    assert html.count("greater than or equal to 1") == 1
+    assert 'class="slice-row"' not in html
+    # A field that is fine is not marked.
+    assert 'id="id_ram_error"' not in html and 'aria-invalid="true" aria-describedby="id_ram' not in html
+
+
+def test_search_names_a_hidden_fields_refusal_at_the_top(owner, renter):
+    c = login(renter)
+    html = c.get("/market/slices/", {"offering": "abc"}).content.decode()
+    assert summary(html) == "Offering: Enter a whole number."

@@ -3,9 +3,11 @@ retention; and its API (who may read it, bad input as JSON 400s)."""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from html import unescape
 
 import pytest
 import time_machine
@@ -16,6 +18,7 @@ from rest_framework.test import APIClient
 from audit.models import DomainEvent
 from marketplace.lib import clock
 from owners import services as owner_services
+from owners.models import SliceProfile
 from scheduling import selectors, services, tasks
 from scheduling.models import PriceHistory
 from scheduling.services.prices import PricePoint, price_history_prune, prices_record
@@ -311,3 +314,122 @@ def test_search_results_link_each_slice_to_its_price_chart(dyn, renter):
     assert f'href="/offerings/{dyn.pk}/#prices-{profile_id}"' in page.content.decode()
     chart = Client().get(f"/offerings/{dyn.pk}/").content.decode()
     assert f'id="prices-{profile_id}"' in chart
+
+
+# ---- the slice search's inline price history ----------------------------------------------------
+
+
+def fragment(offer, profile_id, user=None, **params):  # type: ignore[no-untyped-def]
+    c = Client()
+    if user is not None:
+        c.force_login(user)
+    return c.get(f"/offerings/{offer.pk}/prices/{profile_id}", params, HTTP_HX_REQUEST="true")
+
+
+def test_search_results_load_no_history_until_one_is_opened(history, renter):
+    c = Client()
+    c.force_login(renter)
+    page = c.get("/market/slices/", {"start": "2026-12-01T10:00", "end": "2026-12-01T11:00", "duration": "600"})
+    html = page.content.decode()
+    profile_id = history.pricing_policies.get().profile_id
+    rows = html.count('class="slice-row"')
+    assert rows == 3
+    # Each result has its own toggle, asking for its offering and profile, numbered apart...
+    for n in range(1, rows + 1):
+        assert f'hx-get="/offerings/{history.pk}/prices/{profile_id}?row={n}"' in html
+    assert html.count('hx-trigger="toggle once"') == rows
+    # ...and nothing of the history is on the page before: no chart, no price table.
+    assert "<canvas" not in html and "price-table" not in html
+
+
+def test_fragment_draws_one_profiles_prices_over_the_range_asked(history, renter, owner):
+    small = history.pricing_policies.get().profile_id
+    medium = factories.price(owner, history, profile="Medium", model="fixed", price_per_unit=999).profile_id
+    # Another profile's prices on the same offering, another offering's on the same profile: not drawn.
+    prices_record([PricePoint(history.pk, medium, "fixed", 999, "USD", 0.5)], at=NOW - timedelta(minutes=30))
+    assert fragment(history, medium, renter, range="24h").context["chart"]["rows"][-1]["price"] == "9.99 USD"
+    other = factories.dynamic_offering(owner, base=700, floor=50, cap=900)
+    prices_record([PricePoint(other.pk, small, "dynamic", 777, "USD", 0.5)], at=NOW - timedelta(minutes=20))
+
+    r = fragment(history, small, renter, row="2", range="24h")
+    assert r.status_code == 200
+    html = r.content.decode()
+    assert "<html" not in html  # a fragment, for htmx to put in place
+    chart = r.context["chart"]
+    assert chart["id"] == f"price-chart-r2-{history.pk}-{small}"
+    # The last 24 hours: the price in force at their start (100, set 10 days ago) drawn from there.
+    assert chart["spec"]["labels"] == ["2026-11-29 08:00", "2026-11-30 07:00", "2026-11-30 07:50", "2026-11-30 08:00"]
+    (dynamic,) = chart["spec"]["datasets"]
+    assert dynamic["data"] == [1.0, 1.25, 1.5, 1.5]
+    assert [row["price"] for row in chart["rows"]] == ["1.00 USD", "1.25 USD", "1.50 USD"]
+    assert "9.99 USD" not in html and "7.77 USD" not in html
+    # The spec rides on the canvas (htmx drops <script> elements, json_script's among them).
+    assert f'data-chart="price-chart-r2-{history.pk}-{small}" data-chart-spec="' in html
+    assert "<script" not in html
+    # The form's ids are the row's own, so that two open charts do not share one.
+    assert f'<select name="range" id="r2-{history.pk}-{small}-range">' in html
+
+    # Seven days when the toggle asks for no range, and the form says so.
+    week = fragment(history, small, renter, row="2")
+    assert week.context["chart"]["spec"]["labels"][0] == "2026-11-23 08:00"
+    assert '<option value="7d" selected>' in week.content.decode()
+    # A few minutes after the last change: only the price in force then.
+    empty = fragment(history, small, renter, range="custom", since="2026-11-30T07:55", until="2026-11-30T07:59")
+    assert [row["price"] for row in empty.context["chart"]["rows"]] == ["1.50 USD"]  # only the one in force
+
+
+def test_fragment_offers_the_same_range_as_csv(history, renter):
+    small = history.pricing_policies.get().profile_id
+    prices_record(
+        [PricePoint(history.pk, SliceProfile.objects.get(owner=None, name="Medium").pk, "dynamic", 999, "USD", 0.5)],
+        at=NOW - timedelta(minutes=30),
+    )
+    html = fragment(history, small, renter, row="1", range="24h").content.decode()
+    assert f'href="/offerings/{history.pk}/prices/{small}?row=1&amp;range=24h&amp;format=csv"' in html
+    csv = fragment(history, small, renter, row="1", range="24h", format="csv")
+    assert csv["Content-Type"].startswith("text/csv")
+    assert csv["Content-Disposition"] == f'attachment; filename="price-history-{history.pk}-small.csv"'
+    assert csv.content.decode().splitlines() == [
+        "at,profile,source,unit_price,currency",
+        "2026-11-20T08:00:00+00:00,Small,dynamic,1.00,USD",
+        "2026-11-30T07:00:00+00:00,Small,dynamic,1.25,USD",
+        "2026-11-30T07:50:00+00:00,Small,dynamic,1.50,USD",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("params", "field", "words"),
+    [
+        ({"range": "forever"}, "range", "Select a valid choice."),
+        ({"range": "custom", "since": "2026-11-30T09:00", "until": "2026-11-30T08:00"}, "until", "after the start"),
+        ({"range": "custom", "since": "2026-11-30T09:00"}, "until", "Give the end of the range."),
+        ({"range": "custom", "since": "2020-01-01T00:00", "until": "2026-11-30T08:00"}, "until", "at most"),
+        ({"range": "custom", "since": "not a date", "until": "2026-11-30T08:00"}, "since", "Enter a valid date/time."),
+    ],
+)
+def test_fragment_refuses_a_bad_range_beside_its_field(history, renter, params, field, words):
+    small = history.pricing_policies.get().profile_id
+    r = fragment(history, small, renter, row="3", **params)
+    assert r.status_code == 200  # htmx swaps it in: the renter reads why
+    html = r.content.decode()
+    field_id = f"r3-{history.pk}-{small}-{field}"
+    control = re.search(rf'<(?:input|select)[^>]* id="{field_id}"[^>]*>', html)
+    assert control is not None, html
+    assert 'aria-invalid="true"' in control.group(0)
+    assert f'aria-describedby="{field_id}_error"' in control.group(0)
+    error = re.search(rf'<small [^>]*id="{field_id}_error"[^>]*>([^<]*)</small>', html)
+    assert error is not None and words in unescape(error.group(1))
+    # The last seven days are drawn meanwhile.
+    assert r.context["chart"]["spec"]["labels"][0] == "2026-11-23 08:00"
+
+
+def test_fragment_is_only_for_a_published_offering_and_a_profile_it_prices(history, renter, owner):
+    small = history.pricing_policies.get().profile_id
+    large = SliceProfile.objects.get(owner=None, name="Large").pk
+    assert fragment(history, large, renter).status_code == 404  # not priced on this offering
+    draft = factories.offering(owner, pricing={"model": "fixed", "price_per_unit": 25})
+    assert draft.status != "published" and draft.pricing_policies.filter(profile_id=small).exists()
+    assert fragment(draft, small, renter).status_code == 404
+    assert fragment(history, small).status_code == 200  # public, as the offering page is
+    assert Client().post(f"/offerings/{history.pk}/prices/{small}").status_code == 405
+    assert fragment(history, small, renter, row="<b>").context["chart"]["id"] == f"price-chart-r0-{history.pk}-{small}"
