@@ -1,13 +1,17 @@
 """Benchmark: webhook delivery from the booking's commit to local receivers, one healthy and one flaky.
 
-16 client processes book slices through the engine (scheduling.services.booking_request: billing's funds
-check and hold, every hook on, the path users take), each as its own funded renter on its own offering,
-and release every other booking again, so booking.confirmed, booking.ended and the billing events flow.
+16 client processes book slices through the API as deployed (BENCH_SERVER=gunicorn, the default:
+POST /api/v1/timeslots/{slice}/request with a Bearer token to gunicorn with one sync worker per core,
+DEBUG off, billing's funds check and hold and every hook on: the path users take), each as its own
+funded renter on its own offering, and release every other booking again, so booking.confirmed,
+booking.ended and the billing events flow. BENCH_SERVER=inprocess runs the engine in each client
+process instead (scheduling.services.booking_request: 16 app processes on the machine's cores).
 Each renter has two endpoints subscribed to every event type: one on a healthy receiver (always 200) and
 one on a flaky receiver (HTTP 500 on every other request). Both receivers are threaded http.server
 instances on 127.0.0.1 in this process; each checks every request's HMAC signature (webhooks.signing)
-and records the event id and the time it arrived. A real Celery worker (`celery -A marketplace worker`)
-sends the outbox (webhooks.delivery); retries come at the backoff (base 1 s, capped at 2 s here).
+and records the event id and the time it arrived. Real Celery workers as deploy/run.sh starts them (one
+on every queue, one on the webhooks queue only) send the outbox (webhooks.delivery); retries come at the
+backoff (base 1 s, capped at 2 s here).
 
 Figures:
   latency   event (the Event row's created_at, in the booking's transaction) -> first 2xx receipt;
