@@ -13,6 +13,9 @@ class NotificationsConfig(AppConfig):
         auditlog.register(models.Preference)
         # Written inside the engine's and billing's own transactions, beside the webhooks' outbox.
         events.register()
+        from marketplace.lib import notices
+
+        notices.user_notice.connect(events.on_user_notice, dispatch_uid="notifications-user-notice")
 
         from notifications import dashboard
 

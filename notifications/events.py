@@ -357,6 +357,19 @@ def on_billing_event(event: billing_hooks.BillingEvent) -> None:
         _safely(f"{event.kind} of user {event.user_id}", billing_drafts, event)
 
 
+# ---- notices from apps that cannot be imported here (marketplace.lib.notices) ---------------------
+
+
+def _notice_drafts(user_id: int, kind: str, title: str, body: str, link: str) -> list[Draft]:
+    if kind not in Kind.values:
+        raise ValueError(f"unknown notification kind {kind!r}")
+    return [Draft(user_id=user_id, kind=kind, title=title, body=body, link=link)]
+
+
+def on_user_notice(sender: Any, *, user_id: int, kind: str, title: str, body: str, link: str = "", **_: Any) -> None:
+    _safely(f"the {kind} notice of user {user_id}", _notice_drafts, user_id, kind, title, body, link)
+
+
 def register() -> None:
     """Called from NotificationsConfig.ready(): the in-transaction receivers."""
     engine_hooks.register("booking_events", on_booking_events)

@@ -19,6 +19,7 @@ class Kind(models.TextChoices):
     BOOKING_RECEIVED = "booking_received", "A booking on one of your offerings"
     PAYOUT_PAID = "payout_paid", "Payout made"
     SERVER_FAILED = "server_failed", "A server of one of your offerings failed"
+    WEBHOOK_DISABLED = "webhook_disabled", "A webhook endpoint turned off after repeated failures"
 
 
 # Shown on the preferences page only to owners (a renter never receives them).

@@ -5,7 +5,7 @@ from django.http import HttpRequest
 from marketplace.lib.admin import RecordAdmin, money
 from marketplace.lib.errors import DomainError
 from scheduling import services
-from scheduling.models import AuctionRound, Booking, BookingFeed, Notification, PriceHistory, Quote
+from scheduling.models import AuctionRound, Booking, BookingFeed, PriceHistory, Quote
 
 
 @admin.register(Booking)
@@ -93,14 +93,6 @@ class PriceHistoryAdmin(admin.ModelAdmin):
     list_filter = ("source", "currency")
     search_fields = ("offering__name",)
     raw_id_fields = ("offering", "profile")
-
-
-@admin.register(Notification)
-class NotificationAdmin(admin.ModelAdmin):
-    list_display = ("created_at", "user", "kind", "booking", "message", "read_at")
-    list_filter = ("kind",)
-    search_fields = ("user__email", "message")
-    raw_id_fields = ("user", "booking")
 
 
 @admin.register(BookingFeed)

@@ -15,7 +15,7 @@ class SchedulingConfig(AppConfig):
         # also written to the domain event log (audit.services.record_event) with its from/to.
         # The renter's user-data is left out of the history: it is a secret, kept encrypted only.
         auditlog.register(models.Booking, exclude_fields=["user_data_encrypted"])
-        for model in (models.AuctionRound, models.Quote, models.PriceHistory, models.Notification):
+        for model in (models.AuctionRound, models.Quote, models.PriceHistory):
             auditlog.register(model)
         auditlog.register(models.BookingFeed, exclude_fields=["token_hash"])  # a secret's hash: not in the history
         # The renters' offering page shows the price history (renters may not import scheduling).

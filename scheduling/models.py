@@ -333,36 +333,6 @@ class Booking(models.Model):
         }
 
 
-class Notification(models.Model):
-    """Something a renter or owner is told (outbid, preemption notice, preempted); shown in the portal."""
-
-    class Kind(models.TextChoices):
-        OUTBID = "outbid", "Outbid"
-        WON = "won", "Auction won"
-        PREEMPTION_NOTICE = "preemption_notice", "Preemption notice"
-        PREEMPTED = "preempted", "Preempted"
-        INFO = "info", "Information"
-
-    # No single-column FK indexes: (user, -created_at) serves the reads; clearing inserts many rows.
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="market_notifications", db_index=False
-    )
-    booking = models.ForeignKey(
-        Booking, null=True, blank=True, on_delete=models.CASCADE, related_name="notifications", db_index=False
-    )
-    kind = models.CharField(max_length=20, choices=Kind.choices)
-    message = models.CharField(max_length=500)
-    created_at = models.DateTimeField(default=clock.now)
-    read_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["user", "-created_at"], name="scheduling_notification_user")]
-
-    def __str__(self) -> str:
-        return f"{self.kind} for {self.user_id}: {self.message[:40]}"
-
-
 class BookingFeed(models.Model):
     """A user's secret calendar-feed address (the iCal feed of their bookings, and of the bookings on
     their offerings): calendar apps cannot log in, so the URL carries a random token. Only its SHA-256

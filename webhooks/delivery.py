@@ -11,7 +11,7 @@
    delivers it and clears the endpoint's failure count; anything else schedules the next attempt
    at ``backoff(attempts)`` (exponential, capped), gives up after WEBHOOK_MAX_ATTEMPTS, and turns
    the endpoint off after WEBHOOK_DISABLE_AFTER_FAILURES consecutive failures, telling its user
-   (a portal notification and an email).
+   (marketplace.lib.notices: a notification in the portal and by email, as their preferences say).
 
 After a failure the run stops (the endpoint is likely down) and the next run is sent for the
 earliest due time; ``sweep`` (beat) sends a run to every active endpoint with due work, so a lost
@@ -20,27 +20,23 @@ message or a dead worker (its claim expires) costs one sweep interval.
 
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import requests
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q
+from django.urls import reverse
 
-from accounts.models import User
 from audit.services import record_event
-from marketplace.lib import clock, crypto, enqueue
-from scheduling.models import Notification
+from marketplace.lib import clock, crypto, enqueue, notices
 from webhooks import netguard, signing
 from webhooks.events import DELIVER_TASK
 from webhooks.models import Delivery, DeliveryAttempt, Endpoint, Event
 from webhooks.services import endpoint_secret
 
-log = logging.getLogger(__name__)
 D = Delivery.State
 RESPONSE_KEEP = 1000  # characters of an answer kept in the log
 DRAIN_LIMIT = 65536  # bytes of an answer read to keep its connection alive; a longer one is closed
@@ -234,27 +230,16 @@ def _disable(ep: Endpoint, now: datetime) -> None:
         data={"url": ep.url, "failures": ep.consecutive_failures},
         source="task",
     )
-    message = (
-        f"Your webhook endpoint {ep.url} was turned off: its last {ep.consecutive_failures} deliveries failed. "
-        "Fix it, then turn it on again on the Webhooks page; the events it missed are sent then."
+    notices.tell(
+        user_id=ep.user_id,
+        kind="webhook_disabled",
+        title="A webhook endpoint was turned off",
+        body=(
+            f"Your webhook endpoint {ep.url} was turned off: its last {ep.consecutive_failures} deliveries failed. "
+            "Fix it, then turn it on again on the Webhooks page; the events it missed are sent then."
+        ),
+        link=reverse("webhooks:endpoint", args=[ep.pk]),
     )
-    Notification.objects.create(user_id=ep.user_id, kind=Notification.Kind.INFO, message=message[:500], created_at=now)
-    transaction.on_commit(lambda: _mail(ep.user_id, ep.url, message))
-
-
-def _mail(user_id: int, url: str, message: str) -> None:
-    user = User.objects.filter(pk=user_id).first()
-    if user is None or not user.email:
-        return
-    try:
-        send_mail(
-            subject="A webhook endpoint of your Slice Market account was turned off",
-            message=message,
-            from_email=None,
-            recipient_list=[user.email],
-        )
-    except Exception:
-        log.exception("could not mail the webhook-disabled notice for %s", url)
 
 
 def deliver_endpoint(endpoint_id: int, *, limit: int = 100) -> int:

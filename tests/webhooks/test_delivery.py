@@ -10,8 +10,9 @@ import time_machine
 from django.core import mail
 
 from marketplace.lib import clock
+from notifications import email
+from notifications.models import Notification
 from scheduling import services as engine
-from scheduling.models import Notification
 from tests import factories
 from tests.webhooks.conftest import T10
 from tests.webhooks.helpers import buy, endpoint
@@ -118,10 +119,13 @@ def test_an_endpoint_that_keeps_failing_is_turned_off_and_its_user_told(
     ep.refresh_from_db()
     assert not ep.is_active and ep.consecutive_failures == 3
     assert "3 failed deliveries" in ep.disabled_reason
-    note = Notification.objects.get(user=renter)
-    assert receiver.url in note.message and "turned off" in note.message
-    [email] = mail.outbox
-    assert email.to == [renter.email] and receiver.url in email.body
+    note = Notification.objects.get(user=renter, kind="webhook_disabled")
+    assert receiver.url in note.body and "turned off" in note.body and note.in_portal
+    assert note.link == f"/account/webhooks/{ep.pk}/"
+    assert note.email_state == "pending"
+    email.send(note.pk)  # what its on-commit task does in a worker
+    [sent] = [m for m in mail.outbox if m.to == [renter.email] and "webhook" in m.subject.lower()]
+    assert receiver.url in sent.body and "3 deliveries failed" in sent.body
     with time_machine.travel(at + timedelta(hours=1), tick=False):
         assert delivery.deliver_endpoint(ep.pk) == 0
         assert delivery.sweep() == []  # nothing is sent to a turned-off endpoint
