@@ -27,18 +27,19 @@ from accounts.models import User
 from marketplace.lib import clock, inputs
 from marketplace.lib.db import fetch_prepared
 from marketplace.lib.durations import format_length
-from marketplace.lib.errors import NotFoundError, ValidationFailed
+from marketplace.lib.errors import DomainError, NotFoundError, ValidationFailed
 from marketplace.lib.money import exponent, format_minor, prorate
 from owners.availability import covers, window_intervals
 from owners.models import Offering, PricingPolicy
 from owners.selectors import offerings_for_owner
+from renters import selectors as renter_selectors
 from renters.hooks import PriceChange
 from scheduling import catalogue, hooks
 from scheduling.models import CLAIMING_STATES, AuctionRound, Booking, BookingState, PriceHistory
 from scheduling.pricing import dynamic_unit_price
 from scheduling.services.prices import PricePoint, prices_record
 from scheduling.services.state import ENDED
-from scheduling.slices import RESOURCES, SliceKey, Timeline, align_up_epoch, utilisation
+from scheduling.slices import RESOURCES, SliceKey, Timeline, align_up_epoch, decode_slice_id, utilisation
 
 MAX_RANGE = timedelta(days=31)
 MAX_CANDIDATES = 2000  # grid points examined per offering/profile before giving up
@@ -756,3 +757,33 @@ def next_slice_id(booking: Booking) -> str:
     """The slice after ``booking``: the same offering, profile and length, starting when it ends."""
     length = int((booking.ends_at - booking.starts_at).total_seconds())
     return SliceKey(booking.offering_id, booking.profile_id, int(booking.ends_at.timestamp()), length).encode()
+
+
+# ---- what a purchase starts from ---------------------------------------------------------------
+
+
+def slice_images(slice_id: str) -> list[str]:
+    """The images a renter may pick for this slice: the offering's allowed ones, else its cloud's public
+    ones (scheduling.hooks.public_images); [] when unknown (a malformed id, or nothing listed)."""
+    try:
+        key = decode_slice_id(slice_id)
+    except DomainError:
+        return []
+    offering = Offering.objects.filter(pk=key.offering_id).select_related("cloud").first()
+    if offering is None:
+        return []
+    return list(offering.allowed_images or []) or list(hooks.public_images(offering) or [])
+
+
+@dataclass(frozen=True)
+class PurchaseDefaults:
+    image: str | None  # the renter's default image, when this offering has it (None: the offering's own)
+    ssh_cidrs: list[str]  # the renter's default SSH source ranges ([]: none set)
+
+
+def purchase_defaults(user: User, images: Sequence[str]) -> PurchaseDefaults:
+    """What a purchase takes when the renter leaves image or SSH ranges out, from their settings: the
+    same for the portal's buy form and the API's request."""
+    mine = renter_selectors.renter_defaults(user)
+    usable = bool(mine.image) and (mine.image in images or not images)
+    return PurchaseDefaults(image=mine.image if usable else None, ssh_cidrs=list(mine.ssh_cidrs))

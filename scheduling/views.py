@@ -31,8 +31,7 @@ from marketplace.lib.money import Money, MoneyError, format_minor, to_minor
 from marketplace.lib.staff import is_owner_or_superuser
 from owners import selectors as owner_selectors
 from owners.models import Offering, PricingPolicy
-from renters import selectors as renter_selectors
-from scheduling import hooks, selectors, services
+from scheduling import selectors, services
 from scheduling.errors import ExtensionUnavailable, NobodyCouldLogIn, QuoteExpired
 from scheduling.forms import ExtendForm, PreemptForm, SliceRequestForm, SliceSearchForm
 from scheduling.models import FINAL_STATES, Booking, BookingState, Quote
@@ -93,19 +92,6 @@ def slice_search(request: HttpRequest) -> HttpResponse:
     return render(request, "scheduling/slices.html", {"form": form, "slices": slices, "why": why})
 
 
-def _image_choices(slice_id: str) -> list[str]:
-    """The images a renter may pick for this slice: the offering's allowed ones, else its cloud's public
-    ones (scheduling.hooks.public_images); [] when unknown (the field is then free text)."""
-    try:
-        key = decode_slice_id(slice_id)
-    except DomainError:
-        return []
-    offering = Offering.objects.filter(pk=key.offering_id).select_related("cloud").first()
-    if offering is None:
-        return []
-    return list(offering.allowed_images or []) or list(hooks.public_images(offering) or [])
-
-
 def _default_range(request: HttpRequest) -> str:
     """The renter's current address as a one-address range, the SSH default ("" when unknown)."""
     address = client_address(request)
@@ -115,8 +101,8 @@ def _default_range(request: HttpRequest) -> str:
 def _buy_defaults(request: HttpRequest, images: list[str]) -> dict[str, str]:
     """What the buy form starts with: the renter's default image (when this offering allows it, else its
     first) and SSH ranges (else the address they browse from), from their settings."""
-    mine = renter_selectors.renter_defaults(request.user)  # type: ignore[arg-type]
-    image = mine.image if mine.image in images or (mine.image and not images) else (images[0] if images else "")
+    mine = selectors.purchase_defaults(request.user, images)  # type: ignore[arg-type]
+    image = mine.image or (images[0] if images else "")
     return {"ssh_cidrs": ", ".join(mine.ssh_cidrs) or _default_range(request), "image": image}
 
 
@@ -197,7 +183,7 @@ def _form_preview(request: HttpRequest, slice_id: str, d: dict[str, Any], images
 def slice_request(request: HttpRequest, slice_id: str) -> HttpResponse:
     """GET: what buying the slice costs, and the buy form (image, user-data, SSH ranges); POST: buy (or bid).
     A refusal the renter can fix (no login possible, a bad image, user-data or range) shows on the form."""
-    images = _image_choices(slice_id)
+    images = selectors.slice_images(slice_id)
     initial = _buy_defaults(request, images)
     if request.method == "GET":
         given = SliceRequestForm(request.GET)

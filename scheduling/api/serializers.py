@@ -251,8 +251,9 @@ class SliceRequestSerializer(serializers.Serializer):
         required=False,
         allow_blank=True,
         max_length=200,
-        help_text="One of the offering's allowed images (default: its first); an offering that allows any image "
-        "runs one of its cloud's public images, which must be named.",
+        help_text="One of the offering's allowed images (default: your default image from your settings when "
+        "the offering allows it, else its first); an offering that allows any image runs one of its cloud's "
+        "public images, which must be named.",
     )
     user_data = serializers.CharField(
         required=False,
@@ -269,7 +270,7 @@ class SliceRequestSerializer(serializers.Serializer):
         allow_empty=True,
         max_length=SSH_CIDRS_MAX * 4,
         help_text=f"Source addresses or CIDR ranges allowed to reach SSH (at most {SSH_CIDRS_MAX}); "
-        "default: the address this request comes from.",
+        "default: your default SSH ranges from your settings, else the address this request comes from.",
     )
 
 

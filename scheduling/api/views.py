@@ -344,14 +344,20 @@ class TimeslotRequestView(_MarketView):
         body = SliceRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         d = body.validated_data
+        # Left out: the renter's own defaults (their settings, as in the portal), else the offering's
+        # image and the requesting client's address only, never the whole internet.
+        mine = (
+            selectors.purchase_defaults(request.user, selectors.slice_images(slice_id))  # type: ignore[arg-type]
+            if not (d.get("image") and d.get("ssh_cidrs"))
+            else None
+        )
         asked = {
             "duration": d.get("duration"),
             "bid": d.get("bid"),
             "quote_id": d.get("quote") or None,
-            "image": d.get("image") or None,
+            "image": d.get("image") or (mine.image if mine else None),
             "user_data": d.get("user_data"),
-            # Default: the requesting client's address only, never the whole internet.
-            "ssh_cidrs": d.get("ssh_cidrs") or _client_range(request),
+            "ssh_cidrs": d.get("ssh_cidrs") or (mine.ssh_cidrs if mine else None) or _client_range(request),
         }
         if is_preview(request):
             preview = booking_request_preview(actor=request.user, slice_id=slice_id, **asked)  # type: ignore[arg-type]

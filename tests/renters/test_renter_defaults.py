@@ -117,3 +117,39 @@ def test_the_server_carries_the_default_key_not_the_newest(renter, offer):
     assert renter_access(booking).public_key == older.public_key
     older.delete()  # a deleted default key: back to the newest
     assert renter_access(booking).public_key == newest.public_key
+
+
+def _api(renter):  # type: ignore[no-untyped-def]
+    from rest_framework.test import APIClient
+
+    c = APIClient(REMOTE_ADDR="192.0.2.9")
+    c.force_authenticate(renter)
+    return c
+
+
+def test_an_api_purchase_takes_the_renters_defaults_for_what_it_leaves_out(renter, offer):
+    services.renter_defaults_update(actor=renter, image="debian-13", ssh_key_id=None, ssh_cidrs="198.51.100.0/24")
+    factories.fund_renter(renter, 10_000)
+    with time_machine.travel(T10.replace(hour=9), tick=False):
+        r = _api(renter).post(f"/api/v1/timeslots/{factories.slice_id(offer, T10, 600)}/request", {}, format="json")
+        assert r.status_code == 201, r.json()
+        given = {"image": "ubuntu-24.04", "ssh_cidrs": ["203.0.113.0/24"]}
+        r2 = _api(renter).post(
+            f"/api/v1/timeslots/{factories.slice_id(offer, T10.replace(hour=11), 600)}/request", given, format="json"
+        )
+        assert r2.status_code == 201, r2.json()
+    first = scheduling_models.Booking.objects.get(pk=r.json()["id"])
+    assert (first.image, first.ssh_cidrs) == ("debian-13", ["198.51.100.0/24"])
+    second = scheduling_models.Booking.objects.get(pk=r2.json()["id"])
+    assert (second.image, second.ssh_cidrs) == ("ubuntu-24.04", ["203.0.113.0/24"])  # what is asked wins
+
+
+def test_an_api_purchase_without_defaults_takes_the_offerings_image_and_the_callers_address(renter, owner, offer):
+    factories.offering(owner, publish=True, allowed_images=["alpine-3"])
+    services.renter_defaults_update(actor=renter, image="alpine-3", ssh_key_id=None, ssh_cidrs="")
+    factories.fund_renter(renter, 10_000)
+    with time_machine.travel(T10.replace(hour=9), tick=False):
+        r = _api(renter).post(f"/api/v1/timeslots/{factories.slice_id(offer, T10, 600)}/request", {}, format="json")
+    assert r.status_code == 201, r.json()  # a default this offering does not have is not an error
+    booking = scheduling_models.Booking.objects.get(pk=r.json()["id"])
+    assert (booking.image, booking.ssh_cidrs) == ("ubuntu-24.04", ["192.0.2.9/32"])
