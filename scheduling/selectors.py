@@ -643,8 +643,7 @@ def booking_usage(user: User, booking_id: int) -> dict[str, Any]:
     elapsed = (
         max(0, int((stop - b.starts_at).total_seconds())) if b.state not in ("requested", "rejected", "outbid") else 0
     )
-    duration = b.duration_seconds
-    charged = prorate(b.total_price or 0, min(elapsed, duration), duration) if b.total_price else 0
+    charged = charges_so_far(b, now, elapsed)
     return {
         "booking": b.pk,
         "state": b.state,
@@ -657,6 +656,23 @@ def booking_usage(user: User, booking_id: int) -> dict[str, Any]:
         "total_price_minor": b.total_price,
         "charges_so_far_minor": charged,
     } | {k: v for k, v in hooks.usage_for_booking(b).items() if k in ("samples", "totals", "seconds_held")}
+
+
+def charges_so_far(b: Booking, now: datetime, elapsed: int) -> int:
+    """What the booking has cost by ``now``, in minor units: billing's own charge (hook ``charge_preview``:
+    what settlement charges for how it ended, or would charge were it released now, the release policy
+    and credits included), the figure the portal's running cost shows; nothing before it starts. A
+    share of the price by the ``elapsed`` seconds when no billing prices it."""
+    if not b.total_price or b.state in ("requested", "rejected", "outbid") or now < b.starts_at:
+        return 0
+    if b.state in ENDED:
+        preview = hooks.charge_preview(b, b.ended_at or b.ends_at, b.state)
+    else:
+        stop = min(b.ends_at, b.preempt_deadline or b.ends_at)
+        preview = hooks.charge_preview(b, min(now, stop), "released")
+    if preview is not None:
+        return preview.amount
+    return prorate(b.total_price, min(elapsed, b.duration_seconds), b.duration_seconds)
 
 
 # While a booking's server is the renter's, its cost grows by the second.

@@ -161,3 +161,31 @@ def test_a_buy_lands_on_the_booking_page(owner, renter):  # type: ignore[no-unty
         r = login(renter).post(f"/market/slices/{factories.slice_id(offer, T0, 600)}/request")
     b = Booking.objects.get()
     assert r.status_code == 302 and r.url == f"/bookings/{b.pk}/server/"
+
+
+def test_the_apis_charges_so_far_are_the_portals_and_the_final_charge(sim_offering, renter):  # type: ignore[no-untyped-def]
+    """GET /timeslots/{id}/usage says what billing charges (here a policy that charges the whole slice on
+    release), as the portal's running cost does, not a share of the price by the time used."""
+    from rest_framework.test import APIClient
+
+    from owners.models import PricingPolicy
+    from scheduling.selectors import booking_running_cost
+
+    PricingPolicy.objects.filter(offering=sim_offering).update(release_charge="full")
+    add_ssh_key(renter)
+    with time_machine.travel(T0, tick=False):
+        b = booking(renter, sim_offering, starts_at=T0)
+        services.server_launch(booking_id=b.pk)
+    api = APIClient()
+    api.force_authenticate(renter)
+    at = T0 + timedelta(seconds=150)
+    with time_machine.travel(at, tick=False):
+        during = api.get(f"/api/v1/timeslots/{b.pk}/usage").json()
+        portal = booking_running_cost(Booking.objects.get(pk=b.pk), at)
+    assert portal is not None and during["charges_so_far"] == f"{portal.amount // 100}.{portal.amount % 100:02d}"
+    with time_machine.travel(T0 + timedelta(seconds=300), tick=False):
+        engine.booking_release(actor=renter, booking_id=b.pk)
+        after = api.get(f"/api/v1/timeslots/{b.pk}/usage").json()
+    charged = engine.release_cost(Booking.objects.get(pk=b.pk), T0 + timedelta(seconds=300)).charge
+    assert charged == 100 != prorate(100, 300, 600)  # the whole slice, not half of it
+    assert after["state"] == "released" and after["charges_so_far"] == "1.00"
