@@ -111,8 +111,11 @@ def _buy_page(
 ) -> HttpResponse:
     """The buy form: the price (from the service's preview), the image, user-data and SSH ranges."""
     back = local_next(request.POST.get("next") or request.GET.get("next"), request.get_host()) or ""
-    lines = [f"This slice costs {_amount(preview.charge, preview.currency)}.", preview.note]
     bidding = preview.action == "bid"
+    # A bid's cost follows the amount typed: it is in the bid preview, which updates as the renter types.
+    lines = (
+        [preview.note] if bidding else [f"This slice costs {_amount(preview.charge, preview.currency)}.", preview.note]
+    )
     if bidding:
         button = "Place the bid"
     else:
@@ -141,6 +144,7 @@ def _buy_page(
             "has_key": has_ssh_key(request.user),  # type: ignore[arg-type]
             # An auction's bid is typed on the form, with how it would have fared in recent rounds.
             "bid_preview": _bid_preview(decode_slice_id(slice_id), form["bid"].value()) if bidding else None,
+            "bid_cost": _bid_cost(preview) if bidding else "",
             "bid_preview_url": reverse("scheduling:slice_bid_preview", args=[slice_id]) if bidding else "",
         },
         status=status,
@@ -627,7 +631,37 @@ def slice_bid_preview(request: HttpRequest, slice_id: str) -> HttpResponse:
         key = decode_slice_id(slice_id)
     except DomainError as exc:
         raise Http404(exc.message) from exc
-    return render(request, "scheduling/_bid_preview.html", {"bid_preview": _bid_preview(key, request.GET.get("bid"))})
+    bid, duration = request.GET.get("bid"), request.GET.get("duration")
+    preview = _bid_preview(key, bid)
+    cost = ""
+    reserve = (
+        PricingPolicy.objects.filter(offering_id=key.offering_id, profile_id=key.profile_id)
+        .values_list("reserve_price", flat=True)
+        .first()
+    )
+    if preview.bid is not None and reserve and preview.bid < reserve:
+        cost = f"Below the reserve: a bid must be at least {_amount(reserve, preview.currency)} per grid unit."
+    elif preview.bid is not None:
+        try:
+            cost = _bid_cost(
+                booking_request_preview(
+                    actor=request.user,  # type: ignore[arg-type]
+                    slice_id=key,
+                    duration=int(duration) if duration and duration.isdigit() and len(duration) < 10 else None,
+                    bid=bid,
+                    require_login=False,
+                )
+            )
+        except DomainError as exc:  # below the reserve, a length the offering refuses: say so here
+            cost = exc.message
+    return render(request, "scheduling/_bid_preview.html", {"bid_preview": preview, "bid_cost": cost})
+
+
+def _bid_cost(preview: CostPreview) -> str:
+    """The bid form's cost line: the most the typed bid can cost (what is held for it)."""
+    if preview.charge is None:
+        return ""
+    return f"This bid costs at most {_amount(preview.charge, preview.currency)}, held until the round clears."
 
 
 def _bid_preview(key: SliceKey, bid: object) -> selectors.BidPreview:

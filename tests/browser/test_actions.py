@@ -89,9 +89,12 @@ def test_the_bid_preview_follows_the_amount_typed(page, live_server):
     page.goto(f"/market/slices/{sid}/request?bid=0.25")
     shown = page.locator("#bid-preview")
     expect(shown).to_contain_text("In the last 5 rounds, a bid of 0.25 USD would have won 3.")
+    cost = page.get_by_test_id("bid-cost")
+    expect(cost).to_have_text(re.compile(r"This bid costs at most 2\.50 USD"))  # 10 grid minutes at 0.25
     expect(shown).to_contain_text("lowest 0.12 USD, median 0.20 USD, highest 0.45 USD")
     page.fill("#id_bid", "0.50")
     expect(shown).to_contain_text("a bid of 0.50 USD would have won 5.")
+    expect(cost).to_have_text(re.compile(r"This bid costs at most 5\.00 USD"))  # follows the amount typed
     page.fill("#id_bid", "0.11")
     expect(shown).to_contain_text("a bid of 0.11 USD would have won 0.")
     page.fill("#id_bid", "0.30")

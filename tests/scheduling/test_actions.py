@@ -137,6 +137,32 @@ def test_the_bid_form_shows_the_preview_and_the_fragment_follows_the_amount(rent
     assert c.get("/market/slices/not-a-slice/bid-preview", {"bid": "1"}).status_code == 404
 
 
+def test_the_bid_forms_cost_follows_the_amount_typed(renter, auction):
+    """The most a bid can cost is in the preview that updates as the renter types, not a line of the page
+    computed once for the amount it opened with."""
+    import re
+
+    sid = factories.slice_id(auction, START, 600)
+    c = login(renter)
+    page = c.get(f"/market/slices/{sid}/request", {"bid": "0.20"}).content.decode()
+    assert "This slice costs" not in page and "hx-include" not in page  # no length asked: nothing to include
+    shorter = c.get(f"/market/slices/{sid}/request", {"bid": "0.20", "duration": "300"}).content.decode()
+    assert "hx-include=\"[name='duration']\"" in shorter and 'name="duration" value="300"' in shorter
+
+    def cost(bid: str, **more: str) -> str:
+        html = c.get(f"/market/slices/{sid}/bid-preview", {"bid": bid, **more}).content.decode()
+        found = re.search(r'data-testid="bid-cost">([^<]*)<', html)
+        return found.group(1) if found else ""
+
+    low, high = cost("0.20"), cost("0.40")
+    amount = re.compile(r"at most ([0-9.]+) USD")
+    assert re.search(r'data-testid="bid-cost">This bid costs at most [0-9.]+ USD', page)
+    assert float(amount.search(high).group(1)) == 2 * float(amount.search(low).group(1)) > 0
+    assert float(amount.search(cost("0.20", duration="300")).group(1)) == float(amount.search(low).group(1)) / 2
+    assert "reserve" in cost("0.01").lower()  # below the reserve: said where the renter types
+    assert cost("lots") == ""
+
+
 def test_a_bid_below_the_reserve_shows_beside_the_bid_and_places_nothing(renter, auction):
     sid = factories.slice_id(auction, START, 600)
     r = login(renter).post(f"/market/slices/{sid}/request", {"bid": "0.05", "image": "ubuntu-24.04"})
